@@ -62,6 +62,22 @@ run() {
   fi
 
   if [ -n "${TF_PLUGIN_CACHE_DIR:-}" ]; then mkdir -p "$TF_PLUGIN_CACHE_DIR"; fi
+  # Offline runs (the local engine): install providers only from this mirror
+  # (overrides any TF_CLI_CONFIG_FILE from the environment).
+  if [ -n "${TF_PROVIDER_MIRROR:-}" ]; then
+    cat >"$work/terraformrc" <<EOF
+provider_installation {
+  filesystem_mirror {
+    path    = "$TF_PROVIDER_MIRROR"
+    include = ["registry.terraform.io/hashicorp/*"]
+  }
+  direct {
+    exclude = ["registry.terraform.io/*/*"]
+  }
+}
+EOF
+    export TF_CLI_CONFIG_FILE="$work/terraformrc"
+  fi
   export TF_IN_AUTOMATION=1 TF_INPUT=0
   cd "$work"
 

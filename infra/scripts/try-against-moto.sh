@@ -12,12 +12,14 @@
 # Steps:
 #   A  DEPLOY: buildspec apply -> plan shows no changes -> "RegisterWorker"
 #      (PutSecretValue + scale to 1) -> plan shows no changes -> buildspec apply
-#      again (idempotent) -> buildspec destroy -> nothing tagged is left
+#      again (idempotent) -> UPDATE (new image, re-rendered config) -> buildspec
+#      destroy -> nothing tagged is left; bad inputs are rejected
 #   B  FAILURE MIDWAY: apply with a VPC the emulator rejects -> fails with
 #      Terraform's error -> the partial stack exists -> buildspec destroy with
 #      the same backend key -> nothing tagged is left
 #   C  TIMINGS: plain terraform init / apply / plan / destroy, timed each
 #   D  SHARED CLUSTER: existing_cluster_name -> apply/destroy leave the cluster
+#   E  a non-default VPC without subnet_ids is refused at plan time
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,7 +31,10 @@ example="$repo/infra/examples/worker-root.tf.json"
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/tfwork-try.XXXXXX")
 moto_pid=""
 cleanup() {
-  if [ -n "$moto_pid" ]; then kill "$moto_pid" 2>/dev/null || true; fi
+  if [ -n "$moto_pid" ]; then
+    kill "$moto_pid" 2>/dev/null || true
+    wait "$moto_pid" 2>/dev/null || true # it takes a second or two to exit
+  fi
   rm -rf "$scratch"
 }
 trap cleanup EXIT
@@ -98,7 +103,9 @@ render() {
 
 # buildspec ACTION NAME CONFIG_URI   -> runs infra/buildspec/terraform.yml like the local engine
 buildspec() {
-  TF_ACTION=$1 WORKER_NAME=$2 TF_CONFIG_S3_URI=$3 TF_BACKEND_EXTRA_ARGS=${TF_BACKEND_EXTRA_ARGS:-} \
+  # Providers via TF_PROVIDER_MIRROR (the script writes its own CLI config), as the engine would.
+  env TF_PROVIDER_MIRROR="$TF_PROVIDER_MIRROR" \
+    TF_ACTION="$1" WORKER_NAME="$2" TF_CONFIG_S3_URI="$3" TF_BACKEND_EXTRA_ARGS="${TF_BACKEND_EXTRA_ARGS:-}" \
     TF_OUTPUTS_S3_URI="s3://$CONFIG_BUCKET/outputs/$2/outputs.json" \
     "$VENV/bin/python" "$here/run-buildspec.py" "$repo/infra/buildspec/terraform.yml" "$repo"
 }
@@ -218,22 +225,36 @@ grep -E 'Apply complete|^EXPORTED' "$scratch/a4.log"
 [ "$(aws ecs describe-services --cluster "$cluster" --services "$service" --query 'services[0].desiredCount' --output text)" = 1 ] ||
   fail "desired count was reset"
 
-step "A5 buildspec destroy $N"
-timed "A5 buildspec destroy (init+destroy)" buildspec destroy $N "$cfg" >"$scratch/a5.log" 2>&1 || {
-  cat "$scratch/a5.log"
+step "A5 UPDATE_WORKER via Terraform: re-render with a new image, apply"
+cfg=$(render $N job-try-01 -e 's#runner:1.0.0#runner:1.1.0#')
+timed "A5 buildspec apply, new image" buildspec apply $N "$cfg" >"$scratch/a5u.log" 2>&1 || {
+  cat "$scratch/a5u.log"
+  fail "update apply"
+}
+grep -E '^Plan:|Apply complete|deposed' "$scratch/a5u.log"
+aws ecs describe-services --cluster "$cluster" --services "$service" \
+  --query 'services[0].[desiredCount,taskDefinition]' --output text
+[ "$(aws ecs describe-services --cluster "$cluster" --services "$service" --query 'services[0].desiredCount' --output text)" = 1 ] ||
+  fail "desired count was reset by the update"
+[ "$(aws ecs list-task-definitions --family-prefix "alethia-worker-$N" --status ACTIVE --query 'length(taskDefinitionArns)' --output text)" = 1 ] ||
+  fail "expected exactly one ACTIVE revision after the update"
+
+step "A6 buildspec destroy $N"
+timed "A6 buildspec destroy (init+destroy)" buildspec destroy $N "$cfg" >"$scratch/a6.log" 2>&1 || {
+  cat "$scratch/a6.log"
   fail "buildspec destroy"
 }
-grep -E 'Destroy complete|^EXPORTED' "$scratch/a5.log"
+grep -E 'Destroy complete|^EXPORTED' "$scratch/a6.log"
 assert_nothing_left $N
 state_left=$(aws s3 cp --only-show-errors "s3://$STATE_BUCKET/workers/$N/terraform.tfstate" - | "$VENV/bin/python" -c 'import json,sys; print(len(json.load(sys.stdin)["resources"]))')
 echo "resources left in state: $state_left"
 [ "$state_left" = 0 ] || fail "state not empty"
 
-step "A6 buildspec rejects a config whose backend key is another worker's, and a bad TF_ACTION"
-if buildspec destroy w-someone-else "$cfg" >"$scratch/a6.log" 2>&1; then fail "wrong worker accepted"; fi
-grep terraform-run: "$scratch/a6.log"
-if buildspec plan $N "$cfg" >"$scratch/a7.log" 2>&1; then fail "TF_ACTION=plan accepted"; fi
-grep -E 'terraform-run:|^\[pre_build\] exit' "$scratch/a7.log"
+step "A7 buildspec rejects a config whose backend key is another worker's, and a bad TF_ACTION"
+if buildspec destroy w-someone-else "$cfg" >"$scratch/a7.log" 2>&1; then fail "wrong worker accepted"; fi
+grep terraform-run: "$scratch/a7.log"
+if buildspec plan $N "$cfg" >"$scratch/a8.log" 2>&1; then fail "TF_ACTION=plan accepted"; fi
+grep -E 'terraform-run:|^\[pre_build\] exit' "$scratch/a8.log"
 
 # --- B: failure midway ---------------------------------------------------------
 N=w-fail-01
@@ -286,6 +307,17 @@ assert_nothing_left $N
 [ "$(aws ecs describe-clusters --clusters alethia-workers --query 'clusters[0].status' --output text)" = ACTIVE ] ||
   fail "shared cluster was touched"
 echo "shared cluster alethia-workers still ACTIVE"
+
+# --- E: a non-default VPC without subnet_ids is refused at plan time -----------------
+N=w-novpc-01
+step "E vpc_id of a non-default VPC without subnet_ids fails at plan, nothing created"
+vpc=$(aws ec2 create-vpc --cidr-block 10.42.0.0/16 --query Vpc.VpcId --output text)
+render $N job-novpc-01 -e "s/\"vpc_id\": null/\"vpc_id\": \"$vpc\"/" >/dev/null
+WD=$(workdir $N "$scratch/$N.tf.json")
+tf init -input=false >/dev/null
+if tf plan -input=false >"$scratch/e.plan" 2>&1; then fail "plan without subnets succeeded"; fi
+grep -E -A2 '^Error' "$scratch/e.plan"
+[ "$(count_tagged $N)" = 0 ] || fail "resources were created"
 
 step "timings (moto on 127.0.0.1:$port)"
 printf '%s' "$TIMINGS"

@@ -5,14 +5,12 @@
 # the service to 1; Terraform ignores desired_count from then on.
 
 data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
 locals {
-  name      = var.worker_name
-  account   = data.aws_caller_identity.current.account_id
-  partition = data.aws_partition.current.partition
-  region    = data.aws_region.current.name
+  name    = var.worker_name
+  account = data.aws_caller_identity.current.account_id
+  region  = data.aws_region.current.name
 
   # Also set as provider default_tags by the rendered root; repeated here so the
   # module tags its resources on its own.
@@ -139,11 +137,10 @@ data "aws_iam_policy_document" "ecs_tasks_trust" {
 }
 
 resource "aws_iam_role" "execution" {
-  name                 = "alethia-worker-${local.name}-exec"
-  description          = "ECS execution role of Alethia worker ${local.name}"
-  assume_role_policy   = data.aws_iam_policy_document.ecs_tasks_trust.json
-  max_session_duration = 3600
-  tags                 = local.tags
+  name               = "alethia-worker-${local.name}-exec"
+  description        = "ECS execution role of Alethia worker ${local.name}"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json
+  tags               = local.tags
 }
 
 # Inline equivalent of AmazonECSTaskExecutionRolePolicy, with logs narrowed to
@@ -180,11 +177,10 @@ resource "aws_iam_role_policy" "execution" {
 }
 
 resource "aws_iam_role" "task" {
-  name                 = "alethia-worker-${local.name}-task"
-  description          = "Task role of Alethia worker ${local.name} (no permissions)"
-  assume_role_policy   = data.aws_iam_policy_document.ecs_tasks_trust.json
-  max_session_duration = 3600
-  tags                 = local.tags
+  name               = "alethia-worker-${local.name}-task"
+  description        = "Task role of Alethia worker ${local.name} (no permissions)"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json
+  tags               = local.tags
 }
 
 # ---------------------------------------------------------------------------
@@ -272,6 +268,11 @@ resource "aws_ecs_service" "runner" {
   tags           = local.tags
 
   lifecycle {
+    precondition {
+      condition     = length(local.subnet_ids) > 0
+      error_message = "No subnets: pass subnet_ids (a VPC other than the default one has no default-for-AZ subnets)."
+    }
+
     ignore_changes = [
       # Owned by RegisterWorker (0 -> 1) and DESTROY/UPDATE steps after creation.
       desired_count,

@@ -117,18 +117,34 @@ pub const COMPARISONS: &[(&str, Kind, Cmp)] = &[
     ("StringLessThan", Kind::String, Cmp::LessThan),
     ("StringGreaterThan", Kind::String, Cmp::GreaterThan),
     ("StringLessThanEquals", Kind::String, Cmp::LessThanEquals),
-    ("StringGreaterThanEquals", Kind::String, Cmp::GreaterThanEquals),
+    (
+        "StringGreaterThanEquals",
+        Kind::String,
+        Cmp::GreaterThanEquals,
+    ),
     ("NumericEquals", Kind::Numeric, Cmp::Equals),
     ("NumericLessThan", Kind::Numeric, Cmp::LessThan),
     ("NumericGreaterThan", Kind::Numeric, Cmp::GreaterThan),
     ("NumericLessThanEquals", Kind::Numeric, Cmp::LessThanEquals),
-    ("NumericGreaterThanEquals", Kind::Numeric, Cmp::GreaterThanEquals),
+    (
+        "NumericGreaterThanEquals",
+        Kind::Numeric,
+        Cmp::GreaterThanEquals,
+    ),
     ("BooleanEquals", Kind::Boolean, Cmp::Equals),
     ("TimestampEquals", Kind::Timestamp, Cmp::Equals),
     ("TimestampLessThan", Kind::Timestamp, Cmp::LessThan),
     ("TimestampGreaterThan", Kind::Timestamp, Cmp::GreaterThan),
-    ("TimestampLessThanEquals", Kind::Timestamp, Cmp::LessThanEquals),
-    ("TimestampGreaterThanEquals", Kind::Timestamp, Cmp::GreaterThanEquals),
+    (
+        "TimestampLessThanEquals",
+        Kind::Timestamp,
+        Cmp::LessThanEquals,
+    ),
+    (
+        "TimestampGreaterThanEquals",
+        Kind::Timestamp,
+        Cmp::GreaterThanEquals,
+    ),
 ];
 
 pub const TYPE_TESTS: &[(&str, TypeTest)] = &[
@@ -244,7 +260,9 @@ impl Rule {
                 Ok(actual == *expected)
             }
             Rule::Matches { variable, pattern } => {
-                let value = variable.select(input, ctx).ok_or_else(|| missing(variable))?;
+                let value = variable
+                    .select(input, ctx)
+                    .ok_or_else(|| missing(variable))?;
                 Ok(value.as_str().is_some_and(|s| matches_pattern(pattern, s)))
             }
             Rule::Compare {
@@ -253,7 +271,9 @@ impl Rule {
                 cmp,
                 operand,
             } => {
-                let left = variable.select(input, ctx).ok_or_else(|| missing(variable))?;
+                let left = variable
+                    .select(input, ctx)
+                    .ok_or_else(|| missing(variable))?;
                 let right = match operand {
                     Operand::Literal(v) => v.clone(),
                     Operand::Path(p) => p.select(input, ctx).ok_or_else(|| missing(p))?,
@@ -342,13 +362,23 @@ mod tests {
         use serde_json::json;
         assert!(!compare(Kind::Numeric, Cmp::Equals, &json!("1"), &json!(1)));
         assert!(compare(Kind::Numeric, Cmp::Equals, &json!(1), &json!(1.0)));
-        assert!(compare(Kind::String, Cmp::LessThan, &json!("a"), &json!("b")));
+        assert!(compare(
+            Kind::String,
+            Cmp::LessThan,
+            &json!("a"),
+            &json!("b")
+        ));
         assert!(compare(
             Kind::Timestamp,
             Cmp::LessThan,
             &json!("2016-03-14T01:59:00Z"),
             &json!("2016-03-14T03:59:00+01:00")
         ));
-        assert!(!compare(Kind::Boolean, Cmp::Equals, &json!(1), &json!(true)));
+        assert!(!compare(
+            Kind::Boolean,
+            Cmp::Equals,
+            &json!(1),
+            &json!(true)
+        ));
     }
 }

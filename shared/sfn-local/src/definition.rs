@@ -160,10 +160,10 @@ pub fn parse(text: &str) -> Result<Definition, String> {
 pub fn parse_value(value: &Value) -> Result<Definition, String> {
     let mut v = Validator::default();
     let definition = v.definition(value);
-    if v.problems.is_empty() {
-        if let Some(d) = definition {
-            return Ok(d);
-        }
+    if v.problems.is_empty()
+        && let Some(d) = definition
+    {
+        return Ok(d);
     }
     if v.problems.is_empty() {
         v.problems
@@ -257,14 +257,38 @@ const MAP: &[&str] = &[
 /// Valid in AWS but outside what this engine runs: rejected with a message
 /// that says so rather than "unknown field".
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("Assign", "workflow variables (Assign) are not supported by sfn-local"),
-    ("Arguments", "'Arguments' belongs to the JSONata query language, which sfn-local does not support"),
-    ("Output", "'Output' belongs to the JSONata query language, which sfn-local does not support"),
-    ("QueryLanguage", "only the JSONPath query language is supported by sfn-local"),
-    ("Credentials", "cross-account task credentials are not supported by sfn-local"),
-    ("ItemReader", "Distributed Map (ItemReader) is not supported by sfn-local"),
-    ("ItemBatcher", "Distributed Map (ItemBatcher) is not supported by sfn-local"),
-    ("ResultWriter", "Distributed Map (ResultWriter) is not supported by sfn-local"),
+    (
+        "Assign",
+        "workflow variables (Assign) are not supported by sfn-local",
+    ),
+    (
+        "Arguments",
+        "'Arguments' belongs to the JSONata query language, which sfn-local does not support",
+    ),
+    (
+        "Output",
+        "'Output' belongs to the JSONata query language, which sfn-local does not support",
+    ),
+    (
+        "QueryLanguage",
+        "only the JSONPath query language is supported by sfn-local",
+    ),
+    (
+        "Credentials",
+        "cross-account task credentials are not supported by sfn-local",
+    ),
+    (
+        "ItemReader",
+        "Distributed Map (ItemReader) is not supported by sfn-local",
+    ),
+    (
+        "ItemBatcher",
+        "Distributed Map (ItemBatcher) is not supported by sfn-local",
+    ),
+    (
+        "ResultWriter",
+        "Distributed Map (ResultWriter) is not supported by sfn-local",
+    ),
 ];
 
 /// Raw state with its location, before names are resolved to indices.
@@ -282,13 +306,18 @@ impl Validator {
 
     fn definition(&mut self, value: &Value) -> Option<Definition> {
         let Some(obj) = value.as_object() else {
-            self.problem("SCHEMA_VALIDATION_FAILED", "the definition must be a JSON object", "/");
+            self.problem(
+                "SCHEMA_VALIDATION_FAILED",
+                "the definition must be a JSON object",
+                "/",
+            );
             return None;
         };
         for key in obj.keys() {
             match key.as_str() {
                 "StartAt" | "States" | "Comment" | "Version" | "TimeoutSeconds" => {}
-                "QueryLanguage" if obj.get("QueryLanguage") == Some(&Value::String("JSONPath".into())) => {}
+                "QueryLanguage"
+                    if obj.get("QueryLanguage") == Some(&Value::String("JSONPath".into())) => {}
                 other => self.unknown_field(other, "/"),
             }
         }
@@ -297,15 +326,23 @@ impl Validator {
             Some(v) => match v.as_u64().filter(|n| *n > 0) {
                 Some(n) => Some(n),
                 None => {
-                    self.problem("SCHEMA_VALIDATION_FAILED", "TimeoutSeconds must be a positive integer", "/TimeoutSeconds");
+                    self.problem(
+                        "SCHEMA_VALIDATION_FAILED",
+                        "TimeoutSeconds must be a positive integer",
+                        "/TimeoutSeconds",
+                    );
                     None
                 }
             },
         };
-        if let Some(version) = obj.get("Version") {
-            if version.as_str() != Some("1.0") {
-                self.problem("SCHEMA_VALIDATION_FAILED", "Version must be \"1.0\"", "/Version");
-            }
+        if let Some(version) = obj.get("Version")
+            && version.as_str() != Some("1.0")
+        {
+            self.problem(
+                "SCHEMA_VALIDATION_FAILED",
+                "Version must be \"1.0\"",
+                "/Version",
+            );
         }
         let root = self.block(obj, "")?;
         Some(Definition {
@@ -332,16 +369,28 @@ impl Validator {
         let start_at = match obj.get("StartAt").and_then(Value::as_str) {
             Some(s) => Some(s.to_string()),
             None => {
-                self.problem("SCHEMA_VALIDATION_FAILED", "StartAt is required and must be a string", &format!("{prefix}/StartAt"));
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    "StartAt is required and must be a string",
+                    &format!("{prefix}/StartAt"),
+                );
                 None
             }
         };
         let Some(states) = obj.get("States").and_then(Value::as_object) else {
-            self.problem("SCHEMA_VALIDATION_FAILED", "States is required and must be an object", &format!("{prefix}/States"));
+            self.problem(
+                "SCHEMA_VALIDATION_FAILED",
+                "States is required and must be an object",
+                &format!("{prefix}/States"),
+            );
             return None;
         };
         if states.is_empty() {
-            self.problem("SCHEMA_VALIDATION_FAILED", "States must contain at least one state", &format!("{prefix}/States"));
+            self.problem(
+                "SCHEMA_VALIDATION_FAILED",
+                "States must contain at least one state",
+                &format!("{prefix}/States"),
+            );
             return None;
         }
         let mut pending = Vec::with_capacity(states.len());
@@ -349,13 +398,25 @@ impl Validator {
         for (name, state) in states {
             let at = format!("{prefix}/States/{name}");
             if name.is_empty() || name.chars().count() > MAX_STATE_NAME_CHARS {
-                self.problem("SCHEMA_VALIDATION_FAILED", format!("state names must be 1 to {MAX_STATE_NAME_CHARS} characters"), &at);
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("state names must be 1 to {MAX_STATE_NAME_CHARS} characters"),
+                    &at,
+                );
             }
             if !self.all_names.insert(name.clone()) {
-                self.problem("DUPLICATE_STATE_NAME", format!("Duplicate State name: {name}"), &at);
+                self.problem(
+                    "DUPLICATE_STATE_NAME",
+                    format!("Duplicate State name: {name}"),
+                    &at,
+                );
             }
             let Some(obj) = state.as_object() else {
-                self.problem("SCHEMA_VALIDATION_FAILED", "a state must be a JSON object", &at);
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    "a state must be a JSON object",
+                    &at,
+                );
                 continue;
             };
             index.insert(name.clone(), pending.len());
@@ -368,7 +429,11 @@ impl Validator {
         let start = start_at.as_ref().and_then(|s| {
             let found = index.get(s).copied();
             if found.is_none() {
-                self.problem("MISSING_TRANSITION_TARGET", format!("StartAt '{s}' does not name a state"), &format!("{prefix}/StartAt"));
+                self.problem(
+                    "MISSING_TRANSITION_TARGET",
+                    format!("StartAt '{s}' does not name a state"),
+                    &format!("{prefix}/StartAt"),
+                );
             }
             found
         });
@@ -421,7 +486,11 @@ impl Validator {
             matches!(s.next, Transition::End) || matches!(s.kind, Kind::Succeed | Kind::Fail { .. })
         });
         if !terminal {
-            self.problem("NO_TERMINAL_STATE", "the workflow has no terminal state (End, Succeed or Fail)", &format!("{prefix}/States"));
+            self.problem(
+                "NO_TERMINAL_STATE",
+                "the workflow has no terminal state (End, Succeed or Fail)",
+                &format!("{prefix}/States"),
+            );
         }
     }
 
@@ -431,7 +500,11 @@ impl Validator {
         let type_name = match obj.get("Type").and_then(Value::as_str) {
             Some(t) => t,
             None => {
-                self.problem("SCHEMA_VALIDATION_FAILED", "Type is required", &format!("{at}/Type"));
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    "Type is required",
+                    &format!("{at}/Type"),
+                );
                 return None;
             }
         };
@@ -445,7 +518,11 @@ impl Validator {
             "Parallel" => PARALLEL,
             "Map" => MAP,
             other => {
-                self.problem("SCHEMA_VALIDATION_FAILED", format!("unknown state Type '{other}'"), &format!("{at}/Type"));
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("unknown state Type '{other}'"),
+                    &format!("{at}/Type"),
+                );
                 return None;
             }
         };
@@ -455,10 +532,14 @@ impl Validator {
                 self.unknown_field(key, &field_at);
             }
         }
-        if let Some(c) = obj.get("Comment") {
-            if !c.is_string() {
-                self.problem("SCHEMA_VALIDATION_FAILED", "Comment must be a string", &format!("{at}/Comment"));
-            }
+        if let Some(c) = obj.get("Comment")
+            && !c.is_string()
+        {
+            self.problem(
+                "SCHEMA_VALIDATION_FAILED",
+                "Comment must be a string",
+                &format!("{at}/Comment"),
+            );
         }
         let problems_before = self.problems.len();
 
@@ -467,7 +548,11 @@ impl Validator {
         let result_path = self.result_path(obj.get("ResultPath"), &format!("{at}/ResultPath"));
         let parameters_key = if type_name == "Map" && obj.contains_key("ItemSelector") {
             if obj.contains_key("Parameters") {
-                self.problem("SCHEMA_VALIDATION_FAILED", "use either ItemSelector or Parameters, not both", at);
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    "use either ItemSelector or Parameters, not both",
+                    at,
+                );
             }
             "ItemSelector"
         } else {
@@ -531,7 +616,11 @@ impl Validator {
                 }
             },
             Some(_) => {
-                self.problem("SCHEMA_VALIDATION_FAILED", format!("{field} must be a string or null"), &format!("{at}/{field}"));
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("{field} must be a string or null"),
+                    &format!("{at}/{field}"),
+                );
                 None
             }
         }
@@ -542,7 +631,11 @@ impl Validator {
             None => Some(Some(Path::root())),
             Some(Value::Null) => Some(None),
             Some(Value::String(s)) if s.starts_with("$$") => {
-                self.problem("INVALID_JSON_PATH", "ResultPath cannot refer to the context object ($$)", at);
+                self.problem(
+                    "INVALID_JSON_PATH",
+                    "ResultPath cannot refer to the context object ($$)",
+                    at,
+                );
                 None
             }
             Some(Value::String(s)) => match Path::parse_reference(s) {
@@ -553,19 +646,32 @@ impl Validator {
                 }
             },
             Some(_) => {
-                self.problem("SCHEMA_VALIDATION_FAILED", "ResultPath must be a string or null", at);
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    "ResultPath must be a string or null",
+                    at,
+                );
                 None
             }
         }
     }
 
-    fn template(&mut self, obj: &Map<String, Value>, field: &str, at: &str) -> Option<Option<Template>> {
+    fn template(
+        &mut self,
+        obj: &Map<String, Value>,
+        field: &str,
+        at: &str,
+    ) -> Option<Option<Template>> {
         match obj.get(field) {
             None => Some(None),
             Some(value) => match Template::compile(value) {
                 Ok(t) => Some(Some(t)),
                 Err(e) => {
-                    let code = if e.contains("intrinsic") { "INVALID_INTRINSIC_FUNCTION" } else { "INVALID_JSON_PATH" };
+                    let code = if e.contains("intrinsic") {
+                        "INVALID_INTRINSIC_FUNCTION"
+                    } else {
+                        "INVALID_JSON_PATH"
+                    };
                     self.problem(code, e, &format!("{at}/{field}"));
                     None
                 }
@@ -575,20 +681,37 @@ impl Validator {
 
     fn target(&mut self, name: &Value, index: &HashMap<String, usize>, at: &str) -> Option<usize> {
         let Some(name) = name.as_str() else {
-            self.problem("SCHEMA_VALIDATION_FAILED", "a transition target must be a state name", at);
+            self.problem(
+                "SCHEMA_VALIDATION_FAILED",
+                "a transition target must be a state name",
+                at,
+            );
             return None;
         };
         let found = index.get(name).copied();
         if found.is_none() {
-            self.problem("MISSING_TRANSITION_TARGET", format!("Missing 'Next' target: {name}"), at);
+            self.problem(
+                "MISSING_TRANSITION_TARGET",
+                format!("Missing 'Next' target: {name}"),
+                at,
+            );
         }
         found
     }
 
-    fn transition(&mut self, obj: &Map<String, Value>, index: &HashMap<String, usize>, at: &str) -> Transition {
+    fn transition(
+        &mut self,
+        obj: &Map<String, Value>,
+        index: &HashMap<String, usize>,
+        at: &str,
+    ) -> Transition {
         match (obj.get("Next"), obj.get("End")) {
             (Some(_), Some(_)) => {
-                self.problem("SCHEMA_VALIDATION_FAILED", "a state cannot have both Next and End", at);
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    "a state cannot have both Next and End",
+                    at,
+                );
                 Transition::None
             }
             (Some(next), None) => match self.target(next, index, &format!("{at}/Next")) {
@@ -597,11 +720,19 @@ impl Validator {
             },
             (None, Some(Value::Bool(true))) => Transition::End,
             (None, Some(_)) => {
-                self.problem("SCHEMA_VALIDATION_FAILED", "End must be true when present", &format!("{at}/End"));
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    "End must be true when present",
+                    &format!("{at}/End"),
+                );
                 Transition::None
             }
             (None, None) => {
-                self.problem("SCHEMA_VALIDATION_FAILED", "the state needs either Next or \"End\": true", at);
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    "the state needs either Next or \"End\": true",
+                    at,
+                );
                 Transition::None
             }
         }
@@ -609,24 +740,43 @@ impl Validator {
 
     fn error_equals(&mut self, obj: &Map<String, Value>, at: &str) -> Vec<String> {
         let Some(list) = obj.get("ErrorEquals").and_then(Value::as_array) else {
-            self.problem("SCHEMA_VALIDATION_FAILED", "ErrorEquals is required and must be a non-empty array of strings", &format!("{at}/ErrorEquals"));
+            self.problem(
+                "SCHEMA_VALIDATION_FAILED",
+                "ErrorEquals is required and must be a non-empty array of strings",
+                &format!("{at}/ErrorEquals"),
+            );
             return Vec::new();
         };
-        let names: Vec<String> = list.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
+        let names: Vec<String> = list
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
         if names.is_empty() || names.len() != list.len() {
-            self.problem("SCHEMA_VALIDATION_FAILED", "ErrorEquals must be a non-empty array of strings", &format!("{at}/ErrorEquals"));
+            self.problem(
+                "SCHEMA_VALIDATION_FAILED",
+                "ErrorEquals must be a non-empty array of strings",
+                &format!("{at}/ErrorEquals"),
+            );
         }
         if names.iter().any(|n| n == names::ALL) && names.len() > 1 {
-            self.problem("SCHEMA_VALIDATION_FAILED", "States.ALL must appear alone in ErrorEquals", &format!("{at}/ErrorEquals"));
+            self.problem(
+                "SCHEMA_VALIDATION_FAILED",
+                "States.ALL must appear alone in ErrorEquals",
+                &format!("{at}/ErrorEquals"),
+            );
         }
         names
     }
 
     fn check_all_last(&mut self, lists: &[Vec<String>], at: &str) {
-        if let Some(pos) = lists.iter().position(|l| l.iter().any(|n| n == names::ALL)) {
-            if pos + 1 != lists.len() {
-                self.problem("SCHEMA_VALIDATION_FAILED", "the entry with States.ALL must be the last one", at);
-            }
+        if let Some(pos) = lists.iter().position(|l| l.iter().any(|n| n == names::ALL))
+            && pos + 1 != lists.len()
+        {
+            self.problem(
+                "SCHEMA_VALIDATION_FAILED",
+                "the entry with States.ALL must be the last one",
+                at,
+            );
         }
     }
 
@@ -643,11 +793,24 @@ impl Validator {
         for (i, r) in list.iter().enumerate() {
             let rat = format!("{at}[{i}]");
             let Some(r) = r.as_object() else {
-                self.problem("SCHEMA_VALIDATION_FAILED", "a retrier must be an object", &rat);
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    "a retrier must be an object",
+                    &rat,
+                );
                 continue;
             };
             for key in r.keys() {
-                if !matches!(key.as_str(), "ErrorEquals" | "IntervalSeconds" | "MaxAttempts" | "BackoffRate" | "MaxDelaySeconds" | "JitterStrategy" | "Comment") {
+                if !matches!(
+                    key.as_str(),
+                    "ErrorEquals"
+                        | "IntervalSeconds"
+                        | "MaxAttempts"
+                        | "BackoffRate"
+                        | "MaxDelaySeconds"
+                        | "JitterStrategy"
+                        | "Comment"
+                ) {
                     self.unknown_field(key, &format!("{rat}/"));
                 }
             }
@@ -657,17 +820,29 @@ impl Validator {
                 Some(v) => match v.as_u64().filter(|n| *n >= 1 && *n <= 99_999_999) {
                     Some(n) => n as f64,
                     None => {
-                        self.problem("SCHEMA_VALIDATION_FAILED", "IntervalSeconds must be a positive integer", &format!("{rat}/IntervalSeconds"));
+                        self.problem(
+                            "SCHEMA_VALIDATION_FAILED",
+                            "IntervalSeconds must be a positive integer",
+                            &format!("{rat}/IntervalSeconds"),
+                        );
                         1.0
                     }
                 },
             };
             let max_attempts = match r.get("MaxAttempts") {
                 None => 3,
-                Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()).filter(|n| *n <= 99_999_999) {
+                Some(v) => match v
+                    .as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .filter(|n| *n <= 99_999_999)
+                {
                     Some(n) => n,
                     None => {
-                        self.problem("SCHEMA_VALIDATION_FAILED", "MaxAttempts must be a non-negative integer", &format!("{rat}/MaxAttempts"));
+                        self.problem(
+                            "SCHEMA_VALIDATION_FAILED",
+                            "MaxAttempts must be a non-negative integer",
+                            &format!("{rat}/MaxAttempts"),
+                        );
                         0
                     }
                 },
@@ -677,7 +852,11 @@ impl Validator {
                 Some(v) => match v.as_f64().filter(|n| *n >= 1.0) {
                     Some(n) => n,
                     None => {
-                        self.problem("SCHEMA_VALIDATION_FAILED", "BackoffRate must be a number greater than or equal to 1.0", &format!("{rat}/BackoffRate"));
+                        self.problem(
+                            "SCHEMA_VALIDATION_FAILED",
+                            "BackoffRate must be a number greater than or equal to 1.0",
+                            &format!("{rat}/BackoffRate"),
+                        );
                         1.0
                     }
                 },
@@ -687,7 +866,11 @@ impl Validator {
                 Some(v) => match v.as_u64().filter(|n| *n >= 1 && *n <= 31_622_400) {
                     Some(n) => Some(n as f64),
                     None => {
-                        self.problem("SCHEMA_VALIDATION_FAILED", "MaxDelaySeconds must be a positive integer", &format!("{rat}/MaxDelaySeconds"));
+                        self.problem(
+                            "SCHEMA_VALIDATION_FAILED",
+                            "MaxDelaySeconds must be a positive integer",
+                            &format!("{rat}/MaxDelaySeconds"),
+                        );
                         None
                     }
                 },
@@ -696,7 +879,11 @@ impl Validator {
                 None | Some(Some("NONE")) => false,
                 Some(Some("FULL")) => true,
                 Some(_) => {
-                    self.problem("SCHEMA_VALIDATION_FAILED", "JitterStrategy must be FULL or NONE", &format!("{rat}/JitterStrategy"));
+                    self.problem(
+                        "SCHEMA_VALIDATION_FAILED",
+                        "JitterStrategy must be FULL or NONE",
+                        &format!("{rat}/JitterStrategy"),
+                    );
                     false
                 }
             };
@@ -714,7 +901,12 @@ impl Validator {
         out
     }
 
-    fn catchers(&mut self, obj: &Map<String, Value>, index: &HashMap<String, usize>, at: &str) -> Vec<Catcher> {
+    fn catchers(
+        &mut self,
+        obj: &Map<String, Value>,
+        index: &HashMap<String, usize>,
+        at: &str,
+    ) -> Vec<Catcher> {
         let Some(value) = obj.get("Catch") else {
             return Vec::new();
         };
@@ -727,11 +919,18 @@ impl Validator {
         for (i, c) in list.iter().enumerate() {
             let cat = format!("{at}[{i}]");
             let Some(c) = c.as_object() else {
-                self.problem("SCHEMA_VALIDATION_FAILED", "a catcher must be an object", &cat);
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    "a catcher must be an object",
+                    &cat,
+                );
                 continue;
             };
             for key in c.keys() {
-                if !matches!(key.as_str(), "ErrorEquals" | "Next" | "ResultPath" | "Comment") {
+                if !matches!(
+                    key.as_str(),
+                    "ErrorEquals" | "Next" | "ResultPath" | "Comment"
+                ) {
                     self.unknown_field(key, &format!("{cat}/"));
                 }
             }
@@ -761,17 +960,27 @@ impl Validator {
         let path_field = format!("{field}Path");
         match (obj.get(field), obj.get(&path_field)) {
             (Some(_), Some(_)) => {
-                self.problem("SCHEMA_VALIDATION_FAILED", format!("use either {field} or {path_field}, not both"), at);
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("use either {field} or {path_field}, not both"),
+                    at,
+                );
                 None
             }
             (Some(v), None) => match v.as_u64().filter(|n| *n >= 1 && *n <= 99_999_999) {
                 Some(n) => Some(Seconds::Literal(n)),
                 None => {
-                    self.problem("SCHEMA_VALIDATION_FAILED", format!("{field} must be a positive integer"), &format!("{at}/{field}"));
+                    self.problem(
+                        "SCHEMA_VALIDATION_FAILED",
+                        format!("{field} must be a positive integer"),
+                        &format!("{at}/{field}"),
+                    );
                     None
                 }
             },
-            (None, Some(p)) => self.path_ref(p, true, &format!("{at}/{path_field}")).map(Seconds::Path),
+            (None, Some(p)) => self
+                .path_ref(p, true, &format!("{at}/{path_field}"))
+                .map(Seconds::Path),
             (None, None) => None,
         }
     }
@@ -794,20 +1003,32 @@ impl Validator {
         let resource = match obj.get("Resource").and_then(Value::as_str) {
             Some(r) if r.starts_with("arn:") => r.to_string(),
             Some(r) => {
-                self.problem("INVALID_RESOURCE", format!("Resource '{r}' is not an ARN"), &format!("{at}/Resource"));
+                self.problem(
+                    "INVALID_RESOURCE",
+                    format!("Resource '{r}' is not an ARN"),
+                    &format!("{at}/Resource"),
+                );
                 String::new()
             }
             None => {
-                self.problem("SCHEMA_VALIDATION_FAILED", "Resource is required", &format!("{at}/Resource"));
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    "Resource is required",
+                    &format!("{at}/Resource"),
+                );
                 String::new()
             }
         };
         let timeout = self.seconds(obj, "TimeoutSeconds", at);
         let heartbeat = self.seconds(obj, "HeartbeatSeconds", at);
-        if let (Some(Seconds::Literal(t)), Some(Seconds::Literal(h))) = (&timeout, &heartbeat) {
-            if h >= t {
-                self.problem("SCHEMA_VALIDATION_FAILED", "HeartbeatSeconds must be smaller than TimeoutSeconds", &format!("{at}/HeartbeatSeconds"));
-            }
+        if let (Some(Seconds::Literal(t)), Some(Seconds::Literal(h))) = (&timeout, &heartbeat)
+            && h >= t
+        {
+            self.problem(
+                "SCHEMA_VALIDATION_FAILED",
+                "HeartbeatSeconds must be smaller than TimeoutSeconds",
+                &format!("{at}/HeartbeatSeconds"),
+            );
         }
         Kind::Task {
             resource,
@@ -816,7 +1037,12 @@ impl Validator {
         }
     }
 
-    fn choice_state(&mut self, obj: &Map<String, Value>, index: &HashMap<String, usize>, at: &str) -> Kind {
+    fn choice_state(
+        &mut self,
+        obj: &Map<String, Value>,
+        index: &HashMap<String, usize>,
+        at: &str,
+    ) -> Kind {
         let mut choices = Vec::new();
         match obj.get("Choices").and_then(Value::as_array) {
             Some(list) if !list.is_empty() => {
@@ -825,7 +1051,11 @@ impl Validator {
                     let next = match rule.get("Next") {
                         Some(n) => self.target(n, index, &format!("{rat}/Next")),
                         None => {
-                            self.problem("SCHEMA_VALIDATION_FAILED", "a top-level choice rule needs Next", &rat);
+                            self.problem(
+                                "SCHEMA_VALIDATION_FAILED",
+                                "a top-level choice rule needs Next",
+                                &rat,
+                            );
                             None
                         }
                     };
@@ -835,25 +1065,41 @@ impl Validator {
                     }
                 }
             }
-            _ => self.problem("SCHEMA_VALIDATION_FAILED", "Choices is required and must be a non-empty array", &format!("{at}/Choices")),
+            _ => self.problem(
+                "SCHEMA_VALIDATION_FAILED",
+                "Choices is required and must be a non-empty array",
+                &format!("{at}/Choices"),
+            ),
         }
-        let default = obj.get("Default").and_then(|d| self.target(d, index, &format!("{at}/Default")));
+        let default = obj
+            .get("Default")
+            .and_then(|d| self.target(d, index, &format!("{at}/Default")));
         Kind::Choice { choices, default }
     }
 
     fn rule(&mut self, value: &Value, at: &str, top: bool) -> Option<Rule> {
         let Some(obj) = value.as_object() else {
-            self.problem("SCHEMA_VALIDATION_FAILED", "a choice rule must be an object", at);
+            self.problem(
+                "SCHEMA_VALIDATION_FAILED",
+                "a choice rule must be an object",
+                at,
+            );
             return None;
         };
         if !top && obj.contains_key("Next") {
-            self.problem("SCHEMA_VALIDATION_FAILED", "only top-level choice rules may have Next", at);
+            self.problem(
+                "SCHEMA_VALIDATION_FAILED",
+                "only top-level choice rules may have Next",
+                at,
+            );
         }
         let mut operators: Vec<&str> = Vec::new();
         for key in obj.keys() {
             let k = key.as_str();
             let is_operator = matches!(k, "And" | "Or" | "Not" | "StringMatches")
-                || COMPARISONS.iter().any(|(n, ..)| *n == k || format!("{n}Path") == k)
+                || COMPARISONS
+                    .iter()
+                    .any(|(n, ..)| *n == k || format!("{n}Path") == k)
                 || TYPE_TESTS.iter().any(|(n, _)| *n == k);
             if is_operator {
                 operators.push(k);
@@ -862,7 +1108,11 @@ impl Validator {
             }
         }
         let [op] = operators.as_slice() else {
-            self.problem("SCHEMA_VALIDATION_FAILED", "a choice rule needs exactly one comparison operator (or And/Or/Not)", at);
+            self.problem(
+                "SCHEMA_VALIDATION_FAILED",
+                "a choice rule needs exactly one comparison operator (or And/Or/Not)",
+                at,
+            );
             return None;
         };
         let op = *op;
@@ -871,33 +1121,63 @@ impl Validator {
         match op {
             "And" | "Or" => {
                 let Some(list) = operand.as_array().filter(|l| !l.is_empty()) else {
-                    self.problem("SCHEMA_VALIDATION_FAILED", format!("{op} must be a non-empty array of rules"), &op_at);
+                    self.problem(
+                        "SCHEMA_VALIDATION_FAILED",
+                        format!("{op} must be a non-empty array of rules"),
+                        &op_at,
+                    );
                     return None;
                 };
                 if obj.contains_key("Variable") {
-                    self.problem("SCHEMA_VALIDATION_FAILED", format!("{op} rules do not take a Variable"), at);
+                    self.problem(
+                        "SCHEMA_VALIDATION_FAILED",
+                        format!("{op} rules do not take a Variable"),
+                        at,
+                    );
                 }
-                let rules: Vec<Option<Rule>> = list.iter().enumerate().map(|(i, r)| self.rule(r, &format!("{op_at}[{i}]"), false)).collect();
+                let rules: Vec<Option<Rule>> = list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| self.rule(r, &format!("{op_at}[{i}]"), false))
+                    .collect();
                 let rules: Option<Vec<Rule>> = rules.into_iter().collect();
                 let rules = rules?;
-                return Some(if op == "And" { Rule::And(rules) } else { Rule::Or(rules) });
+                return Some(if op == "And" {
+                    Rule::And(rules)
+                } else {
+                    Rule::Or(rules)
+                });
             }
             "Not" => {
                 if obj.contains_key("Variable") {
-                    self.problem("SCHEMA_VALIDATION_FAILED", "Not rules do not take a Variable", at);
+                    self.problem(
+                        "SCHEMA_VALIDATION_FAILED",
+                        "Not rules do not take a Variable",
+                        at,
+                    );
                 }
-                return self.rule(operand, &op_at, false).map(|r| Rule::Not(Box::new(r)));
+                return self
+                    .rule(operand, &op_at, false)
+                    .map(|r| Rule::Not(Box::new(r)));
             }
             _ => {}
         }
         let Some(variable) = obj.get("Variable") else {
-            self.problem("SCHEMA_VALIDATION_FAILED", "a comparison needs a Variable", at);
+            self.problem(
+                "SCHEMA_VALIDATION_FAILED",
+                "a comparison needs a Variable",
+                at,
+            );
             return None;
         };
         let variable = self.path_ref(variable, false, &format!("{at}/Variable"))?;
         if op == "StringMatches" {
             let Some(pattern) = operand.as_str() else {
-                self.problem("SCHEMA_VALIDATION_FAILED", "StringMatches takes a string", &op_at);
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    "StringMatches takes a string",
+                    &op_at,
+                );
                 return None;
             };
             return match choice::parse_pattern(pattern) {
@@ -910,7 +1190,11 @@ impl Validator {
         }
         if let Some((_, test)) = TYPE_TESTS.iter().find(|(n, _)| *n == op) {
             let Some(expected) = operand.as_bool() else {
-                self.problem("SCHEMA_VALIDATION_FAILED", format!("{op} takes true or false"), &op_at);
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("{op} takes true or false"),
+                    &op_at,
+                );
                 return None;
             };
             return Some(Rule::Test {
@@ -931,7 +1215,9 @@ impl Validator {
                 choice::Kind::String => operand.is_string(),
                 choice::Kind::Numeric => operand.is_number(),
                 choice::Kind::Boolean => operand.is_boolean(),
-                choice::Kind::Timestamp => operand.as_str().and_then(choice::parse_timestamp).is_some(),
+                choice::Kind::Timestamp => {
+                    operand.as_str().and_then(choice::parse_timestamp).is_some()
+                }
             };
             if !ok {
                 let what = match kind {
@@ -940,7 +1226,11 @@ impl Validator {
                     choice::Kind::Boolean => "true or false",
                     choice::Kind::Timestamp => "an RFC 3339 timestamp string (uppercase T and Z)",
                 };
-                self.problem("SCHEMA_VALIDATION_FAILED", format!("{op} takes {what}"), &op_at);
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("{op} takes {what}"),
+                    &op_at,
+                );
                 return None;
             }
             Operand::Literal(operand.clone())
@@ -959,25 +1249,39 @@ impl Validator {
             .filter(|f| obj.contains_key(*f))
             .collect();
         if present.len() != 1 {
-            self.problem("SCHEMA_VALIDATION_FAILED", "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath", at);
+            self.problem(
+                "SCHEMA_VALIDATION_FAILED",
+                "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath",
+                at,
+            );
             return Kind::Wait(WaitFor::Seconds(Seconds::Literal(0)));
         }
         let wait = match present[0] {
             "Seconds" => match obj["Seconds"].as_u64().filter(|n| *n <= 99_999_999) {
                 Some(n) => WaitFor::Seconds(Seconds::Literal(n)),
                 None => {
-                    self.problem("SCHEMA_VALIDATION_FAILED", "Seconds must be a non-negative integer", &format!("{at}/Seconds"));
+                    self.problem(
+                        "SCHEMA_VALIDATION_FAILED",
+                        "Seconds must be a non-negative integer",
+                        &format!("{at}/Seconds"),
+                    );
                     WaitFor::Seconds(Seconds::Literal(0))
                 }
             },
-            "SecondsPath" => match self.path_ref(&obj["SecondsPath"], true, &format!("{at}/SecondsPath")) {
-                Some(p) => WaitFor::Seconds(Seconds::Path(p)),
-                None => WaitFor::Seconds(Seconds::Literal(0)),
-            },
+            "SecondsPath" => {
+                match self.path_ref(&obj["SecondsPath"], true, &format!("{at}/SecondsPath")) {
+                    Some(p) => WaitFor::Seconds(Seconds::Path(p)),
+                    None => WaitFor::Seconds(Seconds::Literal(0)),
+                }
+            }
             "Timestamp" => match obj["Timestamp"].as_str().and_then(choice::parse_timestamp) {
                 Some(t) => WaitFor::Timestamp(t),
                 None => {
-                    self.problem("SCHEMA_VALIDATION_FAILED", "Timestamp must be an RFC 3339 timestamp with uppercase T and Z", &format!("{at}/Timestamp"));
+                    self.problem(
+                        "SCHEMA_VALIDATION_FAILED",
+                        "Timestamp must be an RFC 3339 timestamp with uppercase T and Z",
+                        &format!("{at}/Timestamp"),
+                    );
                     WaitFor::Seconds(Seconds::Literal(0))
                 }
             },
@@ -994,12 +1298,20 @@ impl Validator {
             let path_field = format!("{field}Path");
             match (obj.get(field), obj.get(&path_field)) {
                 (Some(_), Some(_)) => {
-                    self.problem("SCHEMA_VALIDATION_FAILED", format!("use either {field} or {path_field}, not both"), at);
+                    self.problem(
+                        "SCHEMA_VALIDATION_FAILED",
+                        format!("use either {field} or {path_field}, not both"),
+                        at,
+                    );
                     None
                 }
                 (Some(Value::String(s)), None) => Some(ErrorSource::Literal(s.clone())),
                 (Some(_), None) => {
-                    self.problem("SCHEMA_VALIDATION_FAILED", format!("{field} must be a string"), &format!("{at}/{field}"));
+                    self.problem(
+                        "SCHEMA_VALIDATION_FAILED",
+                        format!("{field} must be a string"),
+                        &format!("{at}/{field}"),
+                    );
                     None
                 }
                 (None, Some(Value::String(p))) => match ValueRef::parse(p) {
@@ -1010,7 +1322,11 @@ impl Validator {
                     }
                 },
                 (None, Some(_)) => {
-                    self.problem("SCHEMA_VALIDATION_FAILED", format!("{path_field} must be a string"), &format!("{at}/{path_field}"));
+                    self.problem(
+                        "SCHEMA_VALIDATION_FAILED",
+                        format!("{path_field} must be a string"),
+                        &format!("{at}/{path_field}"),
+                    );
                     None
                 }
                 (None, None) => None,
@@ -1038,30 +1354,54 @@ impl Validator {
                                 branches.push(block);
                             }
                         }
-                        None => self.problem("SCHEMA_VALIDATION_FAILED", "a branch must be an object", &bat),
+                        None => self.problem(
+                            "SCHEMA_VALIDATION_FAILED",
+                            "a branch must be an object",
+                            &bat,
+                        ),
                     }
                 }
             }
-            _ => self.problem("SCHEMA_VALIDATION_FAILED", "Branches is required and must be a non-empty array", &format!("{at}/Branches")),
+            _ => self.problem(
+                "SCHEMA_VALIDATION_FAILED",
+                "Branches is required and must be a non-empty array",
+                &format!("{at}/Branches"),
+            ),
         }
         Kind::Parallel { branches }
     }
 
-    fn count(&mut self, obj: &Map<String, Value>, field: &str, max: f64, at: &str) -> Option<Count> {
+    fn count(
+        &mut self,
+        obj: &Map<String, Value>,
+        field: &str,
+        max: f64,
+        at: &str,
+    ) -> Option<Count> {
         let path_field = format!("{field}Path");
         match (obj.get(field), obj.get(&path_field)) {
             (Some(_), Some(_)) => {
-                self.problem("SCHEMA_VALIDATION_FAILED", format!("use either {field} or {path_field}, not both"), at);
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("use either {field} or {path_field}, not both"),
+                    at,
+                );
                 None
             }
             (Some(v), None) => match v.as_f64().filter(|n| *n >= 0.0 && *n <= max) {
                 Some(n) => Some(Count::Literal(n)),
                 None => {
-                    self.problem("SCHEMA_VALIDATION_FAILED", format!("{field} must be a number from 0 to {max}"), &format!("{at}/{field}"));
+                    self.problem(
+                        "SCHEMA_VALIDATION_FAILED",
+                        format!("{field} must be a number from 0 to {max}"),
+                        &format!("{at}/{field}"),
+                    );
                     None
                 }
             },
-            (None, Some(p)) => self.path_ref(p, true, &format!("{at}/{path_field}")).map(Count::Path),
+            (None, Some(p)) => self
+                .path_ref(p, true, &format!("{at}/{path_field}"))
+                .map(Count::Path),
             (None, None) => None,
         }
     }
@@ -1075,13 +1415,21 @@ impl Validator {
         };
         let (processor_key, processor) = match (obj.get("ItemProcessor"), obj.get("Iterator")) {
             (Some(_), Some(_)) => {
-                self.problem("SCHEMA_VALIDATION_FAILED", "use either ItemProcessor or Iterator, not both", at);
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    "use either ItemProcessor or Iterator, not both",
+                    at,
+                );
                 ("ItemProcessor", None)
             }
             (Some(p), None) => ("ItemProcessor", Some(p)),
             (None, Some(p)) => ("Iterator", Some(p)),
             (None, None) => {
-                self.problem("SCHEMA_VALIDATION_FAILED", "a Map state needs an ItemProcessor", at);
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    "a Map state needs an ItemProcessor",
+                    at,
+                );
                 ("ItemProcessor", None)
             }
         };
@@ -1094,7 +1442,11 @@ impl Validator {
                         "ProcessorConfig" => {
                             let mode = po["ProcessorConfig"].get("Mode").and_then(Value::as_str);
                             if !matches!(mode, None | Some("INLINE")) {
-                                self.problem("UNSUPPORTED_FEATURE", "only the INLINE processing mode is supported by sfn-local", &format!("{pat}/ProcessorConfig/Mode"));
+                                self.problem(
+                                    "UNSUPPORTED_FEATURE",
+                                    "only the INLINE processing mode is supported by sfn-local",
+                                    &format!("{pat}/ProcessorConfig/Mode"),
+                                );
                             }
                         }
                         other => self.unknown_field(other, &format!("{pat}/")),
@@ -1103,7 +1455,11 @@ impl Validator {
                 self.block(po, &pat)
             }
             None => {
-                self.problem("SCHEMA_VALIDATION_FAILED", format!("{processor_key} must be an object"), &pat);
+                self.problem(
+                    "SCHEMA_VALIDATION_FAILED",
+                    format!("{processor_key} must be an object"),
+                    &pat,
+                );
                 None
             }
         });
@@ -1137,7 +1493,9 @@ mod tests {
 
     #[test]
     fn a_minimal_definition_is_accepted() {
-        let d = parse_value(&json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}})).unwrap();
+        let d =
+            parse_value(&json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}}))
+                .unwrap();
         assert_eq!(d.root.states.len(), 1);
     }
 
@@ -1145,7 +1503,8 @@ mod tests {
     // messages name the state and the problem.
     #[test]
     fn next_pointing_nowhere_names_the_state() {
-        let e = problems(json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Nowhere"}}}));
+        let e =
+            problems(json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Nowhere"}}}));
         assert!(e.contains("MISSING_TRANSITION_TARGET"), "{e}");
         assert!(e.contains("/States/A/Next"), "{e}");
         assert!(e.contains("Nowhere"), "{e}");
@@ -1163,9 +1522,13 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_rejected() {
-        let e = problems(json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true, "Nxt": "B"}}}));
+        let e = problems(
+            json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true, "Nxt": "B"}}}),
+        );
         assert!(e.contains("'Nxt'") && e.contains("/States/A/Nxt"), "{e}");
-        let e = problems(json!({"StartAt": "A", "Extra": 1, "States": {"A": {"Type": "Pass", "End": true}}}));
+        let e = problems(
+            json!({"StartAt": "A", "Extra": 1, "States": {"A": {"Type": "Pass", "End": true}}}),
+        );
         assert!(e.contains("Extra"), "{e}");
         // Choice states have no ResultPath (specification, field table).
         let e = problems(json!({"StartAt": "C", "States": {
@@ -1177,30 +1540,52 @@ mod tests {
 
     #[test]
     fn bad_paths_and_intrinsics_are_rejected() {
-        let e = problems(json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "InputPath": "$.a[", "End": true}}}));
-        assert!(e.contains("INVALID_JSON_PATH") && e.contains("/States/A/InputPath"), "{e}");
-        let e = problems(json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "ResultPath": "$.a[*]", "End": true}}}));
+        let e = problems(
+            json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "InputPath": "$.a[", "End": true}}}),
+        );
+        assert!(
+            e.contains("INVALID_JSON_PATH") && e.contains("/States/A/InputPath"),
+            "{e}"
+        );
+        let e = problems(
+            json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "ResultPath": "$.a[*]", "End": true}}}),
+        );
         assert!(e.contains("/States/A/ResultPath"), "{e}");
-        let e = problems(json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Parameters": {"x.$": "States.Nope(1)"}, "End": true}}}));
-        assert!(e.contains("INVALID_INTRINSIC_FUNCTION") && e.contains("/States/A/Parameters"), "{e}");
-        let e = problems(json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "ResultPath": "$$.x", "End": true}}}));
+        let e = problems(
+            json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Parameters": {"x.$": "States.Nope(1)"}, "End": true}}}),
+        );
+        assert!(
+            e.contains("INVALID_INTRINSIC_FUNCTION") && e.contains("/States/A/Parameters"),
+            "{e}"
+        );
+        let e = problems(
+            json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "ResultPath": "$$.x", "End": true}}}),
+        );
         assert!(e.contains("context object"), "{e}");
     }
 
     #[test]
     fn retry_and_catch_rules() {
         // Specification "Retrying after an error": States.ALL must be alone and last.
-        let e = problems(json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true,
-            "Retry": [{"ErrorEquals": ["States.ALL"]}, {"ErrorEquals": ["X"]}]}}}));
+        let e = problems(
+            json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true,
+            "Retry": [{"ErrorEquals": ["States.ALL"]}, {"ErrorEquals": ["X"]}]}}}),
+        );
         assert!(e.contains("must be the last"), "{e}");
-        let e = problems(json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true,
-            "Retry": [{"ErrorEquals": ["States.ALL", "X"]}]}}}));
+        let e = problems(
+            json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true,
+            "Retry": [{"ErrorEquals": ["States.ALL", "X"]}]}}}),
+        );
         assert!(e.contains("alone"), "{e}");
-        let e = problems(json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true,
-            "Retry": [{"ErrorEquals": ["X"], "BackoffRate": 0.5}]}}}));
+        let e = problems(
+            json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true,
+            "Retry": [{"ErrorEquals": ["X"], "BackoffRate": 0.5}]}}}),
+        );
         assert!(e.contains("BackoffRate"), "{e}");
-        let e = problems(json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true,
-            "Catch": [{"ErrorEquals": ["X"], "Next": "Missing"}]}}}));
+        let e = problems(
+            json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true,
+            "Catch": [{"ErrorEquals": ["X"], "Next": "Missing"}]}}}),
+        );
         assert!(e.contains("/States/T/Catch[0]/Next"), "{e}");
     }
 
@@ -1225,25 +1610,33 @@ mod tests {
 
     #[test]
     fn wait_needs_exactly_one_duration() {
-        let e = problems(json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "Timestamp": "2024-01-01T00:00:00Z", "End": true}}}));
+        let e = problems(
+            json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "Timestamp": "2024-01-01T00:00:00Z", "End": true}}}),
+        );
         assert!(e.contains("exactly one"), "{e}");
     }
 
     #[test]
     fn nested_states_are_validated_and_names_are_unique() {
-        let e = problems(json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": [
-            {"StartAt": "P", "States": {"P": {"Type": "Pass", "Next": "Gone"}}}
-        ]}}}));
+        let e = problems(
+            json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": [
+                {"StartAt": "P", "States": {"P": {"Type": "Pass", "Next": "Gone"}}}
+            ]}}}),
+        );
         assert!(e.contains("DUPLICATE_STATE_NAME"), "{e}");
         assert!(e.contains("/States/P/Branches[0]/States/P/Next"), "{e}");
     }
 
     #[test]
     fn jsonata_and_distributed_map_are_reported_as_unsupported() {
-        let e = problems(json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}}));
+        let e = problems(
+            json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}}),
+        );
         assert!(e.contains("UNSUPPORTED_FEATURE"), "{e}");
-        let e = problems(json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true, "ItemProcessor": {
-            "ProcessorConfig": {"Mode": "DISTRIBUTED"}, "StartAt": "X", "States": {"X": {"Type": "Pass", "End": true}}}}}}));
+        let e = problems(
+            json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true, "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED"}, "StartAt": "X", "States": {"X": {"Type": "Pass", "End": true}}}}}}),
+        );
         assert!(e.contains("INLINE"), "{e}");
     }
 }

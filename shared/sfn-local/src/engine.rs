@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use futures::stream::FuturesOrdered;
+use futures::stream::FuturesUnordered;
 use rand::Rng;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
@@ -229,7 +229,11 @@ fn apply_result_path(
             p.set(&mut target, result).map_err(|e| {
                 StatesError::new(
                     names::RESULT_PATH_MATCH_FAILURE,
-                    format!("Unable to apply ResultPath '{p}' to input '{}': {}", truncate(&target.to_string(), 200), e.reason),
+                    format!(
+                        "Unable to apply ResultPath '{p}' to input '{}': {}",
+                        truncate(&target.to_string(), 200),
+                        e.reason
+                    ),
                 )
             })?;
             Ok(target)
@@ -252,15 +256,22 @@ impl Run {
         &self.engine.inner.clock
     }
 
-    fn push(&self, prev: u64, event_type: &'static str, details: Option<(&'static str, Value)>) -> Result<u64, StatesError> {
-        if let Some(max) = self.engine.inner.config.max_history_events {
-            if self.history.len() >= max {
-                return Err(StatesError::runtime(format!(
-                    "The execution reached the maximum number of history events ({max})"
-                )));
-            }
+    fn push(
+        &self,
+        prev: u64,
+        event_type: &'static str,
+        details: Option<(&'static str, Value)>,
+    ) -> Result<u64, StatesError> {
+        if let Some(max) = self.engine.inner.config.max_history_events
+            && self.history.len() >= max
+        {
+            return Err(StatesError::runtime(format!(
+                "The execution reached the maximum number of history events ({max})"
+            )));
         }
-        Ok(self.history.push(prev, self.clock().now(), event_type, details))
+        Ok(self
+            .history
+            .push(prev, self.clock().now(), event_type, details))
     }
 
     fn context(&self, state: &State, entered: &Arc<str>, retry_count: u32) -> Context {
@@ -289,14 +300,25 @@ impl Run {
                 let fail = |error: StatesError, prev: u64| Failure { error, prev };
                 let input_text = input.to_string();
                 if input_text.len() > MAX_PAYLOAD_BYTES {
-                    return Err(fail(size_error("input", &state.name, input_text.len()), prev));
+                    return Err(fail(
+                        size_error("input", &state.name, input_text.len()),
+                        prev,
+                    ));
                 }
                 let entered_at = self.clock().now();
                 let entered_type = entered_event(state);
                 prev = self
-                    .push(prev, entered_type, Some(("stateEnteredEventDetails", data_details(Some(&state.name), "input", input_text))))
+                    .push(
+                        prev,
+                        entered_type,
+                        Some((
+                            "stateEnteredEventDetails",
+                            data_details(Some(&state.name), "input", input_text),
+                        )),
+                    )
                     .map_err(|e| fail(e, prev))?;
-                let entered: Arc<str> = Arc::from(entered_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+                let entered: Arc<str> =
+                    Arc::from(entered_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
                 let (step, last) = match self.run_state(state, input, &entered, prev).await {
                     Ok(r) => r,
                     Err(f) => return Err(f),
@@ -307,11 +329,21 @@ impl Run {
                 };
                 let output_text = output.to_string();
                 if output_text.len() > MAX_PAYLOAD_BYTES {
-                    return Err(fail(size_error("output", &state.name, output_text.len()), prev));
+                    return Err(fail(
+                        size_error("output", &state.name, output_text.len()),
+                        prev,
+                    ));
                 }
                 if let Some(exited) = exited_event(state) {
                     prev = self
-                        .push(prev, exited, Some(("stateExitedEventDetails", data_details(Some(&state.name), "output", output_text))))
+                        .push(
+                            prev,
+                            exited,
+                            Some((
+                                "stateExitedEventDetails",
+                                data_details(Some(&state.name), "output", output_text),
+                            )),
+                        )
                         .map_err(|e| fail(e, prev))?;
                 }
                 match step {
@@ -339,19 +371,23 @@ impl Run {
                 let ctx = self.context(state, entered, 0);
                 let keep = needs_raw(&state.result_path);
                 let raw_copy = if keep { Some(raw.clone()) } else { None };
-                let effective = io_select(&state.input_path, raw, "InputPath").map_err(|e| fail(e, prev))?;
+                let effective =
+                    io_select(&state.input_path, raw, "InputPath").map_err(|e| fail(e, prev))?;
                 let value = match (result, &state.parameters) {
                     (Some(r), _) => r.clone(),
                     (None, Some(t)) => t.evaluate(&effective, &ctx).map_err(|e| fail(e, prev))?,
                     (None, None) => effective,
                 };
-                let merged = apply_result_path(&state.result_path, raw_copy, value).map_err(|e| fail(e, prev))?;
-                let output = io_select(&state.output_path, merged, "OutputPath").map_err(|e| fail(e, prev))?;
+                let merged = apply_result_path(&state.result_path, raw_copy, value)
+                    .map_err(|e| fail(e, prev))?;
+                let output = io_select(&state.output_path, merged, "OutputPath")
+                    .map_err(|e| fail(e, prev))?;
                 Ok((self.transition(state, output), prev))
             }
             Kind::Choice { choices, default } => {
                 let ctx = self.context(state, entered, 0);
-                let effective = io_select(&state.input_path, raw, "InputPath").map_err(|e| fail(e, prev))?;
+                let effective =
+                    io_select(&state.input_path, raw, "InputPath").map_err(|e| fail(e, prev))?;
                 let mut target = None;
                 for (rule, next) in choices {
                     if rule.evaluate(&effective, &ctx).map_err(|e| fail(e, prev))? {
@@ -361,19 +397,29 @@ impl Run {
                 }
                 let Some(next) = target.or(*default) else {
                     return Err(fail(
-                        StatesError::new(names::NO_CHOICE_MATCHED, format!("No Matches! (state '{}' has no Default)", state.name)),
+                        StatesError::new(
+                            names::NO_CHOICE_MATCHED,
+                            format!("No Matches! (state '{}' has no Default)", state.name),
+                        ),
                         prev,
                     ));
                 };
-                let output = io_select(&state.output_path, effective, "OutputPath").map_err(|e| fail(e, prev))?;
+                let output = io_select(&state.output_path, effective, "OutputPath")
+                    .map_err(|e| fail(e, prev))?;
                 Ok((Step::Next(next, output), prev))
             }
             Kind::Wait(wait) => {
-                let effective = io_select(&state.input_path, raw, "InputPath").map_err(|e| fail(e, prev))?;
+                let effective =
+                    io_select(&state.input_path, raw, "InputPath").map_err(|e| fail(e, prev))?;
                 let ctx = self.context(state, entered, 0);
                 let delay = match wait {
-                    WaitFor::Seconds(s) => Duration::from_secs(self.seconds(s, &effective, &ctx, "SecondsPath", true).map_err(|e| fail(e, prev))?),
-                    WaitFor::Timestamp(t) => until(self.clock().now(), t.with_timezone(&chrono::Utc)),
+                    WaitFor::Seconds(s) => Duration::from_secs(
+                        self.seconds(s, &effective, &ctx, "SecondsPath", true)
+                            .map_err(|e| fail(e, prev))?,
+                    ),
+                    WaitFor::Timestamp(t) => {
+                        until(self.clock().now(), t.with_timezone(&chrono::Utc))
+                    }
                     WaitFor::TimestampPath(p) => {
                         let v = p.select(&effective, &ctx).ok_or_else(|| fail(StatesError::runtime(format!("Invalid path '{}': TimestampPath could not be found in the input", p.text())), prev))?;
                         let t = v.as_str().and_then(crate::choice::parse_timestamp).ok_or_else(|| {
@@ -383,31 +429,39 @@ impl Run {
                     }
                 };
                 self.clock().sleep(delay).await;
-                let output = io_select(&state.output_path, effective, "OutputPath").map_err(|e| fail(e, prev))?;
+                let output = io_select(&state.output_path, effective, "OutputPath")
+                    .map_err(|e| fail(e, prev))?;
                 Ok((self.transition(state, output), prev))
             }
             Kind::Succeed => {
-                let effective = io_select(&state.input_path, raw, "InputPath").map_err(|e| fail(e, prev))?;
-                let output = io_select(&state.output_path, effective, "OutputPath").map_err(|e| fail(e, prev))?;
+                let effective =
+                    io_select(&state.input_path, raw, "InputPath").map_err(|e| fail(e, prev))?;
+                let output = io_select(&state.output_path, effective, "OutputPath")
+                    .map_err(|e| fail(e, prev))?;
                 Ok((Step::End(output), prev))
             }
             Kind::Fail { error, cause } => {
                 let ctx = self.context(state, entered, 0);
-                let resolve = |source: &Option<ErrorSource>, field: &str| -> Result<String, StatesError> {
-                    match source {
-                        None => Ok(String::new()),
-                        Some(ErrorSource::Literal(s)) => Ok(s.clone()),
-                        Some(ErrorSource::Dynamic(v)) => match v.evaluate(&raw, &ctx, field)? {
-                            Value::String(s) => Ok(s),
-                            other => Err(StatesError::runtime(format!("{field} must resolve to a string, got {other}"))),
-                        },
-                    }
-                };
+                let resolve =
+                    |source: &Option<ErrorSource>, field: &str| -> Result<String, StatesError> {
+                        match source {
+                            None => Ok(String::new()),
+                            Some(ErrorSource::Literal(s)) => Ok(s.clone()),
+                            Some(ErrorSource::Dynamic(v)) => match v.evaluate(&raw, &ctx, field)? {
+                                Value::String(s) => Ok(s),
+                                other => Err(StatesError::runtime(format!(
+                                    "{field} must resolve to a string, got {other}"
+                                ))),
+                            },
+                        }
+                    };
                 let error = resolve(error, "ErrorPath").map_err(|e| fail(e, prev))?;
                 let cause = resolve(cause, "CausePath").map_err(|e| fail(e, prev))?;
                 Err(fail(StatesError::new(error, cause), prev))
             }
-            Kind::Task { .. } | Kind::Parallel { .. } | Kind::Map(_) => self.run_with_retry(state, raw, entered, prev).await,
+            Kind::Task { .. } | Kind::Parallel { .. } | Kind::Map(_) => {
+                self.run_with_retry(state, raw, entered, prev).await
+            }
         }
     }
 
@@ -418,14 +472,34 @@ impl Run {
         }
     }
 
-    fn seconds(&self, s: &Seconds, input: &Value, ctx: &Context, field: &str, allow_zero: bool) -> Result<u64, StatesError> {
+    fn seconds(
+        &self,
+        s: &Seconds,
+        input: &Value,
+        ctx: &Context,
+        field: &str,
+        allow_zero: bool,
+    ) -> Result<u64, StatesError> {
         match s {
             Seconds::Literal(n) => Ok(*n),
             Seconds::Path(p) => {
-                let v = p.select(input, ctx).ok_or_else(|| StatesError::runtime(format!("Invalid path '{}': {field} could not be found in the input", p.text())))?;
-                v.as_u64()
-                    .filter(|n| allow_zero || *n > 0)
-                    .ok_or_else(|| StatesError::runtime(format!("The value at {field} '{}' must be a {} integer, got {v}", p.text(), if allow_zero { "non-negative" } else { "positive" })))
+                let v = p.select(input, ctx).ok_or_else(|| {
+                    StatesError::runtime(format!(
+                        "Invalid path '{}': {field} could not be found in the input",
+                        p.text()
+                    ))
+                })?;
+                v.as_u64().filter(|n| allow_zero || *n > 0).ok_or_else(|| {
+                    StatesError::runtime(format!(
+                        "The value at {field} '{}' must be a {} integer, got {v}",
+                        p.text(),
+                        if allow_zero {
+                            "non-negative"
+                        } else {
+                            "positive"
+                        }
+                    ))
+                })
             }
         }
     }
@@ -455,7 +529,9 @@ impl Run {
                 continue;
             }
             if let Some(catcher) = find_catcher(&state.catch, &error) {
-                let output = apply_result_path(&catcher.result_path, Some(raw), error_output(&error)).map_err(|e| Failure { error: e, prev })?;
+                let output =
+                    apply_result_path(&catcher.result_path, Some(raw), error_output(&error))
+                        .map_err(|e| Failure { error: e, prev })?;
                 return Ok((Step::Next(catcher.next, output), prev));
             }
             return Err(Failure { error, prev });
@@ -464,22 +540,35 @@ impl Run {
 
     /// One attempt of a Task, Parallel or Map state, including its input
     /// and output processing.
-    async fn attempt(&self, state: &State, raw: Value, ctx: &Context, prev: u64) -> Result<(Value, u64), Failure> {
+    async fn attempt(
+        &self,
+        state: &State,
+        raw: Value,
+        ctx: &Context,
+        prev: u64,
+    ) -> Result<(Value, u64), Failure> {
         let fail = |error: StatesError, prev: u64| Failure { error, prev };
         let keep = needs_raw(&state.result_path);
         let raw_copy = if keep { Some(raw.clone()) } else { None };
-        let effective = io_select(&state.input_path, raw, "InputPath").map_err(|e| fail(e, prev))?;
+        let effective =
+            io_select(&state.input_path, raw, "InputPath").map_err(|e| fail(e, prev))?;
         let (result, prev) = match &state.kind {
-            Kind::Task { resource, timeout, .. } => {
+            Kind::Task {
+                resource, timeout, ..
+            } => {
                 let params = match &state.parameters {
                     Some(t) => t.evaluate(&effective, ctx).map_err(|e| fail(e, prev))?,
                     None => effective.clone(),
                 };
                 let timeout = match timeout {
-                    Some(s) => Some(self.seconds(s, &effective, ctx, "TimeoutSecondsPath", false).map_err(|e| fail(e, prev))?),
+                    Some(s) => Some(
+                        self.seconds(s, &effective, ctx, "TimeoutSecondsPath", false)
+                            .map_err(|e| fail(e, prev))?,
+                    ),
                     None => None,
                 };
-                self.run_task(state, resource, params, timeout, prev).await?
+                self.run_task(state, resource, params, timeout, prev)
+                    .await?
             }
             Kind::Parallel { branches } => {
                 let input = match &state.parameters {
@@ -495,12 +584,21 @@ impl Run {
             Some(t) => t.evaluate(&result, ctx).map_err(|e| fail(e, prev))?,
             None => result,
         };
-        let merged = apply_result_path(&state.result_path, raw_copy, selected).map_err(|e| fail(e, prev))?;
-        let output = io_select(&state.output_path, merged, "OutputPath").map_err(|e| fail(e, prev))?;
+        let merged =
+            apply_result_path(&state.result_path, raw_copy, selected).map_err(|e| fail(e, prev))?;
+        let output =
+            io_select(&state.output_path, merged, "OutputPath").map_err(|e| fail(e, prev))?;
         Ok((output, prev))
     }
 
-    async fn run_task(&self, state: &State, resource: &str, params: Value, timeout: Option<u64>, prev: u64) -> Result<(Value, u64), Failure> {
+    async fn run_task(
+        &self,
+        state: &State,
+        resource: &str,
+        params: Value,
+        timeout: Option<u64>,
+        prev: u64,
+    ) -> Result<(Value, u64), Failure> {
         let fail = |error: StatesError, prev: u64| Failure { error, prev };
         let integration = self
             .engine
@@ -520,7 +618,10 @@ impl Run {
             })?;
         let params_text = params.to_string();
         if params_text.len() > MAX_PAYLOAD_BYTES {
-            return Err(fail(size_error("task parameters", &state.name, params_text.len()), prev));
+            return Err(fail(
+                size_error("task parameters", &state.name, params_text.len()),
+                prev,
+            ));
         }
         let function = is_function_arn(resource);
         let (resource_type, resource_name) = event_names(resource);
@@ -542,12 +643,31 @@ impl Run {
         prev = if function {
             self.push(prev, "LambdaFunctionStarted", None)
         } else {
-            self.push(prev, "TaskStarted", Some(("taskStartedEventDetails", json!({"resourceType": resource_type, "resource": resource_name}))))
+            self.push(
+                prev,
+                "TaskStarted",
+                Some((
+                    "taskStartedEventDetails",
+                    json!({"resourceType": resource_type, "resource": resource_name}),
+                )),
+            )
         }
         .map_err(|e| fail(e, prev))?;
         let task_ctx = TaskContext {
-            execution_arn: self.facts.execution.get("Id").and_then(Value::as_str).unwrap_or_default().to_string(),
-            execution_name: self.facts.execution.get("Name").and_then(Value::as_str).unwrap_or_default().to_string(),
+            execution_arn: self
+                .facts
+                .execution
+                .get("Id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            execution_name: self
+                .facts
+                .execution
+                .get("Name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             state_name: state.name.to_string(),
         };
         let call = integration.run(resource, params, &task_ctx);
@@ -564,7 +684,10 @@ impl Run {
             Ok(output) => {
                 let text = output.to_string();
                 if text.len() > MAX_PAYLOAD_BYTES {
-                    return Err(fail(size_error("task result", &state.name, text.len()), prev));
+                    return Err(fail(
+                        size_error("task result", &state.name, text.len()),
+                        prev,
+                    ));
                 }
                 let prev = if function {
                     self.push(prev, "LambdaFunctionSucceeded", Some(("lambdaFunctionSucceededEventDetails", json!({"output": text, "outputDetails": {"truncated": false}}))))
@@ -578,7 +701,10 @@ impl Run {
                 error.cause = truncate(&error.cause, MAX_CAUSE_CHARS);
                 let timed_out = error.error == names::TIMEOUT;
                 let (event, key) = match (function, timed_out) {
-                    (true, true) => ("LambdaFunctionTimedOut", "lambdaFunctionTimedOutEventDetails"),
+                    (true, true) => (
+                        "LambdaFunctionTimedOut",
+                        "lambdaFunctionTimedOutEventDetails",
+                    ),
                     (true, false) => ("LambdaFunctionFailed", "lambdaFunctionFailedEventDetails"),
                     (false, true) => ("TaskTimedOut", "taskTimedOutEventDetails"),
                     (false, false) => ("TaskFailed", "taskFailedEventDetails"),
@@ -588,71 +714,156 @@ impl Run {
                     d["resourceType"] = json!(resource_type);
                     d["resource"] = json!(resource_name);
                 }
-                let prev = self.push(prev, event, Some((key, d))).map_err(|e| fail(e, prev))?;
+                let prev = self
+                    .push(prev, event, Some((key, d)))
+                    .map_err(|e| fail(e, prev))?;
                 Err(fail(error, prev))
             }
         }
     }
 
-    async fn run_parallel(&self, branches: &[Arc<Block>], input: Value, prev: u64) -> Result<(Value, u64), Failure> {
+    async fn run_parallel(
+        &self,
+        branches: &[Arc<Block>],
+        input: Value,
+        prev: u64,
+    ) -> Result<(Value, u64), Failure> {
         let fail = |error: StatesError, prev: u64| Failure { error, prev };
-        let started = self.push(prev, "ParallelStateStarted", None).map_err(|e| fail(e, prev))?;
-        let mut running: FuturesOrdered<_> = branches
+        let started = self
+            .push(prev, "ParallelStateStarted", None)
+            .map_err(|e| fail(e, prev))?;
+        // Branches run concurrently and are observed as they finish (not in
+        // branch order), so that one failing branch fails the state at once
+        // and dropping `running` stops the others (specification "Parallel
+        // State"); results are still placed in branch order.
+        let mut running: FuturesUnordered<_> = branches
             .iter()
-            .map(|b| self.run_block(b, input.clone(), started))
+            .enumerate()
+            .map(|(i, b)| {
+                let run = self.run_block(b, input.clone(), started);
+                async move { (i, run.await) }
+            })
             .collect();
-        let mut results = Vec::with_capacity(branches.len());
+        let mut results: Vec<Value> = vec![Value::Null; branches.len()];
         let mut last = started;
-        while let Some(r) = running.next().await {
+        while let Some((i, r)) = running.next().await {
             match r {
                 Ok((v, p)) => {
-                    results.push(v);
+                    results[i] = v;
                     last = last.max(p);
                 }
                 Err(f) => {
-                    // Dropping `running` stops the other branches.
                     drop(running);
-                    let prev = self.push(f.prev, "ParallelStateFailed", None).map_err(|e| fail(e, f.prev))?;
-                    return Err(Failure { error: f.error, prev });
+                    let prev = self
+                        .push(f.prev, "ParallelStateFailed", None)
+                        .map_err(|e| fail(e, f.prev))?;
+                    return Err(Failure {
+                        error: f.error,
+                        prev,
+                    });
                 }
             }
         }
-        let prev = self.push(last, "ParallelStateSucceeded", None).map_err(|e| fail(e, last))?;
+        let prev = self
+            .push(last, "ParallelStateSucceeded", None)
+            .map_err(|e| fail(e, last))?;
         Ok((Value::Array(results), prev))
     }
 
-    fn count(&self, count: &Option<Count>, input: &Value, ctx: &Context, field: &str) -> Result<Option<f64>, StatesError> {
+    fn count(
+        &self,
+        count: &Option<Count>,
+        input: &Value,
+        ctx: &Context,
+        field: &str,
+    ) -> Result<Option<f64>, StatesError> {
         match count {
             None => Ok(None),
             Some(Count::Literal(n)) => Ok(Some(*n)),
             Some(Count::Path(p)) => {
-                let v = p.select(input, ctx).ok_or_else(|| StatesError::runtime(format!("Invalid path '{}': {field}Path could not be found in the input", p.text())))?;
-                v.as_f64().filter(|n| *n >= 0.0).map(Some).ok_or_else(|| StatesError::runtime(format!("The value at {field}Path '{}' must be a non-negative number, got {v}", p.text())))
+                let v = p.select(input, ctx).ok_or_else(|| {
+                    StatesError::runtime(format!(
+                        "Invalid path '{}': {field}Path could not be found in the input",
+                        p.text()
+                    ))
+                })?;
+                v.as_f64().filter(|n| *n >= 0.0).map(Some).ok_or_else(|| {
+                    StatesError::runtime(format!(
+                        "The value at {field}Path '{}' must be a non-negative number, got {v}",
+                        p.text()
+                    ))
+                })
             }
         }
     }
 
-    async fn run_map(&self, state: &State, spec: &MapSpec, effective: Value, ctx: &Context, prev: u64) -> Result<(Value, u64), Failure> {
+    async fn run_map(
+        &self,
+        state: &State,
+        spec: &MapSpec,
+        effective: Value,
+        ctx: &Context,
+        prev: u64,
+    ) -> Result<(Value, u64), Failure> {
         let fail = |error: StatesError, prev: u64| Failure { error, prev };
         let items = match &spec.items_path {
             PathRef::Input(p) if p.is_root() => effective.clone(),
-            other => other.select(&effective, ctx).ok_or_else(|| fail(StatesError::runtime(format!("Invalid path '{}': The ItemsPath could not be found in the input", other.text())), prev))?,
+            other => other.select(&effective, ctx).ok_or_else(|| {
+                fail(
+                    StatesError::runtime(format!(
+                        "Invalid path '{}': The ItemsPath could not be found in the input",
+                        other.text()
+                    )),
+                    prev,
+                )
+            })?,
         };
         let Value::Array(items) = items else {
-            return Err(fail(StatesError::runtime(format!("The ItemsPath of Map state '{}' must point to an array, got {}", state.name, crate::path::type_name(&items))), prev));
+            return Err(fail(
+                StatesError::runtime(format!(
+                    "The ItemsPath of Map state '{}' must point to an array, got {}",
+                    state.name,
+                    crate::path::type_name(&items)
+                )),
+                prev,
+            ));
         };
-        let max_concurrency = self.count(&spec.max_concurrency, &effective, ctx, "MaxConcurrency").map_err(|e| fail(e, prev))?;
-        let tolerated_count = self.count(&spec.tolerated_count, &effective, ctx, "ToleratedFailureCount").map_err(|e| fail(e, prev))?;
-        let tolerated_pct = self.count(&spec.tolerated_percentage, &effective, ctx, "ToleratedFailurePercentage").map_err(|e| fail(e, prev))?;
+        let max_concurrency = self
+            .count(&spec.max_concurrency, &effective, ctx, "MaxConcurrency")
+            .map_err(|e| fail(e, prev))?;
+        let tolerated_count = self
+            .count(
+                &spec.tolerated_count,
+                &effective,
+                ctx,
+                "ToleratedFailureCount",
+            )
+            .map_err(|e| fail(e, prev))?;
+        let tolerated_pct = self
+            .count(
+                &spec.tolerated_percentage,
+                &effective,
+                ctx,
+                "ToleratedFailurePercentage",
+            )
+            .map_err(|e| fail(e, prev))?;
         let tolerance = if tolerated_count.is_some() || tolerated_pct.is_some() {
             let by_count = tolerated_count.unwrap_or(0.0);
-            let by_pct = tolerated_pct.map(|p| p / 100.0 * items.len() as f64).unwrap_or(0.0);
+            let by_pct = tolerated_pct
+                .map(|p| p / 100.0 * items.len() as f64)
+                .unwrap_or(0.0);
             Some(by_count.max(by_pct))
         } else {
             None
         };
         let total = items.len();
-        let started = self.push(prev, "MapStateStarted", Some(("mapStateStartedEventDetails", json!({"length": total})))).map_err(|e| fail(e, prev))?;
+        let started = self
+            .push(
+                prev,
+                "MapStateStarted",
+                Some(("mapStateStartedEventDetails", json!({"length": total}))),
+            )
+            .map_err(|e| fail(e, prev))?;
         let limit = match max_concurrency {
             Some(n) if n >= 1.0 => n as usize,
             _ => total.max(1),
@@ -663,7 +874,8 @@ impl Run {
                 Some(t) => {
                     let mut item_ctx = ctx.clone();
                     item_ctx.map_item = Some((index, item));
-                    t.evaluate(&effective, &item_ctx).map_err(|e| fail(e, started))?
+                    t.evaluate(&effective, &item_ctx)
+                        .map_err(|e| fail(e, started))?
                 }
                 None => item,
             };
@@ -671,41 +883,86 @@ impl Run {
         }
         let name = state.name.clone();
         let processor = spec.processor.clone();
-        let iterations = futures::stream::iter(inputs.into_iter().enumerate().map(|(index, input)| {
-            let name = name.clone();
-            let processor = processor.clone();
-            async move {
-                let it = self.push(started, "MapIterationStarted", Some(("mapIterationStartedEventDetails", json!({"name": &*name, "index": index}))));
-                let it = match it {
-                    Ok(id) => id,
-                    Err(e) => return Err(Failure { error: e, prev: started }),
-                };
-                match self.run_block(&processor, input, it).await {
-                    Ok((v, p)) => {
-                        let p = self.push(p, "MapIterationSucceeded", Some(("mapIterationSucceededEventDetails", json!({"name": &*name, "index": index})))).map_err(|e| Failure { error: e, prev: p })?;
-                        Ok((v, p))
-                    }
-                    Err(f) => {
-                        let p = self.push(f.prev, "MapIterationFailed", Some(("mapIterationFailedEventDetails", json!({"name": &*name, "index": index})))).unwrap_or(f.prev);
-                        Err(Failure { error: f.error, prev: p })
-                    }
+        let iterations =
+            futures::stream::iter(inputs.into_iter().enumerate().map(|(index, input)| {
+                let name = name.clone();
+                let processor = processor.clone();
+                async move {
+                    let it = self.push(
+                        started,
+                        "MapIterationStarted",
+                        Some((
+                            "mapIterationStartedEventDetails",
+                            json!({"name": &*name, "index": index}),
+                        )),
+                    );
+                    let it = match it {
+                        Ok(id) => id,
+                        Err(e) => {
+                            return (
+                                index,
+                                Err(Failure {
+                                    error: e,
+                                    prev: started,
+                                }),
+                            );
+                        }
+                    };
+                    let outcome = match self.run_block(&processor, input, it).await {
+                        Ok((v, p)) => {
+                            let p = self
+                                .push(
+                                    p,
+                                    "MapIterationSucceeded",
+                                    Some((
+                                        "mapIterationSucceededEventDetails",
+                                        json!({"name": &*name, "index": index}),
+                                    )),
+                                )
+                                .map_err(|e| Failure { error: e, prev: p });
+                            p.map(|p| (v, p))
+                        }
+                        Err(f) => {
+                            let p = self
+                                .push(
+                                    f.prev,
+                                    "MapIterationFailed",
+                                    Some((
+                                        "mapIterationFailedEventDetails",
+                                        json!({"name": &*name, "index": index}),
+                                    )),
+                                )
+                                .unwrap_or(f.prev);
+                            Err(Failure {
+                                error: f.error,
+                                prev: p,
+                            })
+                        }
+                    };
+                    (index, outcome)
                 }
-            }
-        }))
-        .buffered(limit);
+            }))
+            // At most `limit` iterations run at once; they are observed as they
+            // finish, so that a failure ends the Map at once (dropping the stream
+            // stops the iterations still running), and their results are put
+            // back in input order (specification "Map State").
+            .buffer_unordered(limit);
         futures::pin_mut!(iterations);
-        let mut results = Vec::with_capacity(total);
+        let mut results: Vec<Value> = vec![Value::Null; total];
         let mut failures = 0usize;
         let mut last = started;
-        while let Some(r) = iterations.next().await {
+        while let Some((index, r)) = iterations.next().await {
             match r {
                 Ok((v, p)) => {
-                    results.push(v);
+                    results[index] = v;
                     last = last.max(p);
                 }
                 Err(f) if f.error.error == names::RUNTIME => {
                     let prev = self.push(f.prev, "MapStateFailed", None).unwrap_or(f.prev);
-                    return Err(Failure { error: f.error, prev });
+                    return Err(Failure {
+                        error: f.error,
+                        prev,
+                    });
                 }
                 Err(f) => {
                     failures += 1;
@@ -713,18 +970,26 @@ impl Run {
                     let within = tolerance.is_some_and(|t| failures as f64 <= t);
                     if !within {
                         let error = if tolerance.is_some() {
-                            StatesError::new(names::EXCEED_TOLERATED_FAILURE_THRESHOLD, format!("Map state '{}' had {failures} failed item(s), more than it tolerates", state.name))
+                            StatesError::new(
+                                names::EXCEED_TOLERATED_FAILURE_THRESHOLD,
+                                format!(
+                                    "Map state '{}' had {failures} failed item(s), more than it tolerates",
+                                    state.name
+                                ),
+                            )
                         } else {
                             f.error
                         };
                         let prev = self.push(f.prev, "MapStateFailed", None).unwrap_or(f.prev);
                         return Err(Failure { error, prev });
                     }
-                    results.push(error_output(&f.error));
+                    results[index] = error_output(&f.error);
                 }
             }
         }
-        let prev = self.push(last, "MapStateSucceeded", None).map_err(|e| fail(e, last))?;
+        let prev = self
+            .push(last, "MapStateSucceeded", None)
+            .map_err(|e| fail(e, last))?;
         Ok((Value::Array(results), prev))
     }
 }
@@ -736,7 +1001,11 @@ fn until(now: chrono::DateTime<chrono::Utc>, then: chrono::DateTime<chrono::Utc>
 /// Decides whether to retry: the first retrier whose ErrorEquals matches
 /// decides; once its MaxAttempts are used up, the error goes to Catch
 /// (specification "Retrying after an error"; ASL-NOTES §5).
-fn retry_delay(retriers: &[Retrier], attempts: &mut [u32], error: &StatesError) -> Option<Duration> {
+fn retry_delay(
+    retriers: &[Retrier],
+    attempts: &mut [u32],
+    error: &StatesError,
+) -> Option<Duration> {
     let (i, r) = retriers
         .iter()
         .enumerate()
@@ -792,7 +1061,13 @@ fn exited_event(state: &State) -> Option<&'static str> {
 mod tests {
     use super::*;
 
-    fn retrier(errors: &[&str], interval: f64, max: u32, rate: f64, max_delay: Option<f64>) -> Retrier {
+    fn retrier(
+        errors: &[&str],
+        interval: f64,
+        max: u32,
+        rate: f64,
+        max_delay: Option<f64>,
+    ) -> Retrier {
         Retrier {
             error_equals: errors.iter().map(|s| s.to_string()).collect(),
             interval_seconds: interval,
@@ -809,17 +1084,25 @@ mod tests {
         let rs = [retrier(&["E"], 2.0, 4, 3.0, Some(20.0))];
         let mut attempts = [0];
         let e = StatesError::new("E", "");
-        let delays: Vec<u64> = std::iter::from_fn(|| retry_delay(&rs, &mut attempts, &e)).map(|d| d.as_secs()).collect();
+        let delays: Vec<u64> = std::iter::from_fn(|| retry_delay(&rs, &mut attempts, &e))
+            .map(|d| d.as_secs())
+            .collect();
         assert_eq!(delays, [2, 6, 18, 20]);
     }
 
     #[test]
     fn only_the_first_matching_retrier_counts() {
-        let rs = [retrier(&["E"], 1.0, 1, 2.0, None), retrier(&["States.ALL"], 1.0, 5, 2.0, None)];
+        let rs = [
+            retrier(&["E"], 1.0, 1, 2.0, None),
+            retrier(&["States.ALL"], 1.0, 5, 2.0, None),
+        ];
         let mut attempts = [0, 0];
         let e = StatesError::new("E", "");
         assert!(retry_delay(&rs, &mut attempts, &e).is_some());
-        assert!(retry_delay(&rs, &mut attempts, &e).is_none(), "exhausted first retrier does not fall through");
+        assert!(
+            retry_delay(&rs, &mut attempts, &e).is_none(),
+            "exhausted first retrier does not fall through"
+        );
     }
 
     #[test]

@@ -69,7 +69,9 @@ impl StatesError {
                     && self.error != names::HEARTBEAT_TIMEOUT
                     && self.error != names::DATA_LIMIT_EXCEEDED
             }
-            names::TIMEOUT => self.error == names::TIMEOUT || self.error == names::HEARTBEAT_TIMEOUT,
+            names::TIMEOUT => {
+                self.error == names::TIMEOUT || self.error == names::HEARTBEAT_TIMEOUT
+            }
             other => self.error == other,
         }
     }

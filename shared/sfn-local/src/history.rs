@@ -27,11 +27,9 @@ impl HistoryEvent {
         obj.insert("previousEventId".into(), json!(self.previous_event_id));
         if let Some((key, details)) = &self.details {
             let mut details = details.clone();
-            if !include_data {
-                if let Value::Object(map) = &mut details {
-                    for field in ["input", "output", "parameters"] {
-                        map.remove(field);
-                    }
+            if !include_data && let Value::Object(map) = &mut details {
+                for field in ["input", "output", "parameters"] {
+                    map.remove(field);
                 }
             }
             obj.insert((*key).into(), details);

@@ -119,7 +119,10 @@ impl Func {
 pub enum Arg {
     /// A quoted string literal; `braces` records which `{}` pairs are
     /// real placeholders (escaped braces `\{` `\}` are not).
-    Str { value: String, pieces: Vec<Piece> },
+    Str {
+        value: String,
+        pieces: Vec<Piece>,
+    },
     Literal(Value),
     InputPath(Path),
     ContextPath(Path),
@@ -418,9 +421,12 @@ fn fail(func: Func, reason: impl fmt::Display) -> StatesError {
 }
 
 fn as_str(func: Func, v: &Value, what: &str) -> Result<String, StatesError> {
-    v.as_str()
-        .map(str::to_string)
-        .ok_or_else(|| fail(func, format!("{what} must be a string, got {}", type_name(v))))
+    v.as_str().map(str::to_string).ok_or_else(|| {
+        fail(
+            func,
+            format!("{what} must be a string, got {}", type_name(v)),
+        )
+    })
 }
 
 fn as_int(func: Func, v: &Value, what: &str) -> Result<i64, StatesError> {
@@ -602,8 +608,7 @@ fn apply(call: &Call, mut args: Vec<Value>) -> Result<Value, StatesError> {
                     "only shallow merging is supported: the third argument must be false",
                 ));
             }
-            let (Value::Object(mut left), Value::Object(right)) =
-                (args[0].take(), args[1].take())
+            let (Value::Object(mut left), Value::Object(right)) = (args[0].take(), args[1].take())
             else {
                 return Err(fail(func, "both values to merge must be objects"));
             };
@@ -723,7 +728,11 @@ mod tests {
     fn format_interpolates_positionally() {
         let input = json!({"name": "Arnav", "template": "Hello, my name is {}."});
         assert_eq!(
-            eval("States.Format('Hello, my name is {}.', $.name)", input.clone()).unwrap(),
+            eval(
+                "States.Format('Hello, my name is {}.', $.name)",
+                input.clone()
+            )
+            .unwrap(),
             json!("Hello, my name is Arnav.")
         );
         assert_eq!(
@@ -750,7 +759,8 @@ mod tests {
 
     #[test]
     fn json_string_round_trip() {
-        let input = json!({"escapedJsonString": "{\"foo\": \"bar\"}", "unescapedJson": {"foo": "bar"}});
+        let input =
+            json!({"escapedJsonString": "{\"foo\": \"bar\"}", "unescapedJson": {"foo": "bar"}});
         assert_eq!(
             eval("States.StringToJson($.escapedJsonString)", input.clone()).unwrap(),
             json!({"foo": "bar"})

@@ -503,7 +503,8 @@ mod tests {
 
     #[test]
     fn indefinite_paths_always_yield_arrays() {
-        let doc = json!({"items": [{"n": 1, "ok": true}, {"n": 2, "ok": false}, {"n": 3, "ok": true}]});
+        let doc =
+            json!({"items": [{"n": 1, "ok": true}, {"n": 2, "ok": false}, {"n": 3, "ok": true}]});
         let cases = [
             ("$.items[*].n", json!([1, 2, 3])),
             ("$.items[0:1].n", json!([1])),
@@ -528,7 +529,15 @@ mod tests {
 
     #[test]
     fn malformed_paths_are_rejected() {
-        for p in ["a.b", "$.", "$.a[", "$.a b", "$.a.length()", "$[]", "$.a[foo]"] {
+        for p in [
+            "a.b",
+            "$.",
+            "$.a[",
+            "$.a b",
+            "$.a.length()",
+            "$[]",
+            "$.a[foo]",
+        ] {
             assert!(Path::parse(p).is_err(), "{p} should be rejected");
         }
     }
@@ -537,16 +546,27 @@ mod tests {
     fn set_creates_missing_objects() {
         // ASL-NOTES §1: ResultPath creates missing objects.
         let mut doc = json!({"a": 1});
-        Path::parse("$.x.y.z").unwrap().set(&mut doc, json!(5)).unwrap();
+        Path::parse("$.x.y.z")
+            .unwrap()
+            .set(&mut doc, json!(5))
+            .unwrap();
         assert_eq!(doc, json!({"a": 1, "x": {"y": {"z": 5}}}));
-        Path::parse("$").unwrap().set(&mut doc, json!("all")).unwrap();
+        Path::parse("$")
+            .unwrap()
+            .set(&mut doc, json!("all"))
+            .unwrap();
         assert_eq!(doc, json!("all"));
     }
 
     #[test]
     fn set_through_a_non_object_fails() {
         let mut doc = json!({"a": "text"});
-        assert!(Path::parse("$.a.b").unwrap().set(&mut doc, json!(1)).is_err());
+        assert!(
+            Path::parse("$.a.b")
+                .unwrap()
+                .set(&mut doc, json!(1))
+                .is_err()
+        );
         let mut arr = json!([1]);
         assert!(Path::parse("$.a").unwrap().set(&mut arr, json!(1)).is_err());
     }

@@ -43,7 +43,12 @@ impl ValueRef {
         ))
     }
 
-    pub fn evaluate(&self, input: &Value, ctx: &Context, field: &str) -> Result<Value, StatesError> {
+    pub fn evaluate(
+        &self,
+        input: &Value,
+        ctx: &Context,
+        field: &str,
+    ) -> Result<Value, StatesError> {
         match self {
             ValueRef::Input(path) => path.select(input).map(|v| v.into_owned()).ok_or_else(|| {
                 StatesError::runtime(format!(
@@ -68,7 +73,10 @@ pub enum Template {
     Static(Value),
     Object(Vec<(String, Template)>),
     Array(Vec<Template>),
-    Dynamic { field: String, value: ValueRef },
+    Dynamic {
+        field: String,
+        value: ValueRef,
+    },
 }
 
 impl Template {

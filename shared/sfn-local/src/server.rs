@@ -75,7 +75,11 @@ pub async fn serve(service: StepFunctions, addr: SocketAddr) -> std::io::Result<
     Ok(ServerHandle { addr, stop, task })
 }
 
-fn json_response(status: StatusCode, body: &Value, error_type: Option<&str>) -> Response<Full<bytes::Bytes>> {
+fn json_response(
+    status: StatusCode,
+    body: &Value,
+    error_type: Option<&str>,
+) -> Response<Full<bytes::Bytes>> {
     let mut builder = Response::builder()
         .status(status)
         .header("Content-Type", "application/x-amz-json-1.0")
@@ -116,10 +120,15 @@ async fn handle(service: &StepFunctions, req: Request<Incoming>) -> Response<Ful
             target.unwrap_or_default()
         )));
     };
-    let body = match Limited::new(req.into_body(), MAX_REQUEST_BYTES).collect().await {
+    let body = match Limited::new(req.into_body(), MAX_REQUEST_BYTES)
+        .collect()
+        .await
+    {
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
-            let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+            let too_large = e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
             let err = if too_large {
                 SfnError::RequestTooLarge(format!(
                     "The request body is larger than {MAX_REQUEST_BYTES} bytes"

@@ -149,7 +149,9 @@ fn field<'a>(req: &'a Value, name: &str) -> Option<&'a Value> {
 fn required_str<'a>(req: &'a Value, name: &str) -> Result<&'a str, SfnError> {
     match field(req, name) {
         Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(SfnError::Serialization(format!("'{name}' must be a string"))),
+        Some(_) => Err(SfnError::Serialization(format!(
+            "'{name}' must be a string"
+        ))),
         None => Err(SfnError::Validation(format!(
             "1 validation error detected: Value null at '{name}' failed to satisfy constraint: Member must not be null"
         ))),
@@ -160,7 +162,9 @@ fn optional_str<'a>(req: &'a Value, name: &str) -> Result<Option<&'a str>, SfnEr
     match field(req, name) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(SfnError::Serialization(format!("'{name}' must be a string"))),
+        Some(_) => Err(SfnError::Serialization(format!(
+            "'{name}' must be a string"
+        ))),
     }
 }
 
@@ -257,12 +261,12 @@ impl StepFunctions {
         let definition_text = required_str(req, "definition")?;
         let role_arn = required_str(req, "roleArn")?;
         limits::check_name(name).map_err(SfnError::InvalidName)?;
-        if let Some(kind) = optional_str(req, "type")? {
-            if kind != "STANDARD" {
-                return Err(SfnError::Validation(format!(
-                    "sfn-local runs STANDARD state machines only, not {kind}"
-                )));
-            }
+        if let Some(kind) = optional_str(req, "type")?
+            && kind != "STANDARD"
+        {
+            return Err(SfnError::Validation(format!(
+                "sfn-local runs STANDARD state machines only, not {kind}"
+            )));
         }
         if definition_text.len() > MAX_DEFINITION_BYTES {
             return Err(SfnError::InvalidDefinition(format!(
@@ -275,7 +279,9 @@ impl StepFunctions {
         let mut registry = self.registry();
         if let Some(existing) = registry.machines.get(name) {
             if existing.definition_text == definition_text && existing.role_arn == role_arn {
-                return Ok(json!({"stateMachineArn": existing.arn, "creationDate": epoch_seconds(&existing.created)}));
+                return Ok(
+                    json!({"stateMachineArn": existing.arn, "creationDate": epoch_seconds(&existing.created)}),
+                );
             }
             return Err(SfnError::StateMachineAlreadyExists(format!(
                 "State Machine Already Exists: '{arn}'"
@@ -302,13 +308,13 @@ impl StepFunctions {
             self.inner.config.region, self.inner.config.account_id
         );
         let Some(name) = arn.strip_prefix(&prefix) else {
-            return Err(SfnError::InvalidArn(format!("Invalid Arn: 'Resource type not valid in this context: {arn}' (expected {prefix}NAME)")));
+            return Err(SfnError::InvalidArn(format!(
+                "Invalid Arn: 'Resource type not valid in this context: {arn}' (expected {prefix}NAME)"
+            )));
         };
-        self.registry()
-            .machines
-            .get(name)
-            .cloned()
-            .ok_or_else(|| SfnError::StateMachineDoesNotExist(format!("State Machine Does Not Exist: '{arn}'")))
+        self.registry().machines.get(name).cloned().ok_or_else(|| {
+            SfnError::StateMachineDoesNotExist(format!("State Machine Does Not Exist: '{arn}'"))
+        })
     }
 
     pub fn describe_state_machine(&self, req: &Value) -> Result<Value, SfnError> {
@@ -376,7 +382,9 @@ impl StepFunctions {
             // ASL-NOTES §14: same name and input while open → the same
             // execution; otherwise ExecutionAlreadyExists.
             if existing.state().status == Status::Running && existing.input == input_text {
-                return Ok(json!({"executionArn": existing.arn, "startDate": epoch_seconds(&existing.start_date)}));
+                return Ok(
+                    json!({"executionArn": existing.arn, "startDate": epoch_seconds(&existing.start_date)}),
+                );
             }
             return Err(SfnError::ExecutionAlreadyExists(format!(
                 "Execution Already Exists: '{arn}'"
@@ -422,7 +430,13 @@ impl StepFunctions {
         let exec = execution.clone();
         tokio::spawn(async move {
             let outcome = engine
-                .run(definition, facts, input, exec.history.clone(), exec.cancel.clone())
+                .run(
+                    definition,
+                    facts,
+                    input,
+                    exec.history.clone(),
+                    exec.cancel.clone(),
+                )
                 .await;
             let now = engine.clock().now();
             let mut state = exec.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -443,7 +457,11 @@ impl StepFunctions {
                     state.cause = Some(e.cause);
                 }
                 Outcome::Aborted => {
-                    let reason = exec.stop_reason.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    let reason = exec
+                        .stop_reason
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone();
                     let (error, cause) = reason.unwrap_or((None, None));
                     let mut details = Map::new();
                     if let Some(e) = &error {
@@ -453,7 +471,12 @@ impl StepFunctions {
                         details.insert("cause".into(), json!(c));
                     }
                     let last = exec.history.len() as u64;
-                    exec.history.push(last, now, "ExecutionAborted", Some(("executionAbortedEventDetails", Value::Object(details))));
+                    exec.history.push(
+                        last,
+                        now,
+                        "ExecutionAborted",
+                        Some(("executionAbortedEventDetails", Value::Object(details))),
+                    );
                     state.status = Status::Aborted;
                     state.error = error;
                     state.cause = cause;
@@ -492,13 +515,13 @@ impl StepFunctions {
     /// The execution with this ARN.
     pub fn execution(&self, arn: &str) -> Result<Arc<Execution>, SfnError> {
         if !arn.starts_with("arn:aws:states:") || !arn.contains(":execution:") {
-            return Err(SfnError::InvalidArn(format!("Invalid Arn: '{arn}' is not an execution ARN")));
+            return Err(SfnError::InvalidArn(format!(
+                "Invalid Arn: '{arn}' is not an execution ARN"
+            )));
         }
-        self.registry()
-            .executions
-            .get(arn)
-            .cloned()
-            .ok_or_else(|| SfnError::ExecutionDoesNotExist(format!("Execution Does Not Exist: '{arn}'")))
+        self.registry().executions.get(arn).cloned().ok_or_else(|| {
+            SfnError::ExecutionDoesNotExist(format!("Execution Does Not Exist: '{arn}'"))
+        })
     }
 
     pub fn describe_execution(&self, req: &Value) -> Result<Value, SfnError> {
@@ -535,10 +558,15 @@ impl StepFunctions {
         let e = self.execution(required_str(req, "executionArn")?)?;
         let start = decode_token(req)?;
         let max = max_results(req, 100)?;
-        let reverse = field(req, "reverseOrder").and_then(Value::as_bool).unwrap_or(false);
-        let include = field(req, "includeExecutionData").and_then(Value::as_bool).unwrap_or(true);
+        let reverse = field(req, "reverseOrder")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let include = field(req, "includeExecutionData")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
         let (events, more) = e.history.page(start, max, reverse);
-        let mut out = json!({"events": events.iter().map(|ev| ev.to_json(include)).collect::<Vec<_>>()});
+        let mut out =
+            json!({"events": events.iter().map(|ev| ev.to_json(include)).collect::<Vec<_>>()});
         if more {
             out["nextToken"] = json!(encode_token(start + events.len()));
         }
@@ -570,7 +598,9 @@ impl StepFunctions {
             .filter(|e| status.is_none_or(|s| e.state().status == s))
             .collect();
         if !known && matching.is_empty() {
-            return Err(SfnError::StateMachineDoesNotExist(format!("State Machine Does Not Exist: '{machine_arn}'")));
+            return Err(SfnError::StateMachineDoesNotExist(format!(
+                "State Machine Does Not Exist: '{machine_arn}'"
+            )));
         }
         let page: Vec<Value> = matching
             .iter()
@@ -609,7 +639,10 @@ impl StepFunctions {
             e.cancel.cancel();
             e.wait().await;
         }
-        let stop_date = e.state().stop_date.unwrap_or_else(|| self.inner.engine.clock().now());
+        let stop_date = e
+            .state()
+            .stop_date
+            .unwrap_or_else(|| self.inner.engine.clock().now());
         Ok(json!({"stopDate": epoch_seconds(&stop_date)}))
     }
 

@@ -14,7 +14,10 @@ use clap::Parser;
 use sfn_local::{Builder, CodeBuildProject, HttpLambdaInvoker};
 
 #[derive(Parser, Debug)]
-#[command(name = "sfn-local", about = "A local AWS Step Functions engine and API server")]
+#[command(
+    name = "sfn-local",
+    about = "A local AWS Step Functions engine and API server"
+)]
 struct Args {
     /// Port to listen on (127.0.0.1 only); 0 picks a free port.
     #[arg(long, default_value_t = 8083)]
@@ -41,9 +44,9 @@ struct Args {
 }
 
 fn parse_project(spec: &str) -> Result<CodeBuildProject, String> {
-    let (name, rest) = spec
-        .split_once('=')
-        .ok_or_else(|| format!("--codebuild-project '{spec}': expected NAME=BUILDSPEC[:SOURCE_DIR]"))?;
+    let (name, rest) = spec.split_once('=').ok_or_else(|| {
+        format!("--codebuild-project '{spec}': expected NAME=BUILDSPEC[:SOURCE_DIR]")
+    })?;
     let (buildspec, source) = match rest.split_once(':') {
         Some((b, s)) => (PathBuf::from(b), PathBuf::from(s)),
         None => (

@@ -200,9 +200,14 @@ impl TaskIntegration for CodeBuildIntegration {
             for item in list {
                 let name = item.get("Name").and_then(Value::as_str);
                 let value = item.get("Value").and_then(Value::as_str);
-                let kind = item.get("Type").and_then(Value::as_str).unwrap_or("PLAINTEXT");
+                let kind = item
+                    .get("Type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("PLAINTEXT");
                 match (name, value) {
-                    (Some(n), Some(v)) if kind == "PLAINTEXT" => overrides.push((n.to_string(), v.to_string())),
+                    (Some(n), Some(v)) if kind == "PLAINTEXT" => {
+                        overrides.push((n.to_string(), v.to_string()))
+                    }
                     (Some(n), Some(_)) => {
                         return Err(StatesError::runtime(format!(
                             "sfn-local supports PLAINTEXT environment overrides only; {n} has Type {kind}"
@@ -221,13 +226,19 @@ impl TaskIntegration for CodeBuildIntegration {
             .map_err(|e| {
                 StatesError::new(
                     names::TASK_FAILED,
-                    format!("cannot read the buildspec {}: {e}", project.buildspec.display()),
+                    format!(
+                        "cannot read the buildspec {}: {e}",
+                        project.buildspec.display()
+                    ),
                 )
             })?;
         let spec: Buildspec = serde_yaml::from_str(&spec_text).map_err(|e| {
             StatesError::new(
                 names::TASK_FAILED,
-                format!("YAML_FILE_ERROR: the buildspec {} is invalid: {e}", project.buildspec.display()),
+                format!(
+                    "YAML_FILE_ERROR: the buildspec {} is invalid: {e}",
+                    project.buildspec.display()
+                ),
             )
         })?;
 
@@ -248,11 +259,17 @@ impl TaskIntegration for CodeBuildIntegration {
             .collect();
         env.extend(project.environment.iter().cloned());
         env.extend(overrides.iter().cloned());
-        env.insert("CODEBUILD_SRC_DIR".into(), project.source_dir.display().to_string());
+        env.insert(
+            "CODEBUILD_SRC_DIR".into(),
+            project.source_dir.display().to_string(),
+        );
         env.insert("CODEBUILD_BUILD_ID".into(), build_id.clone());
         env.insert("CODEBUILD_BUILD_ARN".into(), build_arn.clone());
         env.insert("CODEBUILD_BUILD_NUMBER".into(), number.to_string());
-        env.insert("CODEBUILD_INITIATOR".into(), format!("states/{}", ctx.execution_name));
+        env.insert(
+            "CODEBUILD_INITIATOR".into(),
+            format!("states/{}", ctx.execution_name),
+        );
 
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let start = self.clock.now();
@@ -269,12 +286,14 @@ impl TaskIntegration for CodeBuildIntegration {
             .spawn()
             .map_err(|e| StatesError::new(names::TASK_FAILED, format!("cannot start bash: {e}")))?;
         let guard = GroupKiller(child.id());
-        let mut stdout = child.stdout.take().ok_or_else(|| StatesError::runtime("no stdout"))?;
+        let mut stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| StatesError::runtime("no stdout"))?;
         let mut raw = Vec::new();
-        stdout
-            .read_to_end(&mut raw)
-            .await
-            .map_err(|e| StatesError::new(names::TASK_FAILED, format!("reading build output: {e}")))?;
+        stdout.read_to_end(&mut raw).await.map_err(|e| {
+            StatesError::new(names::TASK_FAILED, format!("reading build output: {e}"))
+        })?;
         let _ = child.wait().await;
         std::mem::forget(guard);
         let end = self.clock.now();
@@ -285,7 +304,11 @@ impl TaskIntegration for CodeBuildIntegration {
 
         let (phases, exported) = parse_output(&output, &nonce, start, end);
         let failed = phases.iter().find(|p| p.status != "SUCCEEDED");
-        let status = if failed.is_some() { "FAILED" } else { "SUCCEEDED" };
+        let status = if failed.is_some() {
+            "FAILED"
+        } else {
+            "SUCCEEDED"
+        };
         if let Some(p) = failed {
             let cause = format!(
                 "Build {build_id} failed in phase {} ({}):\n{}",
@@ -408,7 +431,10 @@ mod tests {
                 name: "p".into(),
                 buildspec,
                 source_dir: dir.to_path_buf(),
-                environment: vec![("FROM_PROJECT".into(), "project".into()), ("BOTH".into(), "project".into())],
+                environment: vec![
+                    ("FROM_PROJECT".into(), "project".into()),
+                    ("BOTH".into(), "project".into()),
+                ],
             }],
             "us-east-1",
             "123456789012",
@@ -501,16 +527,27 @@ phases:
             .unwrap_err();
         assert_eq!(err.error, "States.TaskFailed");
         assert!(err.cause.contains("phase BUILD"), "{}", err.cause);
-        assert!(err.cause.contains("Error: something the emulator rejected"), "{}", err.cause);
+        assert!(
+            err.cause.contains("Error: something the emulator rejected"),
+            "{}",
+            err.cause
+        );
         assert!(!err.cause.contains("never"), "{}", err.cause);
-        assert!(!err.cause.contains("preparing"), "only the failed phase's output: {}", err.cause);
+        assert!(
+            !err.cause.contains("preparing"),
+            "only the failed phase's output: {}",
+            err.cause
+        );
     }
 
     #[tokio::test]
     async fn unknown_projects_and_secret_overrides_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let cb = project(dir.path(), "version: 0.2\nphases: {}\n");
-        let err = cb.run(START_BUILD_SYNC, json!({"ProjectName": "nope"}), &ctx()).await.unwrap_err();
+        let err = cb
+            .run(START_BUILD_SYNC, json!({"ProjectName": "nope"}), &ctx())
+            .await
+            .unwrap_err();
         assert_eq!(err.error, "CodeBuild.ResourceNotFoundException");
         let err = cb
             .run(

@@ -121,8 +121,11 @@ impl LambdaInvoker for InProcessLambdas {
             });
         };
         // A separate task, so that a panicking handler is reported like a
-        // crashed function instead of taking the execution down.
-        match tokio::spawn(async move { f.call(payload).await }).await {
+        // crashed function instead of taking the execution down. The task is
+        // aborted when this future is dropped (a task timeout, a failed
+        // Parallel branch, StopExecution), as the integration contract asks.
+        let mut task = AbortOnDrop(tokio::spawn(async move { f.call(payload).await }));
+        match (&mut task.0).await {
             Ok(Ok(out)) => Ok(out),
             Ok(Err(e)) => Err(InvokeError::Function {
                 cause: serde_json::to_string(&e).unwrap_or_default(),
@@ -132,6 +135,15 @@ impl LambdaInvoker for InProcessLambdas {
                 "The function {function_name} crashed: {join}"
             ))),
         }
+    }
+}
+
+/// Aborts a spawned task when dropped (a plain `JoinHandle` detaches it).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -196,8 +208,18 @@ impl LambdaInvoker for HttpLambdaInvoker {
         if !status.is_success() {
             let parsed: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
             let code = error_type_header
-                .or_else(|| parsed.get("__type").and_then(Value::as_str).map(str::to_string))
-                .or_else(|| parsed.get("Type").and_then(Value::as_str).map(str::to_string))
+                .or_else(|| {
+                    parsed
+                        .get("__type")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .or_else(|| {
+                    parsed
+                        .get("Type")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
                 .unwrap_or_else(|| "ServiceException".into());
             let code = code.rsplit('#').next().unwrap_or(&code).to_string();
             let message = parsed
@@ -297,12 +319,12 @@ impl TaskIntegration for LambdaIntegration {
                 "lambda:invoke needs a string FunctionName in Parameters",
             ));
         };
-        if let Some(kind) = params.get("InvocationType").and_then(Value::as_str) {
-            if kind != "RequestResponse" {
-                return Err(StatesError::runtime(format!(
-                    "sfn-local runs lambda:invoke with InvocationType RequestResponse only, not {kind}"
-                )));
-            }
+        if let Some(kind) = params.get("InvocationType").and_then(Value::as_str)
+            && kind != "RequestResponse"
+        {
+            return Err(StatesError::runtime(format!(
+                "sfn-local runs lambda:invoke with InvocationType RequestResponse only, not {kind}"
+            )));
         }
         let (name, arn_qualifier) = split_function_name(&function_name);
         let qualifier = params
@@ -349,7 +371,10 @@ mod tests {
     #[test]
     fn function_names_are_split_from_arns() {
         assert_eq!(split_function_name("f"), ("f".into(), None));
-        assert_eq!(split_function_name("f:live"), ("f".into(), Some("live".into())));
+        assert_eq!(
+            split_function_name("f:live"),
+            ("f".into(), Some("live".into()))
+        );
         assert_eq!(
             split_function_name("arn:aws:lambda:us-east-1:123456789012:function:f:7"),
             ("f".into(), Some("7".into()))

@@ -1,0 +1,118 @@
+//! The runner registry's storage: one item per runner, token stored only
+//! as its hash.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::ReturnValue;
+use jobs_domain::StepError;
+use jobs_domain::ports::{PortResult, RunnerStore};
+use jobs_domain::runner::Runner;
+
+use super::{from_item, n, s, to_item};
+use crate::aws::{classify, error_code};
+use crate::tables::TableNames;
+
+pub struct DynamoRunnerStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoRunnerStore {
+    pub fn new(client: Client, names: &TableNames) -> Self {
+        DynamoRunnerStore { client, table: names.runners() }
+    }
+}
+
+#[async_trait]
+impl RunnerStore for DynamoRunnerStore {
+    async fn create(&self, runner: &Runner) -> PortResult<()> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item("runner", runner)?))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {
+                Err(StepError::conflict(format!("runner {} already exists", runner.id)))
+            }
+            Err(e) => Err(classify(&format!("registering runner {}", runner.id), e)),
+        }
+    }
+
+    async fn get(&self, id: &str) -> PortResult<Option<Runner>> {
+        let resp = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", s(id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(&format!("reading runner {id}"), e))?;
+        resp.item.map(|i| from_item("runner", i)).transpose()
+    }
+
+    async fn update(&self, runner: &Runner, expected_version: u64) -> PortResult<()> {
+        let mut stored = runner.clone();
+        stored.version = expected_version + 1;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item("runner", &stored)?))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", n(expected_version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {
+                Err(StepError::conflict(format!("runner {} changed concurrently (or was removed)", runner.id)))
+            }
+            Err(e) => Err(classify(&format!("updating runner {}", runner.id), e)),
+        }
+    }
+
+    async fn delete(&self, id: &str) -> PortResult<bool> {
+        let resp = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("id", s(id))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| classify(&format!("removing runner {id}"), e))?;
+        Ok(resp.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn list(&self) -> PortResult<Vec<Runner>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let resp = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("listing runners", e))?;
+            for item in resp.items.unwrap_or_default() {
+                out.push(from_item("runner", item)?);
+            }
+            match resp.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => {
+                    out.sort_by(|a: &Runner, b: &Runner| a.registered_at.cmp(&b.registered_at));
+                    return Ok(out);
+                }
+            }
+        }
+    }
+}

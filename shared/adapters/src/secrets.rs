@@ -1,0 +1,58 @@
+//! A worker's credentials in its Secrets Manager secret (created empty by
+//! Terraform, filled by the RegisterWorker step, read by ECS through
+//! `valueFrom` when the task starts).
+
+use async_trait::async_trait;
+use aws_sdk_secretsmanager::Client;
+use jobs_domain::ports::{PortResult, WorkerSecrets};
+use jobs_domain::{SecretString, StepError};
+
+use crate::aws::{classify, error_code};
+
+pub struct SecretsManagerWorkerSecrets {
+    client: Client,
+}
+
+impl SecretsManagerWorkerSecrets {
+    pub fn new(client: Client) -> Self {
+        SecretsManagerWorkerSecrets { client }
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Value {
+    worker_id: String,
+    token: String,
+}
+
+#[async_trait]
+impl WorkerSecrets for SecretsManagerWorkerSecrets {
+    async fn put(&self, secret_arn: &str, worker_id: &str, token: &SecretString) -> PortResult<()> {
+        let body = serde_json::to_string(&Value { worker_id: worker_id.to_string(), token: token.expose().to_string() })
+            .map_err(|e| StepError::internal(format!("encoding the worker secret: {e}")))?;
+        self.client
+            .put_secret_value()
+            .secret_id(secret_arn)
+            .secret_string(body)
+            .send()
+            .await
+            .map_err(|e| classify("writing the worker's secret", e))?;
+        Ok(())
+    }
+
+    async fn get(&self, secret_arn: &str) -> PortResult<Option<(String, SecretString)>> {
+        let result = self.client.get_secret_value().secret_id(secret_arn).send().await;
+        let out = match result {
+            Ok(out) => out,
+            // A secret without a value yet answers ResourceNotFoundException.
+            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(None),
+            Err(e) => return Err(classify("reading the worker's secret", e)),
+        };
+        let Some(text) = out.secret_string else {
+            return Ok(None);
+        };
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|_| StepError::internal("the worker's secret does not hold {worker_id, token}"))?;
+        Ok(Some((v.worker_id, SecretString::new(v.token))))
+    }
+}

@@ -1,0 +1,201 @@
+//! The traits through which the handlers reach storage, AWS, the runner
+//! registry and time. Real adapters live in `jobs-adapters`. Every method
+//! reports failures as a [`StepError`] whose kind says whether a retry can
+//! help (`Throttled`, `Unavailable`, `Conflict`) or not.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::error::StepError;
+use crate::identity::CloudIdentity;
+use crate::inventory::Inventory;
+use crate::job::{Job, JobStatus, JobType};
+use crate::runner::{RegisterRequest, Runner};
+use crate::secret::SecretString;
+use crate::worker::Worker;
+
+pub type PortResult<T> = Result<T, StepError>;
+
+/// The source of "now".
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// Wall-clock time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Filters for listing jobs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    pub job_type: Option<JobType>,
+    pub status: Option<JobStatus>,
+}
+
+/// A page of results with an opaque cursor for the next one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// An idempotency key bound to the request it was first used with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub key: String,
+    /// A hash of the request body: the same key with another body is refused.
+    pub request_hash: String,
+}
+
+/// What `JobStore::create` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    New,
+    /// The idempotency key was already bound to this job.
+    Existing(Job),
+    /// The idempotency key was already bound to a different request.
+    KeyReused,
+}
+
+/// Job records.
+///
+/// Writes are conditional: `update` succeeds only if the stored version is
+/// `expected_version` (else `ErrorKind::Conflict`) and stores
+/// `expected_version + 1`. `create` writes the job and binds the
+/// idempotency key atomically: both or neither.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    async fn create(&self, job: &Job, key: Option<&IdempotencyKey>) -> PortResult<Created>;
+    async fn get(&self, id: &str) -> PortResult<Option<Job>>;
+    async fn update(&self, job: &Job, expected_version: u64) -> PortResult<()>;
+    /// Lists jobs, newest first, one page of at most `limit`; the cursor
+    /// comes from a previous page (`ErrorKind::InvalidInput` if forged).
+    async fn list(&self, filter: &JobFilter, limit: usize, cursor: Option<&str>) -> PortResult<Page<Job>>;
+    /// Forgets an idempotency key (used when the job it named could not start).
+    async fn release_key(&self, key: &str) -> PortResult<()>;
+    /// Queued runner jobs of a pool, oldest first (every page read).
+    async fn queued_runner_jobs(&self, pool: &str, limit: usize) -> PortResult<Vec<Job>>;
+    /// Runner jobs assigned to a runner (every page read).
+    async fn runner_jobs_of(&self, runner_id: &str) -> PortResult<Vec<Job>>;
+}
+
+/// Cloud identities and their cached inventory.
+///
+/// `put` is conditional on the version (`Conflict`); `save_inventory`
+/// stores an inventory of any size whole (readers never see half of one)
+/// under the identity's `credentials` attribute.
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    async fn get(&self, id: &str) -> PortResult<Option<CloudIdentity>>;
+    /// Creates (`expected_version` None) or replaces an identity.
+    async fn put(&self, identity: &CloudIdentity, expected_version: Option<u64>) -> PortResult<()>;
+    async fn save_inventory(&self, id: &str, inventory: &Inventory) -> PortResult<()>;
+    async fn inventory(&self, id: &str) -> PortResult<Option<Inventory>>;
+    /// Every identity id (all pages).
+    async fn list_ids(&self) -> PortResult<Vec<String>>;
+}
+
+/// Worker deployment records, keyed by worker name.
+#[async_trait]
+pub trait WorkerStore: Send + Sync {
+    async fn get(&self, name: &str) -> PortResult<Option<Worker>>;
+    /// Creates (`expected_version` None: fails with `Conflict` if the name
+    /// exists) or replaces conditionally on the version.
+    async fn put(&self, worker: &Worker, expected_version: Option<u64>) -> PortResult<()>;
+}
+
+/// The registry's own storage (behind the runners API).
+///
+/// `create` fails with `Conflict` if the id exists; `update` is conditional
+/// on the version.
+#[async_trait]
+pub trait RunnerStore: Send + Sync {
+    async fn create(&self, runner: &Runner) -> PortResult<()>;
+    async fn get(&self, id: &str) -> PortResult<Option<Runner>>;
+    async fn update(&self, runner: &Runner, expected_version: u64) -> PortResult<()>;
+    /// Removes a runner; answers whether it existed.
+    async fn delete(&self, id: &str) -> PortResult<bool>;
+    async fn list(&self) -> PortResult<Vec<Runner>>;
+}
+
+/// A registration: the runner id and its token (shown once).
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub id: String,
+    pub token: SecretString,
+    /// False when the runner already existed (its token was rotated).
+    pub created: bool,
+}
+
+/// The runner registry as the jobs reach it (over HTTP, at a configured
+/// base URL: our runners API or the platform's own).
+///
+/// `register` is idempotent per runner id: a retry answers the same runner
+/// with a fresh token. `deregister` answers whether a runner was removed.
+#[async_trait]
+pub trait RunnerRegistry: Send + Sync {
+    async fn register(&self, request: &RegisterRequest) -> PortResult<Registration>;
+    async fn exists(&self, id: &str) -> PortResult<bool>;
+    async fn deregister(&self, id: &str) -> PortResult<bool>;
+}
+
+/// Starts the state machine of a job.
+///
+/// Idempotent: the execution is named by the job id with the same input,
+/// so starting twice answers the same execution.
+#[async_trait]
+pub trait ExecutionStarter: Send + Sync {
+    async fn start(&self, state_machine: &str, job_id: &str, input: &Value) -> PortResult<String>;
+}
+
+/// Who the platform is inside a customer's account after assuming a role.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CallerIdentity {
+    pub account: String,
+    pub arn: String,
+    pub user_id: String,
+}
+
+/// Assumes a customer's identity and checks it works. Temporary
+/// credentials never leave the implementation.
+#[async_trait]
+pub trait IdentityVerifier: Send + Sync {
+    async fn verify(&self, identity: &CloudIdentity, session_name: &str) -> PortResult<CallerIdentity>;
+}
+
+/// Discovers a customer's resources (every page, regions and types in
+/// parallel with a bound). Per-(type, region) failures are reported in the
+/// inventory's outcomes; only a failure to get in at all is an error.
+#[async_trait]
+pub trait ResourceDiscovery: Send + Sync {
+    async fn discover(&self, identity: &CloudIdentity, session_name: &str) -> PortResult<Inventory>;
+}
+
+/// Stores rendered configurations (Terraform root configs) by key.
+#[async_trait]
+pub trait ArtifactStore: Send + Sync {
+    async fn put(&self, key: &str, body: Vec<u8>) -> PortResult<String>;
+    async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>>;
+}
+
+/// A worker's credentials in its Secrets Manager secret.
+#[async_trait]
+pub trait WorkerSecrets: Send + Sync {
+    /// Writes `{"worker_id", "token"}` as the secret's current value.
+    async fn put(&self, secret_arn: &str, worker_id: &str, token: &SecretString) -> PortResult<()>;
+    /// Reads them back; `None` when the secret has no value yet.
+    async fn get(&self, secret_arn: &str) -> PortResult<Option<(String, SecretString)>>;
+}
+
+/// Scales a worker's ECS service.
+#[async_trait]
+pub trait ServiceScaler: Send + Sync {
+    async fn set_desired_count(&self, region: &str, cluster: &str, service: &str, count: i32) -> PortResult<()>;
+}

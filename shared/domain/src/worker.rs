@@ -1,0 +1,200 @@
+//! Worker (Runner) deployments: names, Fargate sizes, container images and
+//! the deterministic names of a worker's cloud resources.
+
+use serde::{Deserialize, Serialize};
+
+use crate::region::Region;
+use crate::validate::FieldError;
+
+/// Checks a worker name: 3–32 characters, lowercase letters, digits and
+/// '-', starting with a letter and not ending with '-'. The name becomes
+/// part of IAM role, log group and ECS names, whose limits this respects.
+pub fn validate_name(field: &str, name: &str) -> Result<(), FieldError> {
+    let ok_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let starts = name.chars().next().is_some_and(|c| c.is_ascii_lowercase());
+    if !(3..=32).contains(&name.len()) || !ok_chars || !starts || name.ends_with('-') || name.contains("--") {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "{name:?} is not a valid worker name: use 3-32 lowercase letters, digits and single '-', starting with a letter"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// CPU units → allowed memory (MiB), as the Fargate task size table lists.
+pub fn fargate_memory_options(cpu: u32) -> Option<Vec<u32>> {
+    let range = |from: u32, to: u32, step: u32| (from..=to).step_by(step as usize).collect::<Vec<_>>();
+    Some(match cpu {
+        256 => vec![512, 1024, 2048],
+        512 => range(1024, 4096, 1024),
+        1024 => range(2048, 8192, 1024),
+        2048 => range(4096, 16384, 1024),
+        4096 => range(8192, 30720, 1024),
+        8192 => range(16384, 61440, 4096),
+        16384 => range(32768, 122880, 8192),
+        _ => return None,
+    })
+}
+
+/// Checks a cpu/memory pair against the Fargate table.
+pub fn validate_size(cpu: u32, memory: u32) -> Result<(), FieldError> {
+    let Some(options) = fargate_memory_options(cpu) else {
+        return Err(FieldError::new(
+            "params.cpu",
+            format!("Fargate does not offer {cpu} CPU units (use 256, 512, 1024, 2048, 4096, 8192 or 16384)"),
+        ));
+    };
+    if !options.contains(&memory) {
+        let (lo, hi) = (options[0], options[options.len() - 1]);
+        return Err(FieldError::new(
+            "params.memory",
+            format!("Fargate does not offer {memory} MiB with {cpu} CPU units (allowed: {lo} to {hi} MiB in the documented steps)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a container image reference (`[registry/]repository[:tag][@digest]`).
+pub fn validate_image(field: &str, image: &str) -> Result<(), FieldError> {
+    let ok = !image.is_empty()
+        && image.len() <= 255
+        && image.chars().all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c))
+        && !image.starts_with(['-', '.', '/', ':']);
+    if !ok {
+        return Err(FieldError::new(field, format!("{image:?} is not a container image reference")));
+    }
+    Ok(())
+}
+
+/// The network a worker's tasks run in; empty means the region's default VPC.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subnet_ids: Vec<String>,
+    #[serde(default)]
+    pub assign_public_ip: bool,
+}
+
+/// Everything needed to render a worker's Terraform configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerSpec {
+    pub name: String,
+    pub region: Region,
+    pub image: String,
+    pub cpu: u32,
+    pub memory: u32,
+    pub pool: String,
+    #[serde(default)]
+    pub network: NetworkSpec,
+}
+
+/// A worker deployment's lifecycle, as the workers table records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum WorkerStatus {
+    Deploying,
+    Deployed,
+    Failed,
+    Destroying,
+    Destroyed,
+}
+
+/// A worker deployment record (one per worker name).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Worker {
+    pub name: String,
+    /// Our id for the worker: tags, secret name and registry id.
+    pub worker_id: String,
+    pub spec: WorkerSpec,
+    pub status: WorkerStatus,
+    /// The job that created this deployment (its id tags every resource).
+    pub deploy_job_id: String,
+    /// The job that last changed the deployment.
+    pub last_job_id: String,
+    /// The id the runner registry answered (normally `worker_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner_id: Option<String>,
+    /// Where the rendered root configuration is stored (object key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_key: Option<String>,
+    /// Small Terraform outputs (cluster, service, secret ARN, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<WorkerOutputs>,
+    #[serde(with = "crate::time")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(with = "crate::time")]
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub version: u64,
+}
+
+/// The outputs of a worker's Terraform apply that later steps need.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerOutputs {
+    pub cluster_arn: String,
+    pub service_name: String,
+    pub secret_arn: String,
+    pub task_definition_arn: String,
+    pub log_group_name: String,
+}
+
+/// The worker id for a deployment: derived from the name and the deploy
+/// job, so that a replayed step computes the same id.
+pub fn worker_id(name: &str, deploy_job_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{name}\n{deploy_job_id}").as_bytes());
+    format!("wkr-{}", &hex::encode(digest)[..16])
+}
+
+/// The Terraform state key of a worker (one per worker name).
+pub fn state_key(name: &str) -> String {
+    format!("workers/{name}/terraform.tfstate")
+}
+
+/// The object key of the rendered root configuration for a job.
+pub fn config_key(name: &str, job_id: &str) -> String {
+    format!("workers/{name}/{job_id}/main.tf.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(validate_name("n", "runner-eu-1").is_ok());
+        for bad in ["ab", "Runner", "1runner", "runner-", "run--ner", "run_ner", &"a".repeat(33)] {
+            assert!(validate_name("n", bad).is_err(), "{bad}");
+        }
+    }
+
+    // Amazon ECS developer guide, "Task size" table for Fargate.
+    #[test]
+    fn fargate_sizes() {
+        assert!(validate_size(256, 512).is_ok());
+        assert!(validate_size(512, 4096).is_ok());
+        assert!(validate_size(4096, 30720).is_ok());
+        assert!(validate_size(8192, 20480).is_ok());
+        assert_eq!(validate_size(256, 4096).unwrap_err().field, "params.memory");
+        assert_eq!(validate_size(8192, 17408).unwrap_err().field, "params.memory");
+        assert_eq!(validate_size(300, 1024).unwrap_err().field, "params.cpu");
+    }
+
+    #[test]
+    fn worker_ids_are_deterministic() {
+        assert_eq!(worker_id("a", "job-1"), worker_id("a", "job-1"));
+        assert_ne!(worker_id("a", "job-1"), worker_id("a", "job-2"));
+        assert_eq!(worker_id("a", "job-1").len(), 20);
+    }
+
+    #[test]
+    fn images() {
+        assert!(validate_image("i", "public.ecr.aws/alethia/runner:1.4.2").is_ok());
+        assert!(validate_image("i", "repo@sha256:abc").is_ok());
+        assert!(validate_image("i", "bad image").is_err());
+        assert!(validate_image("i", "").is_err());
+    }
+}

@@ -1,0 +1,350 @@
+//! The job API (function `job-api`): submit and read jobs, register cloud
+//! identities and read their cached resources. Routes and shapes are
+//! documented in `shared/handlers/openapi.yaml` (kept true by a test).
+//!
+//! Bad input is refused with a 4xx naming the field before anything is
+//! written or started.
+
+use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use http::Method;
+use jobs_domain::identity::{CloudIdentity, IdentityRequest, new_external_id, validate_identity_id};
+use jobs_domain::job::{Job, JobStatus, JobType, is_job_id};
+use jobs_domain::params::JobParams;
+use jobs_domain::ports::{Created, IdempotencyKey, JobFilter};
+use jobs_domain::validate::Fields;
+use jobs_domain::worker::WorkerStatus;
+use jobs_domain::{ErrorKind, FieldError};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::deps::JobApiDeps;
+use crate::http::{ApiError, ApiResult, Request, Response, respond};
+
+/// Idempotency keys: 1–255 visible ASCII characters.
+const MAX_KEY_LEN: usize = 255;
+
+/// The entry point: one proxy event in, one proxy response out.
+pub async fn handle(deps: &JobApiDeps, event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+    let result = match Request::from_event(event) {
+        Ok(req) => route(deps, &req).await,
+        Err(e) => Err(e),
+    };
+    respond(result)
+}
+
+async fn route(deps: &JobApiDeps, req: &Request) -> ApiResult {
+    let segments = req.segments();
+    match (req.method.clone(), segments.as_slice()) {
+        (Method::POST, ["api", "jobs"]) => submit(deps, req).await,
+        (Method::GET, ["api", "jobs"]) => list_jobs(deps, req).await,
+        (Method::GET, ["api", "jobs", id]) => get_job(deps, id).await,
+        (Method::PUT, ["api", "cloud-identities", id]) => put_identity(deps, req, id).await,
+        (Method::GET, ["api", "cloud-identities", id]) => get_identity(deps, req, id).await,
+        (Method::POST, ["api", "cloud-identities", id, "refresh"]) => refresh(deps, req, id).await,
+        (_, ["api", "jobs"] | ["api", "jobs", _] | ["api", "cloud-identities", _] | ["api", "cloud-identities", _, "refresh"]) => {
+            Err(ApiError::new(405, "METHOD_NOT_ALLOWED", format!("{} is not allowed on {}", req.method, req.path)))
+        }
+        _ => Err(ApiError::not_found(format!("no route for {} {}", req.method, req.path))),
+    }
+}
+
+/// The public view of a job.
+pub fn job_view(job: &Job) -> Value {
+    let mut v = serde_json::to_value(job).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut v {
+        map.remove("version");
+    }
+    v
+}
+
+fn idempotency_key(req: &Request, body: &Value) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(key) = req.header("idempotency-key") else {
+        return Ok(None);
+    };
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ApiError {
+            status: 400,
+            code: "INVALID_FIELD",
+            field: Some("Idempotency-Key".into()),
+            message: format!("must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
+        });
+    }
+    // serde_json orders object keys, so equal bodies hash equally.
+    let request_hash = hex::encode(Sha256::digest(body.to_string().as_bytes()));
+    Ok(Some(IdempotencyKey { key: key.to_string(), request_hash }))
+}
+
+/// Checks what a job refers to, so that a job that cannot run is refused
+/// now (404 / 409) rather than failing later.
+async fn check_references(deps: &JobApiDeps, params: &JobParams) -> Result<(), ApiError> {
+    if let Some(id) = params.cloud_identity_id() {
+        if deps.identities.get(id).await?.is_none() {
+            return Err(ApiError {
+                status: 404,
+                code: "NOT_FOUND",
+                field: Some("params.cloud_identity_id".into()),
+                message: format!("cloud identity {id:?} does not exist (register it with PUT /api/cloud-identities/{id})"),
+            });
+        }
+    }
+    let worker_ref = |message: String, status: u16, code: &'static str| ApiError {
+        status,
+        code,
+        field: Some("params.name".into()),
+        message,
+    };
+    match params {
+        JobParams::DeployWorker(spec) => {
+            if let Some(w) = deps.workers.get(&spec.name).await? {
+                if w.status != WorkerStatus::Destroyed {
+                    return Err(worker_ref(
+                        format!("worker {:?} already exists ({:?}, last job {}); destroy it first or choose another name", spec.name, w.status, w.last_job_id),
+                        409,
+                        "CONFLICT",
+                    ));
+                }
+            }
+        }
+        JobParams::UpdateWorker { name, .. } => match deps.workers.get(name).await? {
+            Some(w) if w.status == WorkerStatus::Deployed => {}
+            Some(w) => {
+                return Err(worker_ref(format!("worker {name:?} is {:?}; only a DEPLOYED worker can be updated", w.status), 409, "CONFLICT"));
+            }
+            None => return Err(worker_ref(format!("worker {name:?} does not exist"), 404, "NOT_FOUND")),
+        },
+        JobParams::DestroyWorker { name } => {
+            if deps.workers.get(name).await?.is_none() {
+                return Err(worker_ref(format!("worker {name:?} does not exist"), 404, "NOT_FOUND"));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Stores a job and starts its state machine: the shared path of
+/// `POST /api/jobs`, refresh and the scheduler.
+pub async fn create_job(deps: &JobApiDeps, job_type: JobType, params: &JobParams, key: Option<IdempotencyKey>) -> Result<(Job, bool), ApiError> {
+    let mut job = Job::new(job_type, params.to_value(), deps.clock.now());
+    if let JobParams::RunnerJob { pool, .. } = params {
+        job.pool = Some(pool.clone());
+    }
+    match deps.jobs.create(&job, key.as_ref()).await? {
+        Created::New => {}
+        Created::Existing(existing) => return Ok((existing, true)),
+        Created::KeyReused => {
+            return Err(ApiError::new(
+                422,
+                "IDEMPOTENCY_KEY_REUSED",
+                "this Idempotency-Key was already used with a different request body",
+            ));
+        }
+    }
+    let Some(machine) = job_type.state_machine() else {
+        return Ok((job, false));
+    };
+    let input = json!({ "job_id": job.id });
+    match deps.starter.start(machine, &job.id, &input).await {
+        Ok(arn) => {
+            tracing::info!(job_id = %job.id, job_type = %job_type, execution = %arn, "job started");
+            Ok((job, false))
+        }
+        Err(e) => {
+            // Nothing half-done: the job says why it never ran, and the key
+            // is free again so that the client can simply retry.
+            tracing::error!(job_id = %job.id, error = %e, "could not start the job's execution");
+            let mut failed = job.clone();
+            failed.status = JobStatus::Failed;
+            failed.error = Some(jobs_domain::job::JobError {
+                code: "START_FAILED".into(),
+                message: format!("the job's state machine could not be started: {}", e.message),
+            });
+            failed.updated_at = deps.clock.now();
+            let _ = deps.jobs.update(&failed, job.version).await;
+            if let Some(k) = &key {
+                let _ = deps.jobs.release_key(&k.key).await;
+            }
+            Err(ApiError::new(
+                503,
+                "START_FAILED",
+                format!("job {} could not be started ({}); retry the request", job.id, e.message),
+            ))
+        }
+    }
+}
+
+fn accepted(job: &Job, replayed: bool) -> Response {
+    let r = Response::json(202, job_view(job)).header("Location", &format!("/api/jobs/{}", job.id));
+    if replayed { r.header("Idempotent-Replayed", "true") } else { r }
+}
+
+async fn submit(deps: &JobApiDeps, req: &Request) -> ApiResult {
+    let body = req.json_object()?;
+    let f = Fields::new("", &body, &["type", "params"])?;
+    let type_text = f.required_string("type")?;
+    let job_type: JobType = type_text.parse().map_err(|e: String| FieldError::new("type", e))?;
+    let raw_params = f.get("params").cloned().unwrap_or_else(|| json!({}));
+    let params = JobParams::parse(job_type, &raw_params, &deps.defaults)?;
+    let key = idempotency_key(req, &body)?;
+    // A replay must answer the stored job even if its references changed
+    // since, so the reference checks run only for new requests.
+    if key.is_none() {
+        check_references(deps, &params).await?;
+    } else if let Err(e) = check_references(deps, &params).await {
+        if e.status != 409 {
+            return Err(e);
+        }
+    }
+    let (job, replayed) = create_job(deps, job_type, &params, key).await?;
+    Ok(accepted(&job, replayed))
+}
+
+async fn get_job(deps: &JobApiDeps, id: &str) -> ApiResult {
+    if !is_job_id(id) {
+        return Err(ApiError::not_found(format!("job {id:?} does not exist (job ids look like job-<32 hex digits>)")));
+    }
+    match deps.jobs.get(id).await? {
+        Some(job) => Ok(Response::json(200, job_view(&job))),
+        None => Err(ApiError::not_found(format!("job {id} does not exist"))),
+    }
+}
+
+async fn list_jobs(deps: &JobApiDeps, req: &Request) -> ApiResult {
+    let q = req.query_params(&["type", "status", "limit", "next_token"])?;
+    let field_err = |field: &str, message: String| ApiError { status: 400, code: "INVALID_FIELD", field: Some(field.into()), message };
+    let filter = JobFilter {
+        job_type: q.get("type").map(|t| t.parse()).transpose().map_err(|e| field_err("type", e))?,
+        status: q.get("status").map(|s| s.parse()).transpose().map_err(|e| field_err("status", e))?,
+    };
+    let limit = match q.get("limit") {
+        None => 25,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| field_err("limit", format!("{l:?} is not a number from 1 to 100")))?,
+    };
+    let page = deps
+        .jobs
+        .list(&filter, limit, q.get("next_token").map(String::as_str))
+        .await
+        .map_err(|e| match e.kind {
+            ErrorKind::InvalidInput => field_err("next_token", e.message),
+            _ => e.into(),
+        })?;
+    Ok(Response::json(
+        200,
+        json!({"jobs": page.items.iter().map(job_view).collect::<Vec<_>>(), "next_token": page.next}),
+    ))
+}
+
+fn identity_view(identity: &CloudIdentity) -> Value {
+    json!({
+        "id": identity.id,
+        "provider": identity.provider,
+        "role_arn": identity.role_arn,
+        "external_id": identity.external_id,
+        "regions": match &identity.regions {
+            jobs_domain::identity::RegionSelection::AllEnabled => json!("all"),
+            jobs_domain::identity::RegionSelection::Listed { regions } => json!(regions),
+        },
+        "created_at": jobs_domain::time::format(&identity.created_at),
+        "updated_at": jobs_domain::time::format(&identity.updated_at),
+    })
+}
+
+fn check_identity_id(id: &str) -> Result<(), ApiError> {
+    validate_identity_id(id).map_err(|e| ApiError { status: 400, code: "INVALID_FIELD", field: Some("id".into()), message: e.message })
+}
+
+async fn put_identity(deps: &JobApiDeps, req: &Request, id: &str) -> ApiResult {
+    check_identity_id(id)?;
+    let body = req.json_object()?;
+    let request = IdentityRequest::parse(&body)?;
+    let now = deps.clock.now();
+    for _ in 0..3 {
+        let existing = deps.identities.get(id).await?;
+        let (identity, expected, status) = match existing {
+            None => (
+                CloudIdentity {
+                    id: id.to_string(),
+                    provider: "aws".into(),
+                    role_arn: request.role_arn.arn.clone(),
+                    external_id: new_external_id(),
+                    regions: request.regions.clone(),
+                    created_at: now,
+                    updated_at: now,
+                    version: 1,
+                },
+                None,
+                201,
+            ),
+            Some(old) => {
+                let expected = old.version;
+                (
+                    CloudIdentity {
+                        role_arn: request.role_arn.arn.clone(),
+                        regions: request.regions.clone(),
+                        updated_at: now,
+                        version: old.version + 1,
+                        ..old
+                    },
+                    Some(expected),
+                    200,
+                )
+            }
+        };
+        match deps.identities.put(&identity, expected).await {
+            Ok(()) => return Ok(Response::json(status, identity_view(&identity))),
+            Err(e) if e.kind == ErrorKind::Conflict => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::conflict(format!("cloud identity {id} is being changed concurrently; retry")))
+}
+
+async fn get_identity(deps: &JobApiDeps, req: &Request, id: &str) -> ApiResult {
+    check_identity_id(id)?;
+    let q = req.query_params(&["view"])?;
+    let full = match q.get("view").map(String::as_str) {
+        None | Some("full") => true,
+        Some("summary") => false,
+        Some(other) => {
+            return Err(ApiError { status: 400, code: "INVALID_FIELD", field: Some("view".into()), message: format!("{other:?} is not one of full, summary") });
+        }
+    };
+    let Some(identity) = deps.identities.get(id).await? else {
+        return Err(ApiError::not_found(format!("cloud identity {id} does not exist")));
+    };
+    let mut view = identity_view(&identity);
+    let inventory = deps.identities.inventory(id).await?;
+    match inventory {
+        Some(inv) => {
+            view["fetched_at"] = json!(jobs_domain::time::format(&inv.fetched_at));
+            view["summary"] = serde_json::to_value(inv.summary()).unwrap_or(Value::Null);
+            view["outcomes"] = serde_json::to_value(&inv.outcomes).unwrap_or(Value::Null);
+            if full {
+                view["resources"] = serde_json::to_value(&inv.resources).unwrap_or(Value::Null);
+            }
+        }
+        None => {
+            view["fetched_at"] = Value::Null;
+            view["resources"] = Value::Null;
+        }
+    }
+    Ok(Response::json(200, view))
+}
+
+async fn refresh(deps: &JobApiDeps, req: &Request, id: &str) -> ApiResult {
+    check_identity_id(id)?;
+    if !req.body.iter().all(u8::is_ascii_whitespace) && req.json_object()?.as_object().is_some_and(|m| !m.is_empty()) {
+        return Err(ApiError::bad_request("refresh takes no body"));
+    }
+    let params = JobParams::FetchResources { cloud_identity_id: id.to_string() };
+    if deps.identities.get(id).await?.is_none() {
+        return Err(ApiError::not_found(format!("cloud identity {id} does not exist")));
+    }
+    let key = idempotency_key(req, &json!({"refresh": id}))?;
+    let (job, replayed) = create_job(deps, JobType::FetchResources, &params, key).await?;
+    Ok(accepted(&job, replayed))
+}

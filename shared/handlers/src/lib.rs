@@ -1,0 +1,19 @@
+//! The handlers of the worker jobs' Lambda functions, as plain async
+//! functions over the ports of `jobs-domain`, so that the Lambda runtime,
+//! the local stack and the tests all call the same code.
+//!
+//! * [`jobs_api`] and [`runners_api`]: the HTTP APIs (API Gateway HTTP API
+//!   proxy events in, proxy responses out);
+//! * [`steps`]: one handler per state machine step (`statemachines/*.asl.json`
+//!   names them by Lambda function name, see [`steps::FUNCTIONS`]);
+//! * [`schedule`]: the EventBridge-triggered refresh and the execution
+//!   status reconciler.
+
+pub mod deps;
+pub mod http;
+pub mod jobs_api;
+pub mod runners_api;
+pub mod schedule;
+pub mod steps;
+
+pub use deps::{JobApiDeps, RunnersApiDeps, StepDeps};

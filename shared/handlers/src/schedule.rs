@@ -1,0 +1,90 @@
+//! Event-driven handlers:
+//!
+//! * [`refresh_all`] (function `refresh-scheduler`, on an EventBridge
+//!   schedule): a FETCH_RESOURCES job for every cloud identity, through the
+//!   same path as the API's refresh, idempotent per identity and schedule
+//!   tick;
+//! * [`reconcile`] (function `execution-reconciler`, on EventBridge's "Step
+//!   Functions Execution Status Change"): an execution that ended FAILED,
+//!   TIMED_OUT or ABORTED without its job being reported (an operator's
+//!   StopExecution, an execution timeout, a `States.Runtime` error that no
+//!   Catch can handle) marks its job FAILED, so that no job stays RUNNING.
+
+use jobs_domain::job::{JobError, JobStatus, JobType, is_job_id};
+use jobs_domain::params::JobParams;
+use jobs_domain::ports::IdempotencyKey;
+use jobs_domain::{ErrorKind, StepError};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::deps::JobApiDeps;
+use crate::jobs_api::create_job;
+
+pub async fn refresh_all(deps: &JobApiDeps, event: Value) -> Result<Value, StepError> {
+    let tick = event
+        .get("time")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| jobs_domain::time::format(&deps.clock.now()));
+    let ids = deps.identities.list_ids().await?;
+    let mut started = Vec::new();
+    let mut failed = Vec::new();
+    for id in &ids {
+        let params = JobParams::FetchResources { cloud_identity_id: id.clone() };
+        let key = IdempotencyKey {
+            key: format!("refresh-schedule:{id}:{tick}"),
+            request_hash: hex::encode(Sha256::digest(format!("refresh:{id}").as_bytes())),
+        };
+        match create_job(deps, JobType::FetchResources, &params, Some(key)).await {
+            Ok((job, _)) => started.push(job.id),
+            Err(e) => {
+                tracing::error!(identity = %id, error = %e.message, "scheduled refresh could not start");
+                failed.push(id.clone());
+            }
+        }
+    }
+    if !ids.is_empty() && started.is_empty() {
+        return Err(StepError::unavailable(format!("no scheduled refresh could start ({} identities)", ids.len())));
+    }
+    Ok(json!({"tick": tick, "jobs": started, "failed_identities": failed}))
+}
+
+pub async fn reconcile(deps: &JobApiDeps, event: Value) -> Result<Value, StepError> {
+    let detail = event.get("detail").unwrap_or(&event);
+    let status = detail.get("status").and_then(Value::as_str).unwrap_or_default();
+    let name = detail.get("name").and_then(Value::as_str).unwrap_or_default();
+    if !matches!(status, "FAILED" | "TIMED_OUT" | "ABORTED") || !is_job_id(name) {
+        return Ok(json!({"changed": false}));
+    }
+    let error = detail.get("error").and_then(Value::as_str).unwrap_or("");
+    let cause = detail.get("cause").and_then(Value::as_str).unwrap_or("");
+    for _ in 0..5 {
+        let Some(mut job) = deps.jobs.get(name).await? else {
+            return Ok(json!({"changed": false, "reason": "no such job"}));
+        };
+        if job.status.is_terminal() {
+            return Ok(json!({"changed": false, "job_id": job.id}));
+        }
+        let expected = job.version;
+        let now = deps.clock.now();
+        job.fail_running_steps(now);
+        job.status = JobStatus::Failed;
+        job.error = Some(JobError {
+            code: format!("EXECUTION_{status}"),
+            message: format!(
+                "the job's execution ended {status} before the job was reported{}",
+                if error.is_empty() && cause.is_empty() { String::new() } else { format!(": {error} {cause}") }
+            ),
+        });
+        job.updated_at = now;
+        match deps.jobs.update(&job, expected).await {
+            Ok(()) => {
+                tracing::warn!(job_id = %job.id, status, "job failed by its execution's end");
+                return Ok(json!({"changed": true, "job_id": job.id}));
+            }
+            Err(e) if e.kind == ErrorKind::Conflict => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StepError::conflict(format!("job {name} kept changing")))
+}

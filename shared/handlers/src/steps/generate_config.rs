@@ -1,0 +1,119 @@
+//! GenerateConfig (DEPLOY_WORKER, DESTROY_WORKER): records the worker
+//! deployment and writes the worker's root Terraform configuration where
+//! the Terraform build fetches it. The rendering is pure and deterministic
+//! (`jobs_domain::terraform`), so a replay writes the same bytes.
+
+use jobs_domain::params::{Defaults, JobParams};
+use jobs_domain::terraform::render_root;
+use jobs_domain::worker::{Worker, WorkerStatus, config_key, worker_id};
+use jobs_domain::{ErrorKind, StepError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{input, run_step};
+use crate::deps::StepDeps;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Input {
+    job_id: String,
+    #[serde(default)]
+    step: Option<String>,
+}
+
+pub async fn handle(deps: &StepDeps, payload: Value) -> Result<Value, StepError> {
+    let input: Input = input("GenerateConfig", payload)?;
+    let step = input.step.clone().unwrap_or_else(|| "GenerateConfig".into());
+    run_step(deps, &input.job_id, &step, |job| async move {
+        let params = JobParams::parse(job.job_type, &job.params, &Defaults::default()).map_err(|e| StepError::invalid(e.to_string()))?;
+        match params {
+            JobParams::DeployWorker(spec) => {
+                let now = deps.clock.now();
+                let id = worker_id(&spec.name, &job.id);
+                let mut worker = Worker {
+                    name: spec.name.clone(),
+                    worker_id: id.clone(),
+                    spec: spec.clone(),
+                    status: WorkerStatus::Deploying,
+                    deploy_job_id: job.id.clone(),
+                    last_job_id: job.id.clone(),
+                    runner_id: None,
+                    config_key: Some(config_key(&spec.name, &job.id)),
+                    outputs: None,
+                    created_at: now,
+                    updated_at: now,
+                    version: 1,
+                };
+                claim_name(deps, &mut worker).await?;
+                let root = render_root(&spec, &id, &job.id, &deps.platform);
+                let body = serde_json::to_vec_pretty(&root).map_err(|e| StepError::internal(e.to_string()))?;
+                let uri = deps.artifacts.put(&config_key(&spec.name, &job.id), body).await?;
+                Ok(json!({"name": spec.name, "worker_id": id, "region": spec.region, "config_uri": uri, "action": "apply"}))
+            }
+            JobParams::DestroyWorker { name } => {
+                let Some(mut worker) = deps.workers.get(&name).await? else {
+                    return Err(StepError::not_found(format!("worker {name:?} does not exist")));
+                };
+                if worker.status == WorkerStatus::Destroyed {
+                    return Ok(json!({"name": name, "worker_id": worker.worker_id, "already_destroyed": true, "skip_terraform": true}));
+                }
+                let expected = worker.version;
+                worker.status = WorkerStatus::Destroying;
+                worker.last_job_id = job.id.clone();
+                worker.updated_at = deps.clock.now();
+                deps.workers.put(&worker, Some(expected)).await?;
+                let root = render_root(&worker.spec, &worker.worker_id, &worker.deploy_job_id, &deps.platform);
+                let body = serde_json::to_vec_pretty(&root).map_err(|e| StepError::internal(e.to_string()))?;
+                let uri = deps.artifacts.put(&config_key(&name, &job.id), body).await?;
+                Ok(json!({
+                    "name": name,
+                    "worker_id": worker.worker_id,
+                    "runner_id": worker.runner_id.clone().unwrap_or_else(|| worker.worker_id.clone()),
+                    "region": worker.spec.region,
+                    "config_uri": uri,
+                    "action": "destroy",
+                    "already_destroyed": false,
+                    // Nothing was ever applied if the deployment has no config.
+                    "skip_terraform": worker.config_key.is_none(),
+                }))
+            }
+            other => Err(StepError::invalid(format!("GenerateConfig does not handle {other:?}"))),
+        }
+    })
+    .await
+}
+
+/// Creates the deployment record for this job, or accepts the one a
+/// previous delivery of this step created. Another live deployment of the
+/// same name is a fatal conflict (the API refuses it too; this closes the
+/// race between two submissions).
+async fn claim_name(deps: &StepDeps, worker: &mut Worker) -> Result<(), StepError> {
+    for _ in 0..3 {
+        match deps.workers.get(&worker.name).await? {
+            None => match deps.workers.put(worker, None).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind == ErrorKind::Conflict => continue,
+                Err(e) => return Err(e),
+            },
+            Some(existing) if existing.deploy_job_id == worker.deploy_job_id => {
+                *worker = existing;
+                return Ok(());
+            }
+            Some(existing) if existing.status == WorkerStatus::Destroyed => {
+                worker.created_at = existing.created_at;
+                match deps.workers.put(worker, Some(existing.version)).await {
+                    Ok(()) => return Ok(()),
+                    Err(e) if e.kind == ErrorKind::Conflict => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            Some(existing) => {
+                return Err(StepError::invalid(format!(
+                    "worker {:?} already exists ({:?}, deployed by job {}); destroy it first",
+                    existing.name, existing.status, existing.deploy_job_id
+                )));
+            }
+        }
+    }
+    Err(StepError::conflict(format!("worker {:?} is being changed concurrently", worker.name)))
+}
