@@ -11,14 +11,52 @@ use jobs_domain::validate::identifier;
 use jobs_domain::{ErrorKind, SecretString, StepError};
 use serde_json::{Value, json};
 
+/// Where the admin token comes from: a fixed value, or a Secrets Manager
+/// secret read on first use (so that steps that never call the registry
+/// never read it) and kept for the life of the process.
+pub enum AdminToken {
+    Fixed(SecretString),
+    Secret {
+        client: aws_sdk_secretsmanager::Client,
+        secret_id: String,
+        cached: tokio::sync::OnceCell<SecretString>,
+    },
+}
+
+impl AdminToken {
+    pub fn from_secret(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
+        AdminToken::Secret { client, secret_id: secret_id.into(), cached: tokio::sync::OnceCell::new() }
+    }
+
+    pub async fn get(&self) -> PortResult<SecretString> {
+        match self {
+            AdminToken::Fixed(t) => Ok(t.clone()),
+            AdminToken::Secret { client, secret_id, cached } => cached
+                .get_or_try_init(|| async {
+                    let out = client
+                        .get_secret_value()
+                        .secret_id(secret_id)
+                        .send()
+                        .await
+                        .map_err(|e| crate::aws::classify("reading the registry admin token", e))?;
+                    out.secret_string
+                        .map(SecretString::new)
+                        .ok_or_else(|| StepError::internal(format!("the secret {secret_id} has no string value")))
+                })
+                .await
+                .cloned(),
+        }
+    }
+}
+
 pub struct HttpRunnerRegistry {
     base_url: String,
-    admin_token: SecretString,
+    admin_token: AdminToken,
     client: reqwest::Client,
 }
 
 impl HttpRunnerRegistry {
-    pub fn new(base_url: &str, admin_token: SecretString) -> Result<Self, StepError> {
+    pub fn new(base_url: &str, admin_token: AdminToken) -> Result<Self, StepError> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .build()
@@ -31,8 +69,9 @@ impl HttpRunnerRegistry {
     }
 
     async fn send(&self, what: &str, req: reqwest::RequestBuilder) -> PortResult<(u16, Value)> {
+        let token = self.admin_token.get().await?;
         let resp = req
-            .bearer_auth(self.admin_token.expose())
+            .bearer_auth(token.expose())
             .send()
             .await
             .map_err(|e| StepError::unavailable(format!("{what}: the registry at {} could not be reached: {e}", self.base_url)))?;

@@ -483,7 +483,10 @@ impl StepFunctions {
                 }
             }
             drop(state);
-            let _ = exec.done.send(true);
+            // `send_replace`, not `send`: `send` leaves the value unchanged
+            // when nobody is subscribed at this moment, and a later `wait`
+            // would then never see the end.
+            exec.done.send_replace(true);
         });
         tracing::debug!(execution = %arn, "execution started");
         Ok(json!({"executionArn": arn, "startDate": epoch_seconds(&start_date)}))

@@ -2002,3 +2002,29 @@ async fn a_failing_iteration_fails_the_map_at_once_and_stops_the_others() {
         "the other iteration was stopped"
     );
 }
+
+/// Waiting for an execution that already finished, with nobody waiting
+/// while it ran, answers at once (the service's `wait`, used by
+/// StopExecution and by the local stack, must not miss the end).
+#[tokio::test(start_paused = true)]
+async fn waiting_for_an_execution_that_already_ended_returns_at_once() {
+    let h = Harness::plain();
+    let machine = h.create("hello", &testdata("hello"));
+    let arn = h.start(&machine, None, &json!({"who": "nobody"})).unwrap();
+    let exec = h.service.execution(&arn).unwrap();
+    // Let it run to its end with no one subscribed.
+    while exec.state().status == Status::Running {
+        tokio::task::yield_now().await;
+    }
+    let state = tokio::time::timeout(Duration::from_secs(60), exec.wait())
+        .await
+        .expect("wait() returns for a finished execution");
+    assert_eq!(state.status, Status::Succeeded);
+    let stopped = tokio::time::timeout(
+        Duration::from_secs(60),
+        h.service.stop_execution(&json!({"executionArn": arn})),
+    )
+    .await
+    .expect("stopping a finished execution returns");
+    assert!(stopped.is_ok());
+}

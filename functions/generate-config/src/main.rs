@@ -1,0 +1,6 @@
+//! Lambda `worker-jobs-generate-config`: the GenerateConfig step of DEPLOY_WORKER and DESTROY_WORKER (render the worker's root Terraform configuration).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    jobs_runtime::lambda::serve_step("worker-jobs-generate-config").await
+}

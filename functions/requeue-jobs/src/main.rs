@@ -1,0 +1,6 @@
+//! Lambda `worker-jobs-requeue-jobs`: the RequeueJobs step of DESTROY_WORKER (unfinished jobs of the runner go back to QUEUED).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    jobs_runtime::lambda::serve_step("worker-jobs-requeue-jobs").await
+}

@@ -1,0 +1,6 @@
+//! Lambda `worker-jobs-verify-identity`: the VerifyIdentity step of CONNECTION_TEST (sts:AssumeRole with the ExternalId, sts:GetCallerIdentity).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    jobs_runtime::lambda::serve_step("worker-jobs-verify-identity").await
+}

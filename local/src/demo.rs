@@ -1,0 +1,144 @@
+//! The demo: what the README's first command shows. It drives the system
+//! only through its HTTP API, as a platform engineer would, and prints the
+//! job's progress as its steps move.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::seed::{SeedSpec, seed};
+use crate::stack::LocalStack;
+use crate::{LocalError, Result};
+
+/// A small HTTP client for the stack's API.
+pub struct Api {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(base: &str) -> Api {
+        Api { base: base.trim_end_matches('/').to_string(), client: reqwest::Client::new() }
+    }
+
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>, bearer: Option<&str>) -> Result<(u16, Value)> {
+        let mut req = self.client.request(method.clone(), format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.map_err(|e| LocalError::Http(format!("{method} {path}: {e}")))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(|e| LocalError::Http(e.to_string()))?;
+        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Ok((status, value))
+    }
+
+    /// Calls and insists on `expected`.
+    pub async fn expect(&self, expected: u16, method: reqwest::Method, path: &str, body: Option<Value>, bearer: Option<&str>) -> Result<Value> {
+        let (status, value) = self.call(method.clone(), path, body, bearer).await?;
+        if status != expected {
+            return Err(LocalError::Http(format!("{method} {path} answered {status} (expected {expected}): {value}")));
+        }
+        Ok(value)
+    }
+
+    /// Submits a job.
+    pub async fn submit(&self, job_type: &str, params: Value) -> Result<Value> {
+        self.expect(202, reqwest::Method::POST, "/api/jobs", Some(json!({"type": job_type, "params": params})), None).await
+    }
+
+    /// Polls a job until it ends, printing each step as it moves (when `show`).
+    pub async fn follow(&self, job_id: &str, show: bool, timeout: Duration) -> Result<Value> {
+        let started = Instant::now();
+        let mut printed: Vec<(String, String)> = Vec::new();
+        loop {
+            let job = self.expect(200, reqwest::Method::GET, &format!("/api/jobs/{job_id}"), None, None).await?;
+            if show {
+                for step in job["steps"].as_array().cloned().unwrap_or_default() {
+                    let name = step["name"].as_str().unwrap_or("?").to_string();
+                    let status = step["status"].as_str().unwrap_or("?").to_string();
+                    if !printed.contains(&(name.clone(), status.clone())) {
+                        let mark = match status.as_str() {
+                            "SUCCEEDED" => "done",
+                            "FAILED" => "FAILED",
+                            _ => "...",
+                        };
+                        println!("  [{:>6.1}s] {name:<20} {mark}", started.elapsed().as_secs_f64());
+                        printed.push((name, status));
+                    }
+                }
+            }
+            match job["status"].as_str() {
+                Some("SUCCESS") | Some("FAILED") => return Ok(job),
+                _ => {}
+            }
+            if started.elapsed() > timeout {
+                return Err(LocalError::Http(format!("job {job_id} did not finish within {timeout:?}: {job}")));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn count(v: &Value) -> usize {
+    v.as_array().map(Vec::len).unwrap_or(0)
+}
+
+/// CONNECTION_TEST against an emulated customer account.
+pub async fn connection_test(stack: &LocalStack) -> Result<Value> {
+    let api = Api::new(&stack.api_url);
+    println!("\n== CONNECTION_TEST ==");
+    let identity_id = "acme-prod";
+    let role_arn = SeedSpec::demo("").role_arn();
+    let identity = api
+        .expect(201, reqwest::Method::PUT, &format!("/api/cloud-identities/{identity_id}"), Some(json!({"provider": "aws", "role_arn": role_arn, "regions": ["us-east-1", "eu-west-1"]})), None)
+        .await?;
+    let external_id = identity["external_id"].as_str().unwrap_or_default().to_string();
+    println!("PUT /api/cloud-identities/{identity_id}: role {role_arn}, the platform issued ExternalId {external_id}");
+
+    let spec = SeedSpec::demo(&external_id);
+    print!("Seeding the emulated customer account {} (the customer creates the role with that ExternalId) ... ", spec.account);
+    let seeded = seed(&stack.sdk, &spec).await?;
+    println!(
+        "{} VPCs, {} subnets, {} security groups in {}; {} hosted zones; {} IAM users",
+        seeded.vpcs,
+        seeded.subnets,
+        seeded.security_groups,
+        spec.regions.join(" and "),
+        seeded.hosted_zones,
+        seeded.iam_users
+    );
+
+    let job = api.submit("CONNECTION_TEST", json!({"cloud_identity_id": identity_id})).await?;
+    let job_id = job["id"].as_str().unwrap_or_default().to_string();
+    println!("POST /api/jobs CONNECTION_TEST -> {job_id} (QUEUED); Step Functions execution named {job_id}:");
+    let done = api.follow(&job_id, true, Duration::from_secs(300)).await?;
+    println!("Job {job_id}: {}", done["status"].as_str().unwrap_or("?"));
+    println!("Result: {}", serde_json::to_string_pretty(&done["result"]).unwrap_or_default());
+    if done["status"] != "SUCCESS" {
+        return Err(LocalError::Http(format!("CONNECTION_TEST ended {}: {}", done["status"], done["error"])));
+    }
+
+    let cached = api.expect(200, reqwest::Method::GET, &format!("/api/cloud-identities/{identity_id}"), None, None).await?;
+    println!("\nCached on the identity (GET /api/cloud-identities/{identity_id}), fetched at {}:", cached["fetched_at"].as_str().unwrap_or("?"));
+    let resources = &cached["resources"];
+    for region in cached["regions"].as_array().cloned().unwrap_or_default() {
+        let r = region.as_str().unwrap_or_default();
+        println!(
+            "  {r:<12} {:>3} VPCs  {:>3} subnets  {:>3} security groups",
+            count(&resources["vpcs"][r]),
+            count(&resources["subnets"][r]),
+            count(&resources["security_groups"][r])
+        );
+    }
+    println!("  {:<12} {:>3} hosted zones  {:>3} IAM users", "global", count(&resources["hosted_zones"]), count(&resources["iam_users"]));
+    let problems = count(&cached["summary"]["problems"]);
+    if problems > 0 {
+        println!("  {problems} (type, region) pairs were not fully fetched: {}", cached["summary"]["problems"]);
+    }
+    println!("  (the emulator gives every region a default VPC, its subnets and a default security group)");
+    Ok(done)
+}

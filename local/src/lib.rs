@@ -1,0 +1,33 @@
+//! The local stack: the whole system on one machine, on loopback.
+//!
+//! * [`moto`]: the AWS emulator (moto in server mode), one fresh server per
+//!   stack, ended by its PID;
+//! * [`stack`]: the tables, buckets and secrets, the Step Functions engine
+//!   with the handlers in-process and the Terraform build as a local
+//!   process, and the HTTP APIs;
+//! * [`http_api`]: API Gateway stand-in handing proxy events to the handlers;
+//! * [`seed`]: an emulated customer account to test against;
+//! * [`demo`]: what the README's first command shows.
+
+pub mod aws_env;
+pub mod demo;
+pub mod http_api;
+pub mod moto;
+pub mod paths;
+pub mod seed;
+pub mod stack;
+
+/// Errors of the local stack, each saying what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("the emulator failed: {0}")]
+    Moto(String),
+    #[error("{0}")]
+    Step(#[from] jobs_domain::StepError),
+    #[error("{0}")]
+    Http(String),
+}
+
+pub type Result<T> = std::result::Result<T, LocalError>;

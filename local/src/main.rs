@@ -1,0 +1,87 @@
+//! `local-stack`: the whole system on one machine.
+//!
+//! ```text
+//! local-stack demo   # start everything, run the demo jobs, stop everything
+//! local-stack up     # start everything and keep it running (Ctrl-C stops it)
+//! ```
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use local_stack::stack::{LocalStack, StackOptions};
+
+#[derive(Parser)]
+#[command(name = "local-stack", about = "The worker jobs on one machine: moto, the local Step Functions engine, the HTTP API, real Terraform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the stack, run the demo jobs through the HTTP API, print what they did, stop.
+    Demo,
+    /// Start the stack and keep it running for scripts and the AWS CLI.
+    Up {
+        /// Port of the HTTP API.
+        #[arg(long, default_value_t = 8080)]
+        api_port: u16,
+        /// Port of the Step Functions API.
+        #[arg(long, default_value_t = 8083)]
+        sfn_port: u16,
+        /// Where to write the endpoints (NAME=value lines).
+        #[arg(long, default_value = ".local/stack.env")]
+        env_file: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Demo) {
+        Command::Demo => demo().await,
+        Command::Up { api_port, sfn_port, env_file } => up(api_port, sfn_port, env_file).await,
+    };
+    if let Err(e) = result {
+        eprintln!("local-stack: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn banner(stack: &LocalStack) {
+    println!("AWS emulator (moto)     {}", stack.aws_endpoint);
+    println!("Step Functions (local)  {}", stack.sfn_url);
+    println!("HTTP API                {}", stack.api_url);
+}
+
+async fn demo() -> local_stack::Result<()> {
+    println!("Starting the local stack ...");
+    let stack = LocalStack::start(StackOptions::default()).await?;
+    banner(&stack);
+    let outcome = local_stack::demo::connection_test(&stack).await;
+    if outcome.is_ok() {
+        println!(
+            "\nThe execution is in the Step Functions API: aws --endpoint-url {} stepfunctions list-executions --state-machine-arn arn:aws:states:us-east-1:123456789012:stateMachine:connection_test",
+            stack.sfn_url
+        );
+    }
+    println!("\nStopping the local stack.");
+    stack.stop().await;
+    outcome.map(|_| ())
+}
+
+async fn up(api_port: u16, sfn_port: u16, env_file: PathBuf) -> local_stack::Result<()> {
+    let stack = LocalStack::start(StackOptions { api_port, sfn_port, ..StackOptions::default() }).await?;
+    if let Some(parent) = env_file.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    stack.write_env_file(&env_file)?;
+    banner(&stack);
+    println!("Endpoints written to {} (source it to point the AWS CLI at the stack). Ctrl-C stops everything.", env_file.display());
+    let _ = tokio::signal::ctrl_c().await;
+    println!("Stopping.");
+    stack.stop().await;
+    Ok(())
+}

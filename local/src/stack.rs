@@ -1,0 +1,266 @@
+//! Starts the whole system on loopback: the emulator, the tables, buckets
+//! and the registry's admin secret, the Step Functions engine (our state
+//! machines, the step handlers in-process, the Terraform buildspec as a
+//! local process) and the HTTP APIs. `stop` ends everything it started.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aws_types::SdkConfig;
+use jobs_adapters::tables::{self, TableNames};
+use jobs_domain::SecretString;
+use jobs_domain::params::Defaults;
+use jobs_domain::runner::new_token;
+use jobs_handlers::steps::FUNCTIONS;
+use jobs_handlers::{JobApiDeps, RunnersApiDeps, StepDeps};
+use jobs_runtime::config::{Common, JobApiConfig, RunnersApiConfig, StepConfig};
+use jobs_runtime::wire;
+use sfn_local::integrations::lambda::function;
+use sfn_local::server::ServerHandle;
+use sfn_local::{Builder, CodeBuildProject, FunctionError, InProcessLambdas, StepFunctions, TokioClock};
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+use crate::aws_env::{REGION, child_env, sdk_config};
+use crate::http_api::HttpApi;
+use crate::moto::MotoServer;
+use crate::paths;
+use crate::{LocalError, Result};
+
+/// The CodeBuild project the state machines name for the Terraform step.
+pub const TERRAFORM_PROJECT: &str = "worker-jobs-terraform";
+pub const STATE_BUCKET: &str = "worker-jobs-tfstate";
+pub const CONFIG_BUCKET: &str = "worker-jobs-tfconfig";
+pub const ADMIN_SECRET: &str = "worker-jobs/registry-admin-token";
+pub const ACCOUNT: &str = "123456789012";
+
+/// How to start the stack.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// Port of the HTTP API (0: any free port).
+    pub api_port: u16,
+    /// Port of the Step Functions API (0: any free port).
+    pub sfn_port: u16,
+    /// Use this AWS endpoint instead of starting moto (e.g. a fault-injecting
+    /// proxy in front of one).
+    pub aws_endpoint: Option<String>,
+    /// Wait states and Retry back-off run this many times faster than on AWS.
+    pub clock_speedup: f64,
+    pub table_prefix: String,
+    pub heartbeat_ttl_seconds: i64,
+    /// Runner defaults for DEPLOY_WORKER.
+    pub defaults: Defaults,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions {
+            api_port: 0,
+            sfn_port: 0,
+            aws_endpoint: None,
+            clock_speedup: 1.0,
+            table_prefix: "worker-jobs-".into(),
+            heartbeat_ttl_seconds: jobs_domain::runner::DEFAULT_HEARTBEAT_TTL_SECONDS,
+            defaults: Defaults::default(),
+        }
+    }
+}
+
+pub struct LocalStack {
+    pub moto: Option<MotoServer>,
+    /// The AWS endpoint every client of the stack uses.
+    pub aws_endpoint: String,
+    pub sdk: SdkConfig,
+    pub names: TableNames,
+    pub sfn: StepFunctions,
+    sfn_server: Option<ServerHandle>,
+    api: Option<HttpApi>,
+    pub api_url: String,
+    pub sfn_url: String,
+    pub admin_token: SecretString,
+    pub job_deps: JobApiDeps,
+    pub step_deps: StepDeps,
+    pub runners_deps: RunnersApiDeps,
+}
+
+fn setup<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> LocalError + '_ {
+    move |e| LocalError::Setup(format!("{what}: {e}"))
+}
+
+/// An S3 client that works against an emulator on a loopback address.
+pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    jobs_adapters::s3::S3ArtifactStore::client(sdk, true)
+}
+
+impl LocalStack {
+    pub async fn start(options: StackOptions) -> Result<LocalStack> {
+        let moto = match &options.aws_endpoint {
+            Some(_) => None,
+            None => Some(MotoServer::start().await?),
+        };
+        let aws_endpoint = match (&options.aws_endpoint, &moto) {
+            (Some(e), _) => e.clone(),
+            (None, Some(m)) => m.endpoint(),
+            (None, None) => return Err(LocalError::Setup("no AWS endpoint".into())),
+        };
+        let sdk = sdk_config(&aws_endpoint).await;
+        let names = TableNames::new(&options.table_prefix);
+
+        // Tables, buckets and the registry's admin token (a secret: it
+        // lives in Secrets Manager and is read by the functions).
+        tables::create_all(&aws_sdk_dynamodb::Client::new(&sdk), &names).await?;
+        let s3 = s3_client(&sdk);
+        for bucket in [STATE_BUCKET, CONFIG_BUCKET] {
+            match s3.create_bucket().bucket(bucket).send().await {
+                Ok(_) => {}
+                Err(e) if matches!(jobs_adapters::aws::error_code(&e), Some("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")) => {}
+                Err(e) => return Err(jobs_adapters::aws::classify(&format!("creating bucket {bucket}"), e).into()),
+            }
+        }
+        let admin_token = new_token();
+        let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+        match secrets.create_secret().name(ADMIN_SECRET).secret_string(admin_token.expose()).send().await {
+            Ok(_) => {}
+            Err(e) if jobs_adapters::aws::error_code(&e) == Some("ResourceExistsException") => {
+                secrets
+                    .put_secret_value()
+                    .secret_id(ADMIN_SECRET)
+                    .secret_string(admin_token.expose())
+                    .send()
+                    .await
+                    .map_err(|e| jobs_adapters::aws::classify("storing the registry admin token", e))?;
+            }
+            Err(e) => return Err(jobs_adapters::aws::classify("storing the registry admin token", e).into()),
+        }
+
+        // The API's address first: the steps call the registry there.
+        let api_listener = TcpListener::bind(("127.0.0.1", options.api_port)).await.map_err(setup("binding the HTTP API"))?;
+        let api_addr = api_listener.local_addr().map_err(setup("binding the HTTP API"))?;
+        let api_url = format!("http://{api_addr}");
+
+        let common = Common { table_prefix: options.table_prefix.clone() };
+        let step_config = StepConfig {
+            common: common.clone(),
+            platform: jobs_domain::terraform::PlatformSettings {
+                state_bucket: STATE_BUCKET.into(),
+                state_region: REGION.into(),
+                platform_api_url: api_url.clone(),
+                module_source: "./modules/fargate-runner".into(),
+                log_retention_days: 7,
+                stop_timeout_seconds: 30,
+            },
+            config_bucket: CONFIG_BUCKET.into(),
+            registry_url: api_url.clone(),
+            admin_token_secret_id: ADMIN_SECRET.into(),
+            discovery_concurrency: 8,
+            s3_force_path_style: true,
+        };
+        let step_deps = wire::step_deps(&step_config, &sdk).map_err(setup("wiring the steps"))?;
+
+        // Step Functions: our handlers in-process, Terraform as a process.
+        let mut lambdas = InProcessLambdas::new();
+        for (name, handler) in FUNCTIONS {
+            let deps = step_deps.clone();
+            let handler = *handler;
+            let fname = (*name).to_string();
+            lambdas.register(
+                *name,
+                function(move |payload| {
+                    let deps = deps.clone();
+                    let fname = fname.clone();
+                    async move {
+                        handler(deps, payload)
+                            .instrument(tracing::info_span!("lambda", function = %fname))
+                            .await
+                            .map_err(|e| FunctionError { error_type: e.error_type().to_string(), error_message: e.message })
+                    }
+                }),
+            );
+        }
+        let root = paths::root();
+        let mut env = child_env(&aws_endpoint);
+        env.push(("TF_PROVIDER_MIRROR".into(), paths::provider_mirror()?.display().to_string()));
+        let venv_bin = paths::venv().join("bin");
+        let path = format!("{}:{}", venv_bin.display(), std::env::var("PATH").unwrap_or_default());
+        env.push(("PATH".into(), path));
+        let speedup = options.clock_speedup;
+        let sfn = Builder::new()
+            .region(REGION)
+            .account_id(ACCOUNT)
+            .clock(Arc::new(TokioClock::with_speedup(speedup)))
+            .lambda(Arc::new(lambdas))
+            .codebuild_project(CodeBuildProject {
+                name: TERRAFORM_PROJECT.into(),
+                buildspec: root.join("infra/buildspec/terraform.yml"),
+                source_dir: root.clone(),
+                environment: env,
+            })
+            .build();
+        let loaded = sfn_local::load_definitions(&sfn, &root.join("statemachines"), &format!("arn:aws:iam::{ACCOUNT}:role/worker-jobs-states"))
+            .map_err(LocalError::Setup)?;
+        tracing::info!(machines = ?loaded, "state machines loaded");
+        let sfn_server = sfn_local::server::serve(sfn.clone(), ([127, 0, 0, 1], options.sfn_port).into())
+            .await
+            .map_err(setup("starting the Step Functions API"))?;
+        let sfn_url = sfn_server.endpoint();
+
+        let sfn_client = aws_sdk_sfn::Client::from_conf(aws_sdk_sfn::config::Builder::from(&sdk).endpoint_url(&sfn_url).build());
+        let job_config = JobApiConfig {
+            common: common.clone(),
+            state_machine_arn_prefix: format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:"),
+            defaults: options.defaults.clone(),
+        };
+        let job_deps = wire::job_api_deps(&job_config, &sdk, sfn_client);
+        let runners_config = RunnersApiConfig {
+            common,
+            admin_token_secret_id: ADMIN_SECRET.into(),
+            heartbeat_ttl_seconds: options.heartbeat_ttl_seconds,
+        };
+        let runners_deps = wire::runners_api_deps(&runners_config, &sdk).await.map_err(setup("wiring the registry"))?;
+        let api = HttpApi::start_on(api_listener, job_deps.clone(), runners_deps.clone()).await?;
+
+        Ok(LocalStack {
+            moto,
+            aws_endpoint,
+            sdk,
+            names,
+            sfn,
+            sfn_server: Some(sfn_server),
+            api: Some(api),
+            api_url,
+            sfn_url,
+            admin_token,
+            job_deps,
+            step_deps,
+            runners_deps,
+        })
+    }
+
+    /// Environment for a script or the AWS CLI using this stack.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env = child_env(&self.aws_endpoint);
+        env.push(("WORKER_JOBS_API_URL".into(), self.api_url.clone()));
+        env.push(("WORKER_JOBS_SFN_ENDPOINT".into(), self.sfn_url.clone()));
+        env.push(("AWS_ENDPOINT_URL_SFN".into(), self.sfn_url.clone()));
+        env
+    }
+
+    /// Writes the endpoints as `NAME=value` lines (sourceable by a shell).
+    pub fn write_env_file(&self, path: &PathBuf) -> Result<()> {
+        let text: String = self.env().iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        std::fs::write(path, text).map_err(|e| LocalError::Setup(format!("writing {}: {e}", path.display())))
+    }
+
+    /// Stops the APIs and the emulator.
+    pub async fn stop(mut self) {
+        if let Some(api) = self.api.take() {
+            api.stop().await;
+        }
+        if let Some(s) = self.sfn_server.take() {
+            s.shutdown().await;
+        }
+        if let Some(mut m) = self.moto.take() {
+            m.stop().await;
+        }
+    }
+}

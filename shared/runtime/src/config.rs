@@ -1,0 +1,195 @@
+//! Configuration from the environment. Each function family parses only
+//! what it needs; a missing or malformed variable is reported by name.
+
+use jobs_domain::params::Defaults;
+use jobs_domain::terraform::PlatformSettings;
+
+/// A configuration problem, naming the variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the environment variable {0} is required but not set")]
+    Missing(&'static str),
+    #[error("the environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("{0}")]
+    Startup(String),
+}
+
+/// Reads variables from a source (the process environment, or a map in tests).
+pub struct Env<'a> {
+    get: Box<dyn Fn(&str) -> Option<String> + 'a>,
+}
+
+impl<'a> Env<'a> {
+    pub fn process() -> Env<'static> {
+        Env { get: Box::new(|k| std::env::var(k).ok().filter(|v| !v.is_empty())) }
+    }
+
+    pub fn from_fn(f: impl Fn(&str) -> Option<String> + 'a) -> Env<'a> {
+        Env { get: Box::new(f) }
+    }
+
+    pub fn optional(&self, name: &str) -> Option<String> {
+        (self.get)(name)
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    pub fn or(&self, name: &str, default: &str) -> String {
+        self.optional(name).unwrap_or_else(|| default.to_string())
+    }
+
+    pub fn number<T: std::str::FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError> {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| ConfigError::Invalid { name, reason: format!("{v:?} is not a number") }),
+        }
+    }
+
+    pub fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
+        match self.optional(name).as_deref() {
+            None | Some("false") | Some("0") => Ok(false),
+            Some("true") | Some("1") => Ok(true),
+            Some(v) => Err(ConfigError::Invalid { name, reason: format!("{v:?} is not true or false") }),
+        }
+    }
+
+    pub fn url(&self, name: &'static str) -> Result<String, ConfigError> {
+        let v = self.required(name)?;
+        if !(v.starts_with("https://") || v.starts_with("http://")) {
+            return Err(ConfigError::Invalid { name, reason: format!("{v:?} is not an http(s) URL") });
+        }
+        Ok(v.trim_end_matches('/').to_string())
+    }
+}
+
+/// Settings every function shares.
+#[derive(Debug, Clone)]
+pub struct Common {
+    /// Physical DynamoDB table names are this prefix and the logical name.
+    pub table_prefix: String,
+}
+
+impl Common {
+    pub fn from_env(env: &Env<'_>) -> Result<Common, ConfigError> {
+        Ok(Common { table_prefix: env.or("TABLE_PREFIX", "worker-jobs-") })
+    }
+}
+
+/// `job-api`, `refresh-scheduler`, `execution-reconciler`.
+#[derive(Debug, Clone)]
+pub struct JobApiConfig {
+    pub common: Common,
+    /// ARNs of the state machines are this prefix and the machine name.
+    pub state_machine_arn_prefix: String,
+    pub defaults: Defaults,
+}
+
+impl JobApiConfig {
+    pub fn from_env(env: &Env<'_>) -> Result<JobApiConfig, ConfigError> {
+        let prefix = env.required("STATE_MACHINE_ARN_PREFIX")?;
+        if !prefix.starts_with("arn:") || !prefix.contains(":stateMachine:") {
+            return Err(ConfigError::Invalid {
+                name: "STATE_MACHINE_ARN_PREFIX",
+                reason: format!("{prefix:?} is not arn:<partition>:states:<region>:<account>:stateMachine:<name prefix>"),
+            });
+        }
+        let base = Defaults::default();
+        Ok(JobApiConfig {
+            common: Common::from_env(env)?,
+            state_machine_arn_prefix: prefix,
+            defaults: Defaults {
+                runner_image: env.or("RUNNER_IMAGE", &base.runner_image),
+                cpu: env.number("RUNNER_DEFAULT_CPU", base.cpu)?,
+                memory: env.number("RUNNER_DEFAULT_MEMORY", base.memory)?,
+                pool: env.or("RUNNER_DEFAULT_POOL", &base.pool),
+            },
+        })
+    }
+}
+
+/// `runners-api`.
+#[derive(Debug, Clone)]
+pub struct RunnersApiConfig {
+    pub common: Common,
+    /// The Secrets Manager secret holding the registry's admin token.
+    pub admin_token_secret_id: String,
+    pub heartbeat_ttl_seconds: i64,
+}
+
+impl RunnersApiConfig {
+    pub fn from_env(env: &Env<'_>) -> Result<RunnersApiConfig, ConfigError> {
+        Ok(RunnersApiConfig {
+            common: Common::from_env(env)?,
+            admin_token_secret_id: env.required("REGISTRY_ADMIN_TOKEN_SECRET_ID")?,
+            heartbeat_ttl_seconds: env.number("HEARTBEAT_TTL_SECONDS", jobs_domain::runner::DEFAULT_HEARTBEAT_TTL_SECONDS)?,
+        })
+    }
+}
+
+/// The state machine steps.
+#[derive(Debug, Clone)]
+pub struct StepConfig {
+    pub common: Common,
+    pub platform: PlatformSettings,
+    /// Where rendered Terraform configurations are written.
+    pub config_bucket: String,
+    /// Base URL of the runner registry the steps call.
+    pub registry_url: String,
+    pub admin_token_secret_id: String,
+    pub discovery_concurrency: usize,
+    /// For emulators on loopback addresses (no bucket host names).
+    pub s3_force_path_style: bool,
+}
+
+impl StepConfig {
+    pub fn from_env(env: &Env<'_>) -> Result<StepConfig, ConfigError> {
+        let region = env.optional("AWS_REGION").or_else(|| env.optional("AWS_DEFAULT_REGION"));
+        let state_bucket = env.required("TF_STATE_BUCKET")?;
+        Ok(StepConfig {
+            common: Common::from_env(env)?,
+            platform: PlatformSettings {
+                state_region: env.optional("TF_STATE_REGION").or(region).ok_or(ConfigError::Missing("TF_STATE_REGION"))?,
+                state_bucket,
+                platform_api_url: env.url("PLATFORM_API_URL")?,
+                module_source: env.or("RUNNER_MODULE_SOURCE", "./modules/fargate-runner"),
+                log_retention_days: env.number("RUNNER_LOG_RETENTION_DAYS", 30)?,
+                stop_timeout_seconds: env.number("RUNNER_STOP_TIMEOUT_SECONDS", 120)?,
+            },
+            config_bucket: env.required("TF_CONFIG_BUCKET")?,
+            registry_url: env.url("REGISTRY_URL")?,
+            admin_token_secret_id: env.required("REGISTRY_ADMIN_TOKEN_SECRET_ID")?,
+            discovery_concurrency: env.number("DISCOVERY_CONCURRENCY", 8)?,
+            s3_force_path_style: env.flag("S3_FORCE_PATH_STYLE")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn missing_variables_are_named() {
+        let vars = env(&[("TF_STATE_BUCKET", "b"), ("AWS_REGION", "us-east-1")]);
+        let e = StepConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
+        assert_eq!(e.to_string(), "the environment variable PLATFORM_API_URL is required but not set");
+    }
+
+    #[test]
+    fn malformed_variables_are_named() {
+        let vars = env(&[("STATE_MACHINE_ARN_PREFIX", "arn:aws:states:us-east-1:1:stateMachine:"), ("RUNNER_DEFAULT_CPU", "lots")]);
+        let e = JobApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
+        assert!(e.to_string().contains("RUNNER_DEFAULT_CPU"), "{e}");
+        let vars = env(&[("STATE_MACHINE_ARN_PREFIX", "nope")]);
+        let e = JobApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
+        assert!(e.to_string().contains("STATE_MACHINE_ARN_PREFIX"), "{e}");
+    }
+}

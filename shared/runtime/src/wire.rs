@@ -1,0 +1,77 @@
+//! Real adapters assembled into each handler family's dependencies.
+
+use std::sync::Arc;
+
+use aws_types::SdkConfig;
+use jobs_adapters::cloud::AwsCloud;
+use jobs_adapters::dynamo::identities::DynamoIdentityStore;
+use jobs_adapters::dynamo::jobs::DynamoJobStore;
+use jobs_adapters::dynamo::runners::DynamoRunnerStore;
+use jobs_adapters::dynamo::workers::DynamoWorkerStore;
+use jobs_adapters::ecs::EcsServiceScaler;
+use jobs_adapters::registry_http::{AdminToken, HttpRunnerRegistry};
+use jobs_adapters::s3::S3ArtifactStore;
+use jobs_adapters::secrets::SecretsManagerWorkerSecrets;
+use jobs_adapters::sfn::SfnExecutionStarter;
+use jobs_adapters::tables::TableNames;
+use jobs_domain::ports::SystemClock;
+use jobs_handlers::{JobApiDeps, RunnersApiDeps, StepDeps};
+
+use crate::config::{ConfigError, JobApiConfig, RunnersApiConfig, StepConfig};
+
+/// The job API's dependencies. `sfn_client` may point elsewhere than the
+/// other clients (the local stack's Step Functions engine).
+pub fn job_api_deps(config: &JobApiConfig, sdk: &SdkConfig, sfn_client: aws_sdk_sfn::Client) -> JobApiDeps {
+    let names = TableNames::new(&config.common.table_prefix);
+    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    JobApiDeps {
+        jobs: Arc::new(DynamoJobStore::new(dynamo.clone(), &names)),
+        identities: Arc::new(DynamoIdentityStore::new(dynamo.clone(), &names)),
+        workers: Arc::new(DynamoWorkerStore::new(dynamo, &names)),
+        starter: Arc::new(SfnExecutionStarter::new(sfn_client, config.state_machine_arn_prefix.clone())),
+        clock: Arc::new(SystemClock),
+        defaults: config.defaults.clone(),
+    }
+}
+
+/// Reads the registry's admin token from Secrets Manager.
+pub async fn admin_token(sdk: &SdkConfig, secret_id: &str) -> Result<jobs_domain::SecretString, ConfigError> {
+    AdminToken::from_secret(aws_sdk_secretsmanager::Client::new(sdk), secret_id)
+        .get()
+        .await
+        .map_err(|e| ConfigError::Startup(format!("reading REGISTRY_ADMIN_TOKEN_SECRET_ID {secret_id}: {e}")))
+}
+
+pub async fn runners_api_deps(config: &RunnersApiConfig, sdk: &SdkConfig) -> Result<RunnersApiDeps, ConfigError> {
+    let names = TableNames::new(&config.common.table_prefix);
+    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    Ok(RunnersApiDeps {
+        runners: Arc::new(DynamoRunnerStore::new(dynamo.clone(), &names)),
+        jobs: Arc::new(DynamoJobStore::new(dynamo, &names)),
+        admin_token: admin_token(sdk, &config.admin_token_secret_id).await?,
+        heartbeat_ttl: chrono::Duration::seconds(config.heartbeat_ttl_seconds),
+        clock: Arc::new(SystemClock),
+    })
+}
+
+pub fn step_deps(config: &StepConfig, sdk: &SdkConfig) -> Result<StepDeps, ConfigError> {
+    let names = TableNames::new(&config.common.table_prefix);
+    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+    let cloud = Arc::new(AwsCloud::new(sdk.clone()).with_concurrency(config.discovery_concurrency));
+    let registry = HttpRunnerRegistry::new(&config.registry_url, AdminToken::from_secret(secrets.clone(), config.admin_token_secret_id.clone()))
+        .map_err(|e| ConfigError::Startup(e.to_string()))?;
+    Ok(StepDeps {
+        jobs: Arc::new(DynamoJobStore::new(dynamo.clone(), &names)),
+        identities: Arc::new(DynamoIdentityStore::new(dynamo.clone(), &names)),
+        workers: Arc::new(DynamoWorkerStore::new(dynamo, &names)),
+        verifier: cloud.clone(),
+        discovery: cloud,
+        artifacts: Arc::new(S3ArtifactStore::new(S3ArtifactStore::client(sdk, config.s3_force_path_style), config.config_bucket.clone())),
+        secrets: Arc::new(SecretsManagerWorkerSecrets::new(secrets)),
+        registry: Arc::new(registry),
+        scaler: Arc::new(EcsServiceScaler::new(sdk.clone())),
+        platform: config.platform.clone(),
+        clock: Arc::new(SystemClock),
+    })
+}
