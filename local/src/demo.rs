@@ -142,3 +142,88 @@ pub async fn connection_test(stack: &LocalStack) -> Result<Value> {
     println!("  (the emulator gives every region a default VPC, its subnets and a default security group)");
     Ok(done)
 }
+
+/// Prints each step's wall time (the figures the README quotes).
+pub fn print_step_times(job: &Value) {
+    for step in job["steps"].as_array().cloned().unwrap_or_default() {
+        let parse = |v: &Value| v.as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+        let secs = match (parse(&step["started_at"]), parse(&step["ended_at"])) {
+            (Some(a), Some(b)) => format!("{:>6.1} s", (b - a).num_milliseconds() as f64 / 1000.0),
+            _ => "      -".into(),
+        };
+        println!("    {:<20} {:<9} {secs}", step["name"].as_str().unwrap_or("?"), step["status"].as_str().unwrap_or("?"));
+    }
+}
+
+/// DEPLOY_WORKER, the Runner coming ONLINE, jobs claimed, DESTROY_WORKER,
+/// the jobs requeued, nothing left in the account.
+pub async fn worker_lifecycle(stack: &LocalStack) -> Result<()> {
+    let api = Api::new(&stack.api_url);
+    let admin = stack.admin_token.expose().to_string();
+    let name = "runner-demo-1";
+    println!("\n== DEPLOY_WORKER ==");
+    let job = api.submit("DEPLOY_WORKER", json!({"name": name, "region": "us-east-1", "cpu": 512, "memory": 1024})).await?;
+    let job_id = job["id"].as_str().unwrap_or_default().to_string();
+    println!("POST /api/jobs DEPLOY_WORKER {name} -> {job_id} (Terraform runs for real against the emulator):");
+    let deployed = api.follow(&job_id, true, Duration::from_secs(600)).await?;
+    if deployed["status"] != "SUCCESS" {
+        return Err(LocalError::Http(format!("DEPLOY_WORKER ended {}: {}", deployed["status"], deployed["error"])));
+    }
+    println!("  step wall times:");
+    print_step_times(&deployed);
+    let worker = &deployed["result"]["worker"];
+    let runner_id = worker["runner_id"].as_str().unwrap_or_default().to_string();
+    println!("Worker {name} registered as {runner_id}; task definition {}", worker["task_definition_arn"].as_str().unwrap_or("?"));
+
+    println!("\nThe emulator runs no containers, so this demo stands in for the Runner's task: it reads WORKER_ID and");
+    println!("WORKER_TOKEN the way ECS injects them (task definition secrets -> the worker's Secrets Manager secret) and heartbeats.");
+    let runner = crate::standin::boot(
+        &stack.sdk,
+        worker["region"].as_str().unwrap_or("us-east-1"),
+        worker["cluster_arn"].as_str().unwrap_or_default(),
+        worker["service_name"].as_str().unwrap_or_default(),
+    )
+    .await?;
+    let before = api.expect(200, reqwest::Method::GET, &format!("/api/runners/{runner_id}"), None, Some(&admin)).await?;
+    runner.heartbeat().await?;
+    let after = api.expect(200, reqwest::Method::GET, &format!("/api/runners/{runner_id}"), None, Some(&admin)).await?;
+    println!("GET /api/runners/{runner_id}: {} before the first heartbeat, {} after", before["status"], after["status"]);
+
+    println!("\n== Runner jobs ==");
+    let mut queued = Vec::new();
+    for i in 1..=3 {
+        let j = api.submit("RUNNER_JOB", json!({"payload": {"script": format!("build-{i}")}})).await?;
+        queued.push(j["id"].as_str().unwrap_or_default().to_string());
+    }
+    let mut claimed = Vec::new();
+    while let Some(j) = runner.claim().await? {
+        claimed.push(j["id"].as_str().unwrap_or_default().to_string());
+    }
+    println!("3 RUNNER_JOBs queued; {runner_id} claimed {} of them: {}", claimed.len(), claimed.join(", "));
+
+    println!("\n== DESTROY_WORKER ==");
+    let job = api.submit("DESTROY_WORKER", json!({"name": name})).await?;
+    let job_id = job["id"].as_str().unwrap_or_default().to_string();
+    println!("POST /api/jobs DESTROY_WORKER {name} -> {job_id}:");
+    let destroyed = api.follow(&job_id, true, Duration::from_secs(600)).await?;
+    if destroyed["status"] != "SUCCESS" {
+        return Err(LocalError::Http(format!("DESTROY_WORKER ended {}: {}", destroyed["status"], destroyed["error"])));
+    }
+    println!("  step wall times:");
+    print_step_times(&destroyed);
+    println!("Requeued: {}", destroyed["result"]["requeued"]);
+    for id in &claimed {
+        let j = api.expect(200, reqwest::Method::GET, &format!("/api/jobs/{id}"), None, None).await?;
+        println!("  {id}: {} (requeues: {})", j["status"].as_str().unwrap_or("?"), j["requeues"]);
+    }
+    let (status, _) = api.call(reqwest::Method::GET, &format!("/api/runners/{runner_id}"), None, Some(&admin)).await?;
+    println!("GET /api/runners/{runner_id}: {status} (registration removed)");
+    let left = crate::leftovers::find(&stack.sdk, "us-east-1", name).await?;
+    if left.is_empty() {
+        println!("The emulated account holds nothing of {name}: no ECS cluster, service or active task definition, IAM role, log group, security group or secret.");
+    } else {
+        println!("Left behind: {left:?}");
+        return Err(LocalError::Setup(format!("{} resources of {name} remain", left.len())));
+    }
+    Ok(())
+}

@@ -11,6 +11,8 @@
 
 pub mod aws_env;
 pub mod demo;
+pub mod leftovers;
+pub mod standin;
 pub mod http_api;
 pub mod moto;
 pub mod paths;

@@ -60,7 +60,10 @@ async fn demo() -> local_stack::Result<()> {
     println!("Starting the local stack ...");
     let stack = LocalStack::start(StackOptions::default()).await?;
     banner(&stack);
-    let outcome = local_stack::demo::connection_test(&stack).await;
+    let mut outcome = local_stack::demo::connection_test(&stack).await.map(|_| ());
+    if outcome.is_ok() {
+        outcome = local_stack::demo::worker_lifecycle(&stack).await;
+    }
     if outcome.is_ok() {
         println!(
             "\nThe execution is in the Step Functions API: aws --endpoint-url {} stepfunctions list-executions --state-machine-arn arn:aws:states:us-east-1:123456789012:stateMachine:connection_test",
@@ -69,7 +72,7 @@ async fn demo() -> local_stack::Result<()> {
     }
     println!("\nStopping the local stack.");
     stack.stop().await;
-    outcome.map(|_| ())
+    outcome
 }
 
 async fn up(api_port: u16, sfn_port: u16, env_file: PathBuf) -> local_stack::Result<()> {

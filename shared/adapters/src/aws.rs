@@ -2,11 +2,11 @@
 //! SDK errors into classified [`StepError`]s.
 
 use std::error::Error as StdError;
-use std::fmt::Debug;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_types::SdkConfig;
 use jobs_domain::{ErrorKind, StepError};
@@ -50,13 +50,13 @@ const DENIED: &[&str] = &[
 
 /// Classifies an SDK error; `what` says what we were doing ("reading job
 /// job-…"), for the message.
-pub fn classify<E, R>(what: &str, err: SdkError<E, R>) -> StepError
+pub fn classify<E>(what: &str, err: SdkError<E, HttpResponse>) -> StepError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-    R: Debug + Send + Sync + 'static,
 {
     match &err {
         SdkError::ServiceError(service) => {
+            let server_side = service.raw().status().as_u16() >= 500;
             let e = service.err();
             let code = e.code().unwrap_or("Unknown");
             let message = e.message().unwrap_or("");
@@ -69,7 +69,8 @@ where
                 ErrorKind::NotFound
             } else if code == "ConditionalCheckFailedException" || code == "TransactionConflictException" {
                 ErrorKind::Conflict
-            } else if code.contains("InternalError")
+            } else if server_side
+                || code.contains("InternalError")
                 || code.contains("InternalServer")
                 || code.contains("ServiceUnavailable")
                 || code == "InternalFailure"

@@ -22,7 +22,7 @@ use crate::definition::{
     Transition, WaitFor,
 };
 use crate::error::{StatesError, names};
-use crate::history::{History, data_details};
+use crate::history::{Details, History, data_details};
 use crate::integrations::{TaskContext, TaskIntegration, event_names, is_function_arn};
 use crate::limits::{MAX_CAUSE_CHARS, MAX_PAYLOAD_BYTES, truncate};
 use crate::path::Path;
@@ -126,7 +126,8 @@ impl Engine {
                     "input": input_text,
                     "inputDetails": {"truncated": false},
                     "roleArn": facts.execution.get("RoleArn").cloned().unwrap_or(Value::Null),
-                }),
+                })
+                .into(),
             )),
         );
         let run = Run {
@@ -148,7 +149,7 @@ impl Engine {
             } => {
                 let error = StatesError::new(names::TIMEOUT, format!("The execution ran longer than its TimeoutSeconds ({} s)", timeout.unwrap_or_default()));
                 let last = history.len() as u64;
-                history.push(last, clock.now(), "ExecutionTimedOut", Some(("executionTimedOutEventDetails", json!({"error": error.error, "cause": error.cause}))));
+                history.push(last, clock.now(), "ExecutionTimedOut", Some(("executionTimedOutEventDetails", json!({"error": error.error, "cause": error.cause}).into())));
                 return Outcome::TimedOut(error);
             }
         };
@@ -163,7 +164,8 @@ impl Engine {
                     "ExecutionSucceeded",
                     Some((
                         "executionSucceededEventDetails",
-                        json!({"output": output.to_string(), "outputDetails": {"truncated": false}}),
+                        json!({"output": output.to_string(), "outputDetails": {"truncated": false}})
+                            .into(),
                     )),
                 );
                 Outcome::Succeeded(output)
@@ -175,7 +177,7 @@ impl Engine {
                     "ExecutionFailed",
                     Some((
                         "executionFailedEventDetails",
-                        json!({"error": f.error.error, "cause": f.error.cause}),
+                        json!({"error": f.error.error, "cause": f.error.cause}).into(),
                     )),
                 );
                 Outcome::Failed(f.error)
@@ -262,6 +264,18 @@ impl Run {
         event_type: &'static str,
         details: Option<(&'static str, Value)>,
     ) -> Result<u64, StatesError> {
+        let details = details.map(|(k, v)| (k, Details::Json(v)));
+        self.push_at(prev, self.clock().now(), event_type, details)
+    }
+
+    /// Records an event at `at`, failing once the history is full.
+    fn push_at(
+        &self,
+        prev: u64,
+        at: chrono::DateTime<chrono::Utc>,
+        event_type: &'static str,
+        details: Option<(&'static str, Details)>,
+    ) -> Result<u64, StatesError> {
         if let Some(max) = self.engine.inner.config.max_history_events
             && self.history.len() >= max
         {
@@ -269,9 +283,7 @@ impl Run {
                 "The execution reached the maximum number of history events ({max})"
             )));
         }
-        Ok(self
-            .history
-            .push(prev, self.clock().now(), event_type, details))
+        Ok(self.history.push(prev, at, event_type, details))
     }
 
     fn context(&self, state: &State, entered: &Arc<str>, retry_count: u32) -> Context {
@@ -295,21 +307,30 @@ impl Run {
             let mut index = block.start_at;
             let mut input = input;
             let mut prev = prev;
+            // The serialised input of the current state: the previous
+            // state's output text, shared by its exited event and this
+            // state's entered event (serialised once per transition).
+            let mut carried: Option<Arc<str>> = None;
             loop {
                 let state = &block.states[index];
                 let fail = |error: StatesError, prev: u64| Failure { error, prev };
-                let input_text = input.to_string();
+                let input_text: Arc<str> = match carried.take() {
+                    Some(text) => text,
+                    None => Arc::from(input.to_string()),
+                };
                 if input_text.len() > MAX_PAYLOAD_BYTES {
                     return Err(fail(
                         size_error("input", &state.name, input_text.len()),
                         prev,
                     ));
                 }
+                // `$$.State.EnteredTime` is the entered event's timestamp.
                 let entered_at = self.clock().now();
                 let entered_type = entered_event(state);
                 prev = self
-                    .push(
+                    .push_at(
                         prev,
+                        entered_at,
                         entered_type,
                         Some((
                             "stateEnteredEventDetails",
@@ -319,15 +340,12 @@ impl Run {
                     .map_err(|e| fail(e, prev))?;
                 let entered: Arc<str> =
                     Arc::from(entered_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-                let (step, last) = match self.run_state(state, input, &entered, prev).await {
-                    Ok(r) => r,
-                    Err(f) => return Err(f),
-                };
+                let (step, last) = self.run_state(state, input, &entered, prev).await?;
                 prev = last;
                 let output = match &step {
                     Step::Next(_, o) | Step::End(o) => o,
                 };
-                let output_text = output.to_string();
+                let output_text: Arc<str> = Arc::from(output.to_string());
                 if output_text.len() > MAX_PAYLOAD_BYTES {
                     return Err(fail(
                         size_error("output", &state.name, output_text.len()),
@@ -336,12 +354,13 @@ impl Run {
                 }
                 if let Some(exited) = exited_event(state) {
                     prev = self
-                        .push(
+                        .push_at(
                             prev,
+                            self.clock().now(),
                             exited,
                             Some((
                                 "stateExitedEventDetails",
-                                data_details(Some(&state.name), "output", output_text),
+                                data_details(Some(&state.name), "output", output_text.clone()),
                             )),
                         )
                         .map_err(|e| fail(e, prev))?;
@@ -350,6 +369,7 @@ impl Run {
                     Step::Next(next, output) => {
                         index = next;
                         input = output;
+                        carried = Some(output_text);
                     }
                     Step::End(output) => return Ok((output, prev)),
                 }
@@ -626,8 +646,7 @@ impl Run {
         let function = is_function_arn(resource);
         let (resource_type, resource_name) = event_names(resource);
         let mut prev = if function {
-            let mut d = data_details(None, "input", params_text);
-            d["resource"] = json!(resource);
+            let mut d = json!({"resource": resource, "input": params_text, "inputDetails": {"truncated": false}});
             if let Some(t) = timeout {
                 d["timeoutInSeconds"] = json!(t);
             }

@@ -475,7 +475,10 @@ impl StepFunctions {
                         last,
                         now,
                         "ExecutionAborted",
-                        Some(("executionAbortedEventDetails", Value::Object(details))),
+                        Some((
+                            "executionAbortedEventDetails",
+                            Value::Object(details).into(),
+                        )),
                     );
                     state.status = Status::Aborted;
                     state.error = error;

@@ -112,15 +112,14 @@ struct Finished {
     start: DateTime<Utc>,
 }
 
-fn details(ev: &HistoryEvent) -> &Value {
-    &ev.details
-        .as_ref()
+fn details(ev: &HistoryEvent) -> Value {
+    ev.details_json()
         .unwrap_or_else(|| panic!("{} has no details", ev.event_type))
-        .1
 }
 
 fn json_field(ev: &HistoryEvent, field: &str) -> Value {
-    let text = details(ev)[field]
+    let d = details(ev);
+    let text = d[field]
         .as_str()
         .unwrap_or_else(|| panic!("{} has no string field {field}", ev.event_type));
     serde_json::from_str(text).unwrap()
@@ -1713,7 +1712,8 @@ async fn failure_history_is_chained() {
     let last = run.last();
     assert_eq!(last.previous_event_id, run.of_type("TaskFailed")[0].id);
     assert_eq!(details(last)["error"], json!("Custom.X"));
-    let mut keys: Vec<&String> = details(last).as_object().unwrap().keys().collect();
+    let last_details = details(last);
+    let mut keys: Vec<&String> = last_details.as_object().unwrap().keys().collect();
     keys.sort();
     assert_eq!(keys, ["cause", "error"]);
 }
@@ -2027,4 +2027,23 @@ async fn waiting_for_an_execution_that_already_ended_returns_at_once() {
     .await
     .expect("stopping a finished execution returns");
     assert!(stopped.is_ok());
+}
+
+/// Every definition in testdata (the files asl-validator checks) is also
+/// accepted by the engine's own CreateStateMachine validation, and
+/// `load_definitions` names each machine after its file.
+#[tokio::test(start_paused = true)]
+async fn every_testdata_definition_loads() {
+    let h = Harness::plain();
+    let names = sfn_local::load_definitions(&h.service, &common::testdata_dir(), ROLE_ARN).unwrap();
+    assert!(names.len() >= 40, "{names:?}");
+    assert!(names.contains(&"io_order".to_string()));
+    let listed = h
+        .service
+        .list_state_machines(&json!({"maxResults": 1000}))
+        .unwrap();
+    assert_eq!(
+        listed["stateMachines"].as_array().unwrap().len(),
+        names.len()
+    );
 }

@@ -28,7 +28,10 @@ const GOAL_TRANSITIONS_PER_SECOND: f64 = 50_000.0;
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/sfn-local-bench";
 
 #[derive(Parser, Debug)]
-#[command(name = "sfn-local-bench", about = "Transitions per second and memory of the sfn-local engine")]
+#[command(
+    name = "sfn-local-bench",
+    about = "Transitions per second and memory of the sfn-local engine"
+)]
 struct Args {
     /// Runs per throughput figure (the median is reported).
     #[arg(long, default_value_t = 5)]
@@ -124,14 +127,21 @@ async fn start(service: &StepFunctions, machine: &str, input: &Value) -> Result<
 }
 
 /// Runs one execution and answers (transitions, elapsed).
-async fn timed_run(service: &StepFunctions, machine: &str, input: &Value) -> Result<(usize, Duration), String> {
+async fn timed_run(
+    service: &StepFunctions,
+    machine: &str,
+    input: &Value,
+) -> Result<(usize, Duration), String> {
     let began = Instant::now();
     let arn = start(service, machine, input).await?;
     let execution = service.execution(&arn).map_err(|e| e.to_string())?;
     let state = execution.wait().await;
     let elapsed = began.elapsed();
     if state.status != Status::Succeeded {
-        return Err(format!("{arn} ended {:?}: {:?} {:?}", state.status, state.error, state.cause));
+        return Err(format!(
+            "{arn} ended {:?}: {:?} {:?}",
+            state.status, state.error, state.cause
+        ));
     }
     let transitions = execution
         .history
@@ -155,14 +165,23 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-async fn throughput(label: &str, service: &StepFunctions, machine: &str, input: &Value, runs: usize) -> Result<f64, String> {
+async fn throughput(
+    label: &str,
+    service: &StepFunctions,
+    machine: &str,
+    input: &Value,
+    runs: usize,
+) -> Result<f64, String> {
     let mut rates = Vec::with_capacity(runs);
     let mut transitions = 0;
     for run in 1..=runs.max(1) {
         let (t, elapsed) = timed_run(service, machine, input).await?;
         transitions = t;
         let rate = t as f64 / elapsed.as_secs_f64();
-        println!("  run {run}: {t} transitions in {:.3} s = {rate:.0} transitions/s", elapsed.as_secs_f64());
+        println!(
+            "  run {run}: {t} transitions in {:.3} s = {rate:.0} transitions/s",
+            elapsed.as_secs_f64()
+        );
         rates.push(rate);
     }
     let m = median(&mut rates);
@@ -191,6 +210,8 @@ async fn memory(args: &Args) -> Result<(), String> {
         "(c) memory: {} small executions in {batches} batches of {}, max_retained_executions = {}",
         args.executions, args.batch, args.retain
     );
+    let before = vm_rss_kib().unwrap_or(0);
+    println!("  before:    VmRSS {:>7.1} MiB", before as f64 / 1024.0);
     let mut readings = Vec::with_capacity(batches);
     let mut started = 0;
     for batch in 1..=batches {
@@ -214,61 +235,100 @@ async fn memory(args: &Args) -> Result<(), String> {
             rss as f64 / 1024.0
         );
     }
-    // Once the retention limit is reached (after the first batches), the
-    // resident size should stop growing with the number of executions.
-    let settle = (args.retain / args.batch.max(1)).max(1) + 1;
+    // Once the retention limit is reached, the resident size should stop
+    // growing with the number of finished executions: the growth after that
+    // point should be small against what the retained executions cost.
+    let settle = args.retain.div_ceil(args.batch.max(1)).max(1);
     if readings.len() > settle + 1 {
-        let base = readings[settle];
+        let at_limit = readings[settle - 1];
         let end = readings[readings.len() - 1];
-        let peak = readings[settle..].iter().copied().max().unwrap_or(end);
-        let growth = end as f64 - base as f64;
+        let retained_cost = at_limit.saturating_sub(before);
+        let later = (readings.len() - settle) * args.batch;
+        let growth = end as f64 - at_limit as f64;
         println!(
-            "  from batch {} to batch {}: VmRSS {:.1} MiB -> {:.1} MiB (peak {:.1} MiB, change {:+.1} MiB) while {} more executions finished",
-            settle + 1,
-            readings.len(),
-            base as f64 / 1024.0,
-            end as f64 / 1024.0,
-            peak as f64 / 1024.0,
-            growth / 1024.0,
-            (readings.len() - settle - 1) * args.batch
+            "  {} retained executions cost {:.1} MiB ({:.0} bytes each, history included)",
+            args.retain.min(args.executions),
+            retained_cost as f64 / 1024.0,
+            retained_cost as f64 * 1024.0 / args.retain.max(1) as f64
         );
-        let per_execution = growth * 1024.0 / ((readings.len() - settle - 1) * args.batch) as f64;
-        let verdict = if per_execution < 64.0 { "plateaus" } else { "GROWS" };
         println!(
-            "  memory {verdict}: {per_execution:.1} bytes per additional finished execution (retained executions stay at {})",
-            service.retained_executions()
+            "  after the limit was reached (batch {settle}), {later} more executions finished: VmRSS {:.1} MiB -> {:.1} MiB ({:+.1} MiB)",
+            at_limit as f64 / 1024.0,
+            end as f64 / 1024.0,
+            growth / 1024.0
+        );
+        let plateau = growth <= 0.1 * retained_cost as f64 + 4096.0;
+        println!(
+            "  memory {}: retained executions stay at {} (limit {})",
+            if plateau { "plateaus" } else { "GROWS" },
+            service.retained_executions(),
+            args.retain
         );
     }
     Ok(())
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    println!("sfn-local-bench: {} run(s) per figure; history limit lifted (max_history_events(None)): these executions exceed AWS's 25,000-event limit", args.runs);
+    println!(
+        "sfn-local-bench: {} run(s) per figure; history limit lifted (max_history_events(None)): these executions exceed AWS's 25,000-event limit",
+        args.runs
+    );
+    // Memory first, so that its readings are not mixed with the (much
+    // larger) histories of the throughput runs.
+    if args.wants("c") {
+        memory(&args).await?;
+    }
     let service = Builder::new().max_history_events(None).build();
 
     let mut a = None;
     if args.wants("a") {
         let map_machine = create(&service, "map-bench", &map_definition())?;
         let items: Vec<usize> = (0..args.map_items).collect();
-        println!("(a) one Map execution over {} items, each iteration a Pass state", args.map_items);
-        a = Some(throughput("(a) Map", &service, &map_machine, &json!({"items": items}), args.runs).await?);
+        println!(
+            "(a) one Map execution over {} items, each iteration a Pass state",
+            args.map_items
+        );
+        a = Some(
+            throughput(
+                "(a) Map",
+                &service,
+                &map_machine,
+                &json!({"items": items}),
+                args.runs,
+            )
+            .await?,
+        );
     }
     let mut b = None;
     if args.wants("b") {
-        let loop_machine = create(&service, "loop-bench", &loop_definition(args.loop_iterations))?;
+        let loop_machine = create(
+            &service,
+            "loop-bench",
+            &loop_definition(args.loop_iterations),
+        )?;
         println!(
             "(b) one Choice/Pass loop execution: {} iterations of Check (Choice) + Increment (Pass with States.MathAdd)",
             args.loop_iterations
         );
-        b = Some(throughput("(b) Choice/Pass loop", &service, &loop_machine, &json!({}), args.runs).await?);
+        b = Some(
+            throughput(
+                "(b) Choice/Pass loop",
+                &service,
+                &loop_machine,
+                &json!({}),
+                args.runs,
+            )
+            .await?,
+        );
     }
-    drop(service);
 
-    if args.wants("c") {
-        memory(&args).await?;
-    }
-
-    let verdict = |rate: f64| if rate >= GOAL_TRANSITIONS_PER_SECOND { "meets" } else { "MISSES" };
+    let verdict = |rate: f64| {
+        if rate >= GOAL_TRANSITIONS_PER_SECOND {
+            "meets"
+        } else {
+            "MISSES"
+        }
+    };
     for (label, rate) in [("(a) Map", a), ("(b) Choice/Pass loop", b)] {
         if let Some(rate) = rate {
             println!(
@@ -283,7 +343,10 @@ async fn run(args: Args) -> Result<(), String> {
 
 fn main() {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("sfn-local-bench: cannot start the runtime: {e}");

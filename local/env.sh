@@ -1,0 +1,11 @@
+# Sourced by the scripts: the settings every command here runs with.
+# Region, dummy credentials and no instance-metadata probing, so that no SDK
+# ever looks for real AWS; a target directory outside the clone, so that a
+# fresh clone rebuilds only the workspace's own crates.
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+export AWS_EC2_METADATA_DISABLED=true
+export CHECKPOINT_DISABLE=1
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/worker-jobs/target}
+export TF_PROVIDER_MIRROR=${TF_PROVIDER_MIRROR:-/opt/tf-plugins}
+unset AWS_PROFILE AWS_SESSION_TOKEN

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The README's second command (and CI's): formatting, lints, every test
+# (each test starts and stops the servers it needs: moto, the local Step
+# Functions engine, the HTTP API) and the state machine validator.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+# shellcheck source=local/env.sh
+. local/env.sh
+local/setup.sh --test-tools
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+step "asl-validator over statemachines/ and the engine's test definitions"
+shared/sfn-local/scripts/validate-asl.sh statemachines shared/sfn-local/testdata
+step "terraform validate (offline) over infra/"
+infra/scripts/validate.sh
+step "cargo nextest (unit, engine, API and end-to-end tests)"
+cargo nextest run --workspace --no-fail-fast "$@"

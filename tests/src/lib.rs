@@ -1,0 +1,94 @@
+//! Helpers for the end-to-end tests: a stack per test, a fault-injecting
+//! proxy in front of the emulator, log capture, and small API helpers.
+
+pub mod logs;
+pub mod proxy;
+
+use std::time::Duration;
+
+use local_stack::demo::Api;
+use local_stack::stack::{LocalStack, StackOptions};
+use serde_json::Value;
+
+pub use local_stack;
+
+/// Starts a stack whose Wait and Retry back-offs run 200 times faster.
+pub async fn stack() -> LocalStack {
+    stack_with(StackOptions { clock_speedup: 200.0, ..StackOptions::default() }).await
+}
+
+pub async fn stack_with(options: StackOptions) -> LocalStack {
+    match LocalStack::start(options).await {
+        Ok(s) => s,
+        Err(e) => panic!("the local stack did not start: {e}"),
+    }
+}
+
+pub fn api(stack: &LocalStack) -> Api {
+    Api::new(&stack.api_url)
+}
+
+/// Waits for a job to end.
+pub async fn finish(stack: &LocalStack, job_id: &str) -> Value {
+    match api(stack).follow(job_id, false, Duration::from_secs(600)).await {
+        Ok(j) => j,
+        Err(e) => panic!("job {job_id} did not finish: {e}"),
+    }
+}
+
+/// Every execution of every state machine (name, status).
+pub async fn executions(stack: &LocalStack) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for machine in ["connection_test", "fetch_resources", "deploy_worker", "destroy_worker"] {
+        let arn = stack.sfn.state_machine_arn(machine);
+        let listed = stack
+            .sfn
+            .list_executions(&serde_json::json!({"stateMachineArn": arn, "maxResults": 1000}))
+            .unwrap_or_default();
+        for e in listed["executions"].as_array().cloned().unwrap_or_default() {
+            out.push((e["name"].as_str().unwrap_or_default().to_string(), e["status"].as_str().unwrap_or_default().to_string()));
+        }
+    }
+    out
+}
+
+/// Number of items in a table.
+pub async fn item_count(stack: &LocalStack, table: &str) -> usize {
+    let client = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let mut n = 0;
+    let mut start = None;
+    loop {
+        let resp = client
+            .scan()
+            .table_name(stack.names.name(table))
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("scanning {table}: {e}"));
+        n += resp.items.map(|i| i.len()).unwrap_or(0);
+        match resp.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return n,
+        }
+    }
+}
+
+/// Full execution history as JSON text (with execution data).
+pub fn history_text(stack: &LocalStack, job_id: &str, machine: &str) -> String {
+    let arn = format!("arn:aws:states:us-east-1:123456789012:execution:{machine}:{job_id}");
+    let mut all = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut req = serde_json::json!({"executionArn": arn, "maxResults": 1000});
+        if let Some(t) = &token {
+            req["nextToken"] = serde_json::json!(t);
+        }
+        let page = stack.sfn.get_execution_history(&req).unwrap_or_else(|e| panic!("history of {job_id}: {e}"));
+        all.extend(page["events"].as_array().cloned().unwrap_or_default());
+        match page["nextToken"].as_str() {
+            Some(t) => token = Some(t.to_string()),
+            None => break,
+        }
+    }
+    Value::Array(all).to_string()
+}

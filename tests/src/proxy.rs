@@ -1,0 +1,196 @@
+//! A fault-injecting proxy in front of the emulator: it forwards every AWS
+//! call, but can answer chosen calls with an error (e.g. AccessDenied for
+//! sts:AssumeRole, which moto never denies) or rewrite their response
+//! (e.g. plant a known secret access key), and records what it saw.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Which calls a rule applies to: the signing service (`sts`, `ec2`, …)
+/// and the API action.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub service: String,
+    pub action: String,
+}
+
+type Rewrite = Arc<dyn Fn(String) -> String + Send + Sync>;
+
+#[derive(Clone)]
+pub enum Rule {
+    /// Answer `status` with `body` instead of forwarding.
+    Fail { service: &'static str, action: &'static str, status: u16, body: String },
+    /// Forward, then rewrite the response body.
+    Rewrite { service: &'static str, action: &'static str, f: Rewrite },
+}
+
+#[derive(Default)]
+struct State {
+    rules: Vec<Rule>,
+    seen: Vec<Call>,
+}
+
+pub struct FaultProxy {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    stop: CancellationToken,
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: &str) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let state = Arc::new(Mutex::new(State::default()));
+        let stop = CancellationToken::new();
+        let upstream = upstream.trim_end_matches('/').to_string();
+        let client = reqwest::Client::new();
+        let (s, st) = (state.clone(), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    _ = st.cancelled() => break,
+                };
+                let Ok((stream, _)) = accepted else { continue };
+                let (s, upstream, client) = (s.clone(), upstream.clone(), client.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let (s, upstream, client) = (s.clone(), upstream.clone(), client.clone());
+                        async move { Ok::<_, Infallible>(handle(req, &s, &upstream, &client).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                });
+            }
+        });
+        FaultProxy { addr, state, stop }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn add(&self, rule: Rule) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).rules.push(rule);
+    }
+
+    pub fn clear(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).rules.clear();
+    }
+
+    /// How many calls of `service`/`action` went through.
+    pub fn count(&self, service: &str, action: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .seen
+            .iter()
+            .filter(|c| c.service == service && c.action == action)
+            .count()
+    }
+
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+}
+
+/// The service from the SigV4 credential scope (`…/<date>/<region>/<service>/aws4_request`).
+fn service_of(req: &http::request::Parts) -> String {
+    req.headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split(',').next())
+        .and_then(|scope| scope.split('/').nth(3))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The action: `X-Amz-Target` (JSON protocols) or `Action=` (query protocols).
+fn action_of(req: &http::request::Parts, body: &[u8]) -> String {
+    if let Some(t) = req.headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        return t.rsplit('.').next().unwrap_or(t).to_string();
+    }
+    let text = String::from_utf8_lossy(body);
+    let query = req.uri.query().unwrap_or("");
+    for source in [text.as_ref(), query] {
+        for pair in source.split('&') {
+            if let Some(a) = pair.strip_prefix("Action=") {
+                return a.to_string();
+            }
+        }
+    }
+    String::new()
+}
+
+async fn handle(req: Request<Incoming>, state: &Mutex<State>, upstream: &str, client: &reqwest::Client) -> Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let call = Call { service: service_of(&parts), action: action_of(&parts, &body) };
+    let rules: Vec<Rule> = {
+        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        st.seen.push(call.clone());
+        st.rules.clone()
+    };
+    let matches = |s: &str, a: &str| call.service == s && call.action == a;
+    for rule in &rules {
+        if let Rule::Fail { service, action, status, body } = rule {
+            if matches(service, action) {
+                return Response::builder()
+                    .status(*status)
+                    .header("content-type", "text/xml")
+                    .body(Full::new(Bytes::from(body.clone())))
+                    .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
+            }
+        }
+    }
+    let url = format!("{upstream}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    let mut forward = client.request(parts.method.clone(), url).body(body.to_vec());
+    for (k, v) in &parts.headers {
+        if k != "host" && k != "content-length" {
+            forward = forward.header(k, v);
+        }
+    }
+    let resp = match forward.send().await {
+        Ok(r) => r,
+        Err(e) => return Response::builder().status(502).body(Full::new(Bytes::from(e.to_string()))).unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))),
+    };
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let mut text = resp.text().await.unwrap_or_default();
+    for rule in &rules {
+        if let Rule::Rewrite { service, action, f } = rule {
+            if matches(service, action) {
+                text = f(text);
+            }
+        }
+    }
+    let mut builder = Response::builder().status(status);
+    for (k, v) in &headers {
+        if k != "content-length" && k != "transfer-encoding" {
+            builder = builder.header(k, v);
+        }
+    }
+    builder.body(Full::new(Bytes::from(text))).unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+/// An STS-style XML error body.
+pub fn sts_error(code: &str, message: &str) -> String {
+    format!(
+        "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>proxy</RequestId></ErrorResponse>"
+    )
+}
+
+/// An EC2-style XML error body.
+pub fn ec2_error(code: &str, message: &str) -> String {
+    format!("<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>proxy</RequestID></Response>")
+}
