@@ -211,6 +211,17 @@ impl LocalStack {
             defaults: options.defaults.clone(),
         };
         let job_deps = wire::job_api_deps(&job_config, &sdk, sfn_client);
+        // What EventBridge does on AWS: execution status changes reach the
+        // reconciler, which fails a job whose execution ended unreported.
+        let reconciler_deps = job_deps.clone();
+        sfn.on_status_change(Arc::new(move |event| {
+            let deps = reconciler_deps.clone();
+            Box::pin(async move {
+                if let Err(e) = jobs_handlers::schedule::reconcile(&deps, event).await {
+                    tracing::warn!(error = %e, "execution-reconciler failed");
+                }
+            })
+        }));
         let runners_config = RunnersApiConfig {
             common,
             admin_token_secret_id: ADMIN_SECRET.into(),

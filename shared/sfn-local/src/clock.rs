@@ -14,8 +14,15 @@ use futures::future::BoxFuture;
 pub trait Clock: Send + Sync + 'static {
     /// Current wall-clock time (used for history timestamps and `$$` times).
     fn now(&self) -> DateTime<Utc>;
-    /// Sleeps for `duration` of this clock's time.
+    /// Sleeps for `duration` of this clock's time (Wait states, Retry
+    /// back-off).
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+    /// Waits out a timeout (TimeoutSeconds of a task or an execution). A
+    /// clock that speeds up waits may keep timeouts at their real length,
+    /// because what they bound (a Lambda call, a build) runs in real time.
+    fn timeout(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        self.sleep(duration)
+    }
 }
 
 /// Wall time anchored at creation and advanced by Tokio's clock, so that
@@ -36,8 +43,8 @@ impl TokioClock {
         }
     }
 
-    /// A clock whose sleeps last `1/factor` of the requested time (history
-    /// timestamps still advance by the full requested time).
+    /// A clock whose sleeps (Wait states, Retry back-off) last `1/factor`
+    /// of the requested time; timeouts keep their real length.
     pub fn with_speedup(factor: f64) -> Self {
         TokioClock {
             speedup: if factor.is_finite() && factor >= 1.0 {
@@ -65,6 +72,10 @@ impl Clock for TokioClock {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         let scaled = duration.div_f64(self.speedup);
         Box::pin(tokio::time::sleep(scaled))
+    }
+
+    fn timeout(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(duration))
     }
 }
 

@@ -143,7 +143,7 @@ impl Engine {
             _ = cancel.cancelled() => None,
             _ = async {
                 match timeout {
-                    Some(s) => clock.sleep(Duration::from_secs(s)).await,
+                    Some(s) => clock.timeout(Duration::from_secs(s)).await,
                     None => std::future::pending::<()>().await,
                 }
             } => {
@@ -694,7 +694,7 @@ impl Run {
             Some(secs) => {
                 tokio::select! {
                     r = call => r,
-                    _ = self.clock().sleep(Duration::from_secs(secs)) => Err(StatesError::new(names::TIMEOUT, format!("The task '{}' did not finish within {secs} seconds", state.name))),
+                    _ = self.clock().timeout(Duration::from_secs(secs)) => Err(StatesError::new(names::TIMEOUT, format!("The task '{}' did not finish within {secs} seconds", state.name))),
                 }
             }
             None => call.await,

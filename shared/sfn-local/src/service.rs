@@ -140,7 +140,13 @@ struct Inner {
     engine: Engine,
     config: ServiceConfig,
     registry: Mutex<Registry>,
+    listeners: Mutex<Vec<StatusListener>>,
 }
+
+/// Receives the "Step Functions Execution Status Change" event (the
+/// EventBridge shape AWS emits) of every execution that ends.
+pub type StatusListener =
+    Arc<dyn Fn(Value) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
 
 fn field<'a>(req: &'a Value, name: &str) -> Option<&'a Value> {
     req.get(name).filter(|v| !v.is_null())
@@ -204,8 +210,48 @@ impl StepFunctions {
                 engine,
                 config,
                 registry: Mutex::new(Registry::default()),
+                listeners: Mutex::new(Vec::new()),
             }),
         }
+    }
+
+    /// Calls `listener` with an EventBridge "Step Functions Execution Status
+    /// Change" event whenever an execution ends, as AWS delivers them to
+    /// rules on the default event bus.
+    pub fn on_status_change(&self, listener: StatusListener) {
+        self.inner
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(listener);
+    }
+
+    fn status_event(&self, exec: &Execution, state: &ExecutionState) -> Value {
+        let ms = |t: &DateTime<Utc>| t.timestamp_millis();
+        json!({
+            "version": "0",
+            "id": uuid::Uuid::new_v4().to_string(),
+            "detail-type": "Step Functions Execution Status Change",
+            "source": "aws.states",
+            "account": self.inner.config.account_id,
+            "time": state.stop_date.unwrap_or(exec.start_date).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "region": self.inner.config.region,
+            "resources": [exec.arn],
+            "detail": {
+                "executionArn": exec.arn,
+                "stateMachineArn": exec.machine_arn,
+                "name": exec.name,
+                "status": state.status.as_str(),
+                "startDate": ms(&exec.start_date),
+                "stopDate": state.stop_date.as_ref().map(ms),
+                "input": exec.input,
+                "inputDetails": {"included": true},
+                "output": state.output,
+                "outputDetails": state.output.as_ref().map(|_| json!({"included": true})),
+                "error": state.error,
+                "cause": state.cause,
+            }
+        })
     }
 
     pub fn config(&self) -> &ServiceConfig {
@@ -428,6 +474,7 @@ impl StepFunctions {
         let engine = self.inner.engine.clone();
         let definition = machine.definition.clone();
         let exec = execution.clone();
+        let service = self.clone();
         tokio::spawn(async move {
             let outcome = engine
                 .run(
@@ -439,53 +486,64 @@ impl StepFunctions {
                 )
                 .await;
             let now = engine.clock().now();
-            let mut state = exec.state.lock().unwrap_or_else(|e| e.into_inner());
-            state.stop_date = Some(now);
-            match outcome {
-                Outcome::Succeeded(v) => {
-                    state.status = Status::Succeeded;
-                    state.output = Some(v.to_string());
-                }
-                Outcome::Failed(e) => {
-                    state.status = Status::Failed;
-                    state.error = Some(e.error);
-                    state.cause = Some(e.cause);
-                }
-                Outcome::TimedOut(e) => {
-                    state.status = Status::TimedOut;
-                    state.error = Some(e.error);
-                    state.cause = Some(e.cause);
-                }
-                Outcome::Aborted => {
-                    let reason = exec
-                        .stop_reason
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .clone();
-                    let (error, cause) = reason.unwrap_or((None, None));
-                    let mut details = Map::new();
-                    if let Some(e) = &error {
-                        details.insert("error".into(), json!(e));
+            let event = {
+                let mut state = exec.state.lock().unwrap_or_else(|e| e.into_inner());
+                state.stop_date = Some(now);
+                match outcome {
+                    Outcome::Succeeded(v) => {
+                        state.status = Status::Succeeded;
+                        state.output = Some(v.to_string());
                     }
-                    if let Some(c) = &cause {
-                        details.insert("cause".into(), json!(c));
+                    Outcome::Failed(e) => {
+                        state.status = Status::Failed;
+                        state.error = Some(e.error);
+                        state.cause = Some(e.cause);
                     }
-                    let last = exec.history.len() as u64;
-                    exec.history.push(
-                        last,
-                        now,
-                        "ExecutionAborted",
-                        Some((
-                            "executionAbortedEventDetails",
-                            Value::Object(details).into(),
-                        )),
-                    );
-                    state.status = Status::Aborted;
-                    state.error = error;
-                    state.cause = cause;
+                    Outcome::TimedOut(e) => {
+                        state.status = Status::TimedOut;
+                        state.error = Some(e.error);
+                        state.cause = Some(e.cause);
+                    }
+                    Outcome::Aborted => {
+                        let reason = exec
+                            .stop_reason
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .clone();
+                        let (error, cause) = reason.unwrap_or((None, None));
+                        let mut details = Map::new();
+                        if let Some(e) = &error {
+                            details.insert("error".into(), json!(e));
+                        }
+                        if let Some(c) = &cause {
+                            details.insert("cause".into(), json!(c));
+                        }
+                        let last = exec.history.len() as u64;
+                        exec.history.push(
+                            last,
+                            now,
+                            "ExecutionAborted",
+                            Some((
+                                "executionAbortedEventDetails",
+                                Value::Object(details).into(),
+                            )),
+                        );
+                        state.status = Status::Aborted;
+                        state.error = error;
+                        state.cause = cause;
+                    }
                 }
+                service.status_event(&exec, &state)
+            };
+            let listeners: Vec<StatusListener> = service
+                .inner
+                .listeners
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            for listener in listeners {
+                listener(event.clone()).await;
             }
-            drop(state);
             // `send_replace`, not `send`: `send` leaves the value unchanged
             // when nobody is subscribed at this moment, and a later `wait`
             // would then never see the end.

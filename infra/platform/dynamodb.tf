@@ -1,0 +1,59 @@
+# Every table of infra/tables.json (keys starting with "_" are comments), the
+# same definition the Rust code (jobs_adapters::tables) and the local stack
+# create their tables from, so names, keys and indexes cannot drift.
+
+resource "aws_dynamodb_table" "this" {
+  for_each = local.table_specs
+
+  name         = "${var.table_prefix}${each.key}"
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = each.value.hash_key
+  range_key    = try(each.value.range_key, null)
+
+  dynamic "attribute" {
+    for_each = each.value.attributes
+    content {
+      name = attribute.key
+      type = attribute.value
+    }
+  }
+
+  dynamic "global_secondary_index" {
+    for_each = try(each.value.global_secondary_indexes, [])
+    content {
+      name     = global_secondary_index.value.name
+      hash_key = global_secondary_index.value.hash_key
+      # try(): range_key is optional in tables.json.
+      range_key = try(global_secondary_index.value.range_key, null)
+      # The code reads whole items from every index (job lists, runner
+      # queues) and never fetches the base item again.
+      projection_type = "ALL"
+    }
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  # AWS-managed key (aws/dynamodb): encryption at rest without extra KMS
+  # grants on the function roles. A customer managed key would need
+  # kms:Decrypt/Encrypt/GenerateDataKey on every role that touches a table.
+  server_side_encryption {
+    enabled = true
+  }
+
+  deletion_protection_enabled = var.table_deletion_protection
+}
+
+locals {
+  table_arn = { for k, t in aws_dynamodb_table.this : k => t.arn }
+
+  # "<table ARN>/index/<name>" for a logical table and index name.
+  index_arn = {
+    for pair in flatten([
+      for k, spec in local.table_specs : [
+        for idx in try(spec.global_secondary_indexes, []) : { table = k, index = idx.name }
+      ]
+    ]) : "${pair.table}/${pair.index}" => "${aws_dynamodb_table.this[pair.table].arn}/index/${pair.index}"
+  }
+}
