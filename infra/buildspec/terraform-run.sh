@@ -26,8 +26,8 @@ log_group_name TF_OUT_LOG_GROUP_NAME'
 
 check_inputs() {
   case "${TF_ACTION:-}" in
-    apply | destroy) ;;
-    *) die "TF_ACTION must be 'apply' or 'destroy' (got '${TF_ACTION:-}')" ;;
+    apply | destroy | plan) ;;
+    *) die "TF_ACTION must be 'apply', 'destroy' or 'plan' (got '${TF_ACTION:-}')" ;;
   esac
   case "${TF_CONFIG_S3_URI:-}" in
     s3://?*/?*) ;;
@@ -84,6 +84,21 @@ EOF
   # TF_BACKEND_EXTRA_ARGS is split on whitespace on purpose (no quoting support).
   # shellcheck disable=SC2086
   terraform init -input=false -no-color ${TF_BACKEND_EXTRA_ARGS:-}
+
+  if [ "$TF_ACTION" = plan ]; then
+    # A drift check: exit 0 when the stack matches its configuration,
+    # 3 when Terraform would change something.
+    set +e
+    terraform plan -input=false -lock-timeout=120s -no-color -detailed-exitcode
+    code=$?
+    set -e
+    case $code in
+      0) log "plan: no changes" ;;
+      2) log "plan: changes pending"; exit 3 ;;
+      *) exit "$code" ;;
+    esac
+    return 0
+  fi
 
   if [ "$TF_ACTION" = destroy ]; then
     terraform destroy -input=false -auto-approve -lock-timeout=120s -no-color

@@ -4,11 +4,11 @@
 
 locals {
   api_routes = {
-    "ANY /api/jobs"                     = "job-api"
-    "ANY /api/jobs/{proxy+}"            = "job-api"
+    "ANY /api/jobs"                      = "job-api"
+    "ANY /api/jobs/{proxy+}"             = "job-api"
     "ANY /api/cloud-identities/{proxy+}" = "job-api"
-    "ANY /api/runners"                  = "runners-api"
-    "ANY /api/runners/{proxy+}"         = "runners-api"
+    "ANY /api/runners"                   = "runners-api"
+    "ANY /api/runners/{proxy+}"          = "runners-api"
   }
 
   api_functions = toset(values(local.api_routes))

@@ -18,6 +18,7 @@ pub mod moto;
 pub mod paths;
 pub mod seed;
 pub mod stack;
+pub mod terraform;
 
 /// Errors of the local stack, each saying what to do.
 #[derive(Debug, thiserror::Error)]

@@ -17,7 +17,8 @@ use jobs_runtime::config::{Common, JobApiConfig, RunnersApiConfig, StepConfig};
 use jobs_runtime::wire;
 use sfn_local::integrations::lambda::function;
 use sfn_local::server::ServerHandle;
-use sfn_local::{Builder, CodeBuildProject, FunctionError, InProcessLambdas, StepFunctions, TokioClock};
+use sfn_local::integrations::TaskContext;
+use sfn_local::{Builder, CodeBuildIntegration, CodeBuildProject, FunctionError, InProcessLambdas, StepFunctions, TaskIntegration, TokioClock};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
@@ -50,6 +51,10 @@ pub struct StackOptions {
     pub heartbeat_ttl_seconds: i64,
     /// Runner defaults for DEPLOY_WORKER.
     pub defaults: Defaults,
+    /// Deliver every task twice (each Lambda step and the Terraform build
+    /// run twice, the second result counts), as an at-least-once delivery
+    /// would: every step must be idempotent.
+    pub deliver_twice: bool,
 }
 
 impl Default for StackOptions {
@@ -62,7 +67,24 @@ impl Default for StackOptions {
             table_prefix: "worker-jobs-".into(),
             heartbeat_ttl_seconds: jobs_domain::runner::DEFAULT_HEARTBEAT_TTL_SECONDS,
             defaults: Defaults::default(),
+            deliver_twice: false,
         }
+    }
+}
+
+/// Runs each task twice and answers the second result.
+struct Twice<I>(I);
+
+#[async_trait::async_trait]
+impl<I: TaskIntegration> TaskIntegration for Twice<I> {
+    fn accepts(&self, resource: &str) -> bool {
+        self.0.accepts(resource)
+    }
+
+    async fn run(&self, resource: &str, parameters: serde_json::Value, ctx: &TaskContext) -> std::result::Result<serde_json::Value, sfn_local::StatesError> {
+        let first = self.0.run(resource, parameters.clone(), ctx).await;
+        tracing::info!(state = %ctx.state_name, first_ok = first.is_ok(), "delivering the task a second time");
+        self.0.run(resource, parameters, ctx).await
     }
 }
 
@@ -159,6 +181,7 @@ impl LocalStack {
 
         // Step Functions: our handlers in-process, Terraform as a process.
         let mut lambdas = InProcessLambdas::new();
+        let twice = options.deliver_twice;
         for (name, handler) in FUNCTIONS {
             let deps = step_deps.clone();
             let handler = *handler;
@@ -169,6 +192,10 @@ impl LocalStack {
                     let deps = deps.clone();
                     let fname = fname.clone();
                     async move {
+                        if twice {
+                            let first = handler(deps.clone(), payload.clone()).instrument(tracing::info_span!("lambda", function = %fname)).await;
+                            tracing::info!(function = %fname, first_ok = first.is_ok(), "delivering the event a second time");
+                        }
                         handler(deps, payload)
                             .instrument(tracing::info_span!("lambda", function = %fname))
                             .await
@@ -183,19 +210,19 @@ impl LocalStack {
         let venv_bin = paths::venv().join("bin");
         let path = format!("{}:{}", venv_bin.display(), std::env::var("PATH").unwrap_or_default());
         env.push(("PATH".into(), path));
-        let speedup = options.clock_speedup;
-        let sfn = Builder::new()
-            .region(REGION)
-            .account_id(ACCOUNT)
-            .clock(Arc::new(TokioClock::with_speedup(speedup)))
-            .lambda(Arc::new(lambdas))
-            .codebuild_project(CodeBuildProject {
-                name: TERRAFORM_PROJECT.into(),
-                buildspec: root.join("infra/buildspec/terraform.yml"),
-                source_dir: root.clone(),
-                environment: env,
-            })
-            .build();
+        let clock = Arc::new(TokioClock::with_speedup(options.clock_speedup));
+        let project = CodeBuildProject {
+            name: TERRAFORM_PROJECT.into(),
+            buildspec: root.join("infra/buildspec/terraform.yml"),
+            source_dir: root.clone(),
+            environment: env,
+        };
+        let builder = Builder::new().region(REGION).account_id(ACCOUNT).clock(clock.clone()).lambda(Arc::new(lambdas));
+        let sfn = if twice {
+            builder.integration(Arc::new(Twice(CodeBuildIntegration::new(vec![project], REGION, ACCOUNT, clock)))).build()
+        } else {
+            builder.codebuild_project(project).build()
+        };
         let loaded = sfn_local::load_definitions(&sfn, &root.join("statemachines"), &format!("arn:aws:iam::{ACCOUNT}:role/worker-jobs-states"))
             .map_err(LocalError::Setup)?;
         tracing::info!(machines = ?loaded, "state machines loaded");

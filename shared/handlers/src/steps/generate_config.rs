@@ -54,8 +54,19 @@ pub async fn handle(deps: &StepDeps, payload: Value) -> Result<Value, StepError>
                 let Some(mut worker) = deps.workers.get(&name).await? else {
                     return Err(StepError::not_found(format!("worker {name:?} does not exist")));
                 };
+                let runner_id = worker.runner_id.clone().unwrap_or_else(|| worker.worker_id.clone());
                 if worker.status == WorkerStatus::Destroyed {
-                    return Ok(json!({"name": name, "worker_id": worker.worker_id, "already_destroyed": true, "skip_terraform": true}));
+                    // Same shape as below: the state machine selects every field.
+                    return Ok(json!({
+                        "name": name,
+                        "worker_id": worker.worker_id,
+                        "runner_id": runner_id,
+                        "region": worker.spec.region,
+                        "config_uri": null,
+                        "action": "destroy",
+                        "already_destroyed": true,
+                        "skip_terraform": true,
+                    }));
                 }
                 let expected = worker.version;
                 worker.status = WorkerStatus::Destroying;
@@ -68,7 +79,7 @@ pub async fn handle(deps: &StepDeps, payload: Value) -> Result<Value, StepError>
                 Ok(json!({
                     "name": name,
                     "worker_id": worker.worker_id,
-                    "runner_id": worker.runner_id.clone().unwrap_or_else(|| worker.worker_id.clone()),
+                    "runner_id": runner_id,
                     "region": worker.spec.region,
                     "config_uri": uri,
                     "action": "destroy",
