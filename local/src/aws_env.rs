@@ -15,7 +15,13 @@ pub const SECRET_KEY: &str = "testing";
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(REGION))
-        .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "local-stack"))
+        .credentials_provider(Credentials::new(
+            ACCESS_KEY,
+            SECRET_KEY,
+            None,
+            None,
+            "local-stack",
+        ))
         .endpoint_url(endpoint)
         .retry_config(RetryConfig::adaptive().with_max_attempts(5))
         .load()

@@ -18,36 +18,73 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: &str) -> Api {
-        Api { base: base.trim_end_matches('/').to_string(), client: reqwest::Client::new() }
+        Api {
+            base: base.trim_end_matches('/').to_string(),
+            client: reqwest::Client::new(),
+        }
     }
 
-    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>, bearer: Option<&str>) -> Result<(u16, Value)> {
-        let mut req = self.client.request(method.clone(), format!("{}{path}", self.base));
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        bearer: Option<&str>,
+    ) -> Result<(u16, Value)> {
+        let mut req = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base));
         if let Some(b) = body {
             req = req.json(&b);
         }
         if let Some(t) = bearer {
             req = req.bearer_auth(t);
         }
-        let resp = req.send().await.map_err(|e| LocalError::Http(format!("{method} {path}: {e}")))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| LocalError::Http(format!("{method} {path}: {e}")))?;
         let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(|e| LocalError::Http(e.to_string()))?;
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| LocalError::Http(e.to_string()))?;
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         Ok((status, value))
     }
 
     /// Calls and insists on `expected`.
-    pub async fn expect(&self, expected: u16, method: reqwest::Method, path: &str, body: Option<Value>, bearer: Option<&str>) -> Result<Value> {
+    pub async fn expect(
+        &self,
+        expected: u16,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        bearer: Option<&str>,
+    ) -> Result<Value> {
         let (status, value) = self.call(method.clone(), path, body, bearer).await?;
         if status != expected {
-            return Err(LocalError::Http(format!("{method} {path} answered {status} (expected {expected}): {value}")));
+            return Err(LocalError::Http(format!(
+                "{method} {path} answered {status} (expected {expected}): {value}"
+            )));
         }
         Ok(value)
     }
 
     /// Submits a job.
     pub async fn submit(&self, job_type: &str, params: Value) -> Result<Value> {
-        self.expect(202, reqwest::Method::POST, "/api/jobs", Some(json!({"type": job_type, "params": params})), None).await
+        self.expect(
+            202,
+            reqwest::Method::POST,
+            "/api/jobs",
+            Some(json!({"type": job_type, "params": params})),
+            None,
+        )
+        .await
     }
 
     /// Polls a job until it ends, printing each step as it moves (when `show`).
@@ -55,7 +92,15 @@ impl Api {
         let started = Instant::now();
         let mut printed: Vec<(String, String)> = Vec::new();
         loop {
-            let job = self.expect(200, reqwest::Method::GET, &format!("/api/jobs/{job_id}"), None, None).await?;
+            let job = self
+                .expect(
+                    200,
+                    reqwest::Method::GET,
+                    &format!("/api/jobs/{job_id}"),
+                    None,
+                    None,
+                )
+                .await?;
             if show {
                 for step in job["steps"].as_array().cloned().unwrap_or_default() {
                     let name = step["name"].as_str().unwrap_or("?").to_string();
@@ -66,7 +111,10 @@ impl Api {
                             "FAILED" => "FAILED",
                             _ => "...",
                         };
-                        println!("  [{:>6.1}s] {name:<20} {mark}", started.elapsed().as_secs_f64());
+                        println!(
+                            "  [{:>6.1}s] {name:<20} {mark}",
+                            started.elapsed().as_secs_f64()
+                        );
                         printed.push((name, status));
                     }
                 }
@@ -76,7 +124,9 @@ impl Api {
                 _ => {}
             }
             if started.elapsed() > timeout {
-                return Err(LocalError::Http(format!("job {job_id} did not finish within {timeout:?}: {job}")));
+                return Err(LocalError::Http(format!(
+                    "job {job_id} did not finish within {timeout:?}: {job}"
+                )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -96,11 +146,19 @@ pub async fn connection_test(stack: &LocalStack) -> Result<Value> {
     let identity = api
         .expect(201, reqwest::Method::PUT, &format!("/api/cloud-identities/{identity_id}"), Some(json!({"provider": "aws", "role_arn": role_arn, "regions": ["us-east-1", "eu-west-1"]})), None)
         .await?;
-    let external_id = identity["external_id"].as_str().unwrap_or_default().to_string();
-    println!("PUT /api/cloud-identities/{identity_id}: role {role_arn}, the platform issued ExternalId {external_id}");
+    let external_id = identity["external_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    println!(
+        "PUT /api/cloud-identities/{identity_id}: role {role_arn}, the platform issued ExternalId {external_id}"
+    );
 
     let spec = SeedSpec::demo(&external_id);
-    print!("Seeding the emulated customer account {} (the customer creates the role with that ExternalId) ... ", spec.account);
+    print!(
+        "Seeding the emulated customer account {} (the customer creates the role with that ExternalId) ... ",
+        spec.account
+    );
     let seeded = seed(&stack.sdk, &spec).await?;
     println!(
         "{} VPCs, {} subnets, {} security groups in {}; {} hosted zones; {} IAM users",
@@ -112,18 +170,39 @@ pub async fn connection_test(stack: &LocalStack) -> Result<Value> {
         seeded.iam_users
     );
 
-    let job = api.submit("CONNECTION_TEST", json!({"cloud_identity_id": identity_id})).await?;
+    let job = api
+        .submit("CONNECTION_TEST", json!({"cloud_identity_id": identity_id}))
+        .await?;
     let job_id = job["id"].as_str().unwrap_or_default().to_string();
-    println!("POST /api/jobs CONNECTION_TEST -> {job_id} (QUEUED); Step Functions execution named {job_id}:");
+    println!(
+        "POST /api/jobs CONNECTION_TEST -> {job_id} (QUEUED); Step Functions execution named {job_id}:"
+    );
     let done = api.follow(&job_id, true, Duration::from_secs(300)).await?;
     println!("Job {job_id}: {}", done["status"].as_str().unwrap_or("?"));
-    println!("Result: {}", serde_json::to_string_pretty(&done["result"]).unwrap_or_default());
+    println!(
+        "Result: {}",
+        serde_json::to_string_pretty(&done["result"]).unwrap_or_default()
+    );
     if done["status"] != "SUCCESS" {
-        return Err(LocalError::Http(format!("CONNECTION_TEST ended {}: {}", done["status"], done["error"])));
+        return Err(LocalError::Http(format!(
+            "CONNECTION_TEST ended {}: {}",
+            done["status"], done["error"]
+        )));
     }
 
-    let cached = api.expect(200, reqwest::Method::GET, &format!("/api/cloud-identities/{identity_id}"), None, None).await?;
-    println!("\nCached on the identity (GET /api/cloud-identities/{identity_id}), fetched at {}:", cached["fetched_at"].as_str().unwrap_or("?"));
+    let cached = api
+        .expect(
+            200,
+            reqwest::Method::GET,
+            &format!("/api/cloud-identities/{identity_id}"),
+            None,
+            None,
+        )
+        .await?;
+    println!(
+        "\nCached on the identity (GET /api/cloud-identities/{identity_id}), fetched at {}:",
+        cached["fetched_at"].as_str().unwrap_or("?")
+    );
     let resources = &cached["resources"];
     for region in cached["regions"].as_array().cloned().unwrap_or_default() {
         let r = region.as_str().unwrap_or_default();
@@ -134,24 +213,41 @@ pub async fn connection_test(stack: &LocalStack) -> Result<Value> {
             count(&resources["security_groups"][r])
         );
     }
-    println!("  {:<12} {:>3} hosted zones  {:>3} IAM users", "global", count(&resources["hosted_zones"]), count(&resources["iam_users"]));
+    println!(
+        "  {:<12} {:>3} hosted zones  {:>3} IAM users",
+        "global",
+        count(&resources["hosted_zones"]),
+        count(&resources["iam_users"])
+    );
     let problems = count(&cached["summary"]["problems"]);
     if problems > 0 {
-        println!("  {problems} (type, region) pairs were not fully fetched: {}", cached["summary"]["problems"]);
+        println!(
+            "  {problems} (type, region) pairs were not fully fetched: {}",
+            cached["summary"]["problems"]
+        );
     }
-    println!("  (the emulator gives every region a default VPC, its subnets and a default security group)");
+    println!(
+        "  (the emulator gives every region a default VPC, its subnets and a default security group)"
+    );
     Ok(done)
 }
 
 /// Prints each step's wall time (the figures the README quotes).
 pub fn print_step_times(job: &Value) {
     for step in job["steps"].as_array().cloned().unwrap_or_default() {
-        let parse = |v: &Value| v.as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+        let parse = |v: &Value| {
+            v.as_str()
+                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        };
         let secs = match (parse(&step["started_at"]), parse(&step["ended_at"])) {
             (Some(a), Some(b)) => format!("{:>6.1} s", (b - a).num_milliseconds() as f64 / 1000.0),
             _ => "      -".into(),
         };
-        println!("    {:<20} {:<9} {secs}", step["name"].as_str().unwrap_or("?"), step["status"].as_str().unwrap_or("?"));
+        println!(
+            "    {:<20} {:<9} {secs}",
+            step["name"].as_str().unwrap_or("?"),
+            step["status"].as_str().unwrap_or("?")
+        );
     }
 }
 
@@ -162,21 +258,38 @@ pub async fn worker_lifecycle(stack: &LocalStack) -> Result<()> {
     let admin = stack.admin_token.expose().to_string();
     let name = "runner-demo-1";
     println!("\n== DEPLOY_WORKER ==");
-    let job = api.submit("DEPLOY_WORKER", json!({"name": name, "region": "us-east-1", "cpu": 512, "memory": 1024})).await?;
+    let job = api
+        .submit(
+            "DEPLOY_WORKER",
+            json!({"name": name, "region": "us-east-1", "cpu": 512, "memory": 1024}),
+        )
+        .await?;
     let job_id = job["id"].as_str().unwrap_or_default().to_string();
-    println!("POST /api/jobs DEPLOY_WORKER {name} -> {job_id} (Terraform runs for real against the emulator):");
+    println!(
+        "POST /api/jobs DEPLOY_WORKER {name} -> {job_id} (Terraform runs for real against the emulator):"
+    );
     let deployed = api.follow(&job_id, true, Duration::from_secs(600)).await?;
     if deployed["status"] != "SUCCESS" {
-        return Err(LocalError::Http(format!("DEPLOY_WORKER ended {}: {}", deployed["status"], deployed["error"])));
+        return Err(LocalError::Http(format!(
+            "DEPLOY_WORKER ended {}: {}",
+            deployed["status"], deployed["error"]
+        )));
     }
     println!("  step wall times:");
     print_step_times(&deployed);
     let worker = &deployed["result"]["worker"];
     let runner_id = worker["runner_id"].as_str().unwrap_or_default().to_string();
-    println!("Worker {name} registered as {runner_id}; task definition {}", worker["task_definition_arn"].as_str().unwrap_or("?"));
+    println!(
+        "Worker {name} registered as {runner_id}; task definition {}",
+        worker["task_definition_arn"].as_str().unwrap_or("?")
+    );
 
-    println!("\nThe emulator runs no containers, so this demo stands in for the Runner's task: it reads WORKER_ID and");
-    println!("WORKER_TOKEN the way ECS injects them (task definition secrets -> the worker's Secrets Manager secret) and heartbeats.");
+    println!(
+        "\nThe emulator runs no containers, so this demo stands in for the Runner's task: it reads WORKER_ID and"
+    );
+    println!(
+        "WORKER_TOKEN the way ECS injects them (task definition secrets -> the worker's Secrets Manager secret) and heartbeats."
+    );
     let runner = crate::standin::boot(
         &stack.sdk,
         worker["region"].as_str().unwrap_or("us-east-1"),
@@ -184,22 +297,50 @@ pub async fn worker_lifecycle(stack: &LocalStack) -> Result<()> {
         worker["service_name"].as_str().unwrap_or_default(),
     )
     .await?;
-    let before = api.expect(200, reqwest::Method::GET, &format!("/api/runners/{runner_id}"), None, Some(&admin)).await?;
+    let before = api
+        .expect(
+            200,
+            reqwest::Method::GET,
+            &format!("/api/runners/{runner_id}"),
+            None,
+            Some(&admin),
+        )
+        .await?;
     runner.heartbeat().await?;
-    let after = api.expect(200, reqwest::Method::GET, &format!("/api/runners/{runner_id}"), None, Some(&admin)).await?;
-    println!("GET /api/runners/{runner_id}: {} before the first heartbeat, {} after", before["status"], after["status"]);
+    let after = api
+        .expect(
+            200,
+            reqwest::Method::GET,
+            &format!("/api/runners/{runner_id}"),
+            None,
+            Some(&admin),
+        )
+        .await?;
+    println!(
+        "GET /api/runners/{runner_id}: {} before the first heartbeat, {} after",
+        before["status"], after["status"]
+    );
 
     println!("\n== Runner jobs ==");
     let mut queued = Vec::new();
     for i in 1..=3 {
-        let j = api.submit("RUNNER_JOB", json!({"payload": {"script": format!("build-{i}")}})).await?;
+        let j = api
+            .submit(
+                "RUNNER_JOB",
+                json!({"payload": {"script": format!("build-{i}")}}),
+            )
+            .await?;
         queued.push(j["id"].as_str().unwrap_or_default().to_string());
     }
     let mut claimed = Vec::new();
     while let Some(j) = runner.claim().await? {
         claimed.push(j["id"].as_str().unwrap_or_default().to_string());
     }
-    println!("3 RUNNER_JOBs queued; {runner_id} claimed {} of them: {}", claimed.len(), claimed.join(", "));
+    println!(
+        "3 RUNNER_JOBs queued; {runner_id} claimed {} of them: {}",
+        claimed.len(),
+        claimed.join(", ")
+    );
 
     println!("\n== DESTROY_WORKER ==");
     let job = api.submit("DESTROY_WORKER", json!({"name": name})).await?;
@@ -207,23 +348,50 @@ pub async fn worker_lifecycle(stack: &LocalStack) -> Result<()> {
     println!("POST /api/jobs DESTROY_WORKER {name} -> {job_id}:");
     let destroyed = api.follow(&job_id, true, Duration::from_secs(600)).await?;
     if destroyed["status"] != "SUCCESS" {
-        return Err(LocalError::Http(format!("DESTROY_WORKER ended {}: {}", destroyed["status"], destroyed["error"])));
+        return Err(LocalError::Http(format!(
+            "DESTROY_WORKER ended {}: {}",
+            destroyed["status"], destroyed["error"]
+        )));
     }
     println!("  step wall times:");
     print_step_times(&destroyed);
     println!("Requeued: {}", destroyed["result"]["requeued"]);
     for id in &claimed {
-        let j = api.expect(200, reqwest::Method::GET, &format!("/api/jobs/{id}"), None, None).await?;
-        println!("  {id}: {} (requeues: {})", j["status"].as_str().unwrap_or("?"), j["requeues"]);
+        let j = api
+            .expect(
+                200,
+                reqwest::Method::GET,
+                &format!("/api/jobs/{id}"),
+                None,
+                None,
+            )
+            .await?;
+        println!(
+            "  {id}: {} (requeues: {})",
+            j["status"].as_str().unwrap_or("?"),
+            j["requeues"]
+        );
     }
-    let (status, _) = api.call(reqwest::Method::GET, &format!("/api/runners/{runner_id}"), None, Some(&admin)).await?;
+    let (status, _) = api
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/runners/{runner_id}"),
+            None,
+            Some(&admin),
+        )
+        .await?;
     println!("GET /api/runners/{runner_id}: {status} (registration removed)");
     let left = crate::leftovers::find(&stack.sdk, "us-east-1", name).await?;
     if left.is_empty() {
-        println!("The emulated account holds nothing of {name}: no ECS cluster, service or active task definition, IAM role, log group, security group or secret.");
+        println!(
+            "The emulated account holds nothing of {name}: no ECS cluster, service or active task definition, IAM role, log group, security group or secret."
+        );
     } else {
         println!("Left behind: {left:?}");
-        return Err(LocalError::Setup(format!("{} resources of {name} remain", left.len())));
+        return Err(LocalError::Setup(format!(
+            "{} resources of {name} remain",
+            left.len()
+        )));
     }
     Ok(())
 }

@@ -41,8 +41,14 @@ impl HttpApi {
     }
 
     /// Serves on a listener already bound to 127.0.0.1.
-    pub async fn start_on(listener: TcpListener, jobs: JobApiDeps, runners: RunnersApiDeps) -> Result<HttpApi> {
-        let addr = listener.local_addr().map_err(|e| LocalError::Http(e.to_string()))?;
+    pub async fn start_on(
+        listener: TcpListener,
+        jobs: JobApiDeps,
+        runners: RunnersApiDeps,
+    ) -> Result<HttpApi> {
+        let addr = listener
+            .local_addr()
+            .map_err(|e| LocalError::Http(e.to_string()))?;
         let apps = Arc::new(Apps { jobs, runners });
         let stop = CancellationToken::new();
         let stopped = stop.clone();
@@ -52,7 +58,9 @@ impl HttpApi {
                     a = listener.accept() => a,
                     _ = stopped.cancelled() => break,
                 };
-                let Ok((stream, peer)) = accepted else { continue };
+                let Ok((stream, peer)) = accepted else {
+                    continue;
+                };
                 let apps = apps.clone();
                 let conn_stop = stopped.clone();
                 tokio::spawn(async move {
@@ -60,7 +68,8 @@ impl HttpApi {
                         let apps = apps.clone();
                         async move { Ok::<_, Infallible>(serve(&apps, req, peer).await) }
                     });
-                    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc);
                     tokio::select! {
                         _ = conn => {}
                         _ = conn_stop.cancelled() => {}
@@ -86,11 +95,20 @@ fn plain(status: u16, body: Value) -> Response<Full<Bytes>> {
 }
 
 /// Builds the proxy event for a request.
-pub fn to_event(method: &str, path: &str, query: &str, headers: &http::HeaderMap, body: &[u8], peer: SocketAddr) -> std::result::Result<ApiGatewayV2httpRequest, String> {
+pub fn to_event(
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &http::HeaderMap,
+    body: &[u8],
+    peer: SocketAddr,
+) -> std::result::Result<ApiGatewayV2httpRequest, String> {
     let mut hmap = Map::new();
     for (name, value) in headers {
         let v = value.to_str().unwrap_or_default();
-        let entry = hmap.entry(name.as_str().to_lowercase()).or_insert(Value::String(String::new()));
+        let entry = hmap
+            .entry(name.as_str().to_lowercase())
+            .or_insert(Value::String(String::new()));
         if let Value::String(s) = entry {
             if !s.is_empty() {
                 s.push(',');
@@ -103,7 +121,10 @@ pub fn to_event(method: &str, path: &str, query: &str, headers: &http::HeaderMap
         Ok(text) => (Value::String(text.to_string()), false),
         Err(_) => {
             use base64::Engine as _;
-            (Value::String(base64::engine::general_purpose::STANDARD.encode(body)), true)
+            (
+                Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
+                true,
+            )
         }
     };
     serde_json::from_value(json!({
@@ -129,7 +150,10 @@ pub fn to_event(method: &str, path: &str, query: &str, headers: &http::HeaderMap
 }
 
 fn from_event(out: ApiGatewayV2httpResponse) -> Response<Full<Bytes>> {
-    let mut builder = Response::builder().status(StatusCode::from_u16(u16::try_from(out.status_code).unwrap_or(500)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    let mut builder = Response::builder().status(
+        StatusCode::from_u16(u16::try_from(out.status_code).unwrap_or(500))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    );
     for (k, v) in &out.headers {
         builder = builder.header(k, v);
     }
@@ -138,7 +162,9 @@ fn from_event(out: ApiGatewayV2httpResponse) -> Response<Full<Bytes>> {
         Some(Body::Binary(b)) => Bytes::from(b),
         _ => Bytes::new(),
     };
-    builder.body(Full::new(body)).unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+    builder
+        .body(Full::new(body))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 
 async fn serve(apps: &Apps, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
@@ -150,9 +176,21 @@ async fn serve(apps: &Apps, req: Request<Incoming>, peer: SocketAddr) -> Respons
     }
     let body = match Limited::new(body, GATEWAY_LIMIT).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(_) => return plain(413, json!({"error": {"code": "PAYLOAD_TOO_LARGE", "message": "the request is larger than 10 MB"}})),
+        Err(_) => {
+            return plain(
+                413,
+                json!({"error": {"code": "PAYLOAD_TOO_LARGE", "message": "the request is larger than 10 MB"}}),
+            );
+        }
     };
-    let event = match to_event(parts.method.as_str(), &path, &query, &parts.headers, &body, peer) {
+    let event = match to_event(
+        parts.method.as_str(),
+        &path,
+        &query,
+        &parts.headers,
+        &body,
+        peer,
+    ) {
         Ok(e) => e,
         Err(e) => return plain(400, json!({"error": {"code": "BAD_REQUEST", "message": e}})),
     };
@@ -161,7 +199,10 @@ async fn serve(apps: &Apps, req: Request<Incoming>, peer: SocketAddr) -> Respons
     } else if path.starts_with("/api/jobs") || path.starts_with("/api/cloud-identities") {
         jobs_handlers::jobs_api::handle(&apps.jobs, event).await
     } else {
-        return plain(404, json!({"error": {"code": "NOT_FOUND", "message": format!("no route for {} {path}", parts.method)}}));
+        return plain(
+            404,
+            json!({"error": {"code": "NOT_FOUND", "message": format!("no route for {} {path}", parts.method)}}),
+        );
     };
     from_event(out)
 }

@@ -18,24 +18,47 @@ pub async fn find(sdk: &SdkConfig, region: &str, name: &str) -> Result<Vec<Strin
     let mut left = Vec::new();
     let prefix = format!("alethia-worker-{name}");
 
-    let ecs = aws_sdk_ecs::Client::from_conf(aws_sdk_ecs::config::Builder::from(sdk).region(r.clone()).build());
-    let clusters = ecs.list_clusters().send().await.map_err(|e| fail("ECS clusters")(jobs_adapters::aws::source_chain(&e)))?;
+    let ecs = aws_sdk_ecs::Client::from_conf(
+        aws_sdk_ecs::config::Builder::from(sdk)
+            .region(r.clone())
+            .build(),
+    );
+    let clusters = ecs
+        .list_clusters()
+        .send()
+        .await
+        .map_err(|e| fail("ECS clusters")(jobs_adapters::aws::source_chain(&e)))?;
     let arns = clusters.cluster_arns.unwrap_or_default();
     if !arns.is_empty() {
-        let described = ecs.describe_clusters().set_clusters(Some(arns)).send().await.map_err(|e| fail("ECS clusters")(jobs_adapters::aws::source_chain(&e)))?;
+        let described = ecs
+            .describe_clusters()
+            .set_clusters(Some(arns))
+            .send()
+            .await
+            .map_err(|e| fail("ECS clusters")(jobs_adapters::aws::source_chain(&e)))?;
         for c in described.clusters.unwrap_or_default() {
             let cname = c.cluster_name.clone().unwrap_or_default();
             // The emulator keeps deleted clusters listed as INACTIVE.
             if cname.starts_with(&prefix) && c.status.as_deref() == Some("ACTIVE") {
                 left.push(format!("ecs cluster: {cname}"));
-                let services = ecs.list_services().cluster(&cname).send().await.map_err(|e| fail("ECS services")(jobs_adapters::aws::source_chain(&e)))?;
+                let services = ecs
+                    .list_services()
+                    .cluster(&cname)
+                    .send()
+                    .await
+                    .map_err(|e| fail("ECS services")(jobs_adapters::aws::source_chain(&e)))?;
                 for s in services.service_arns.unwrap_or_default() {
                     left.push(format!("ecs service: {s}"));
                 }
             }
         }
     }
-    let families = ecs.list_task_definitions().family_prefix(&prefix).status(aws_sdk_ecs::types::TaskDefinitionStatus::Active).send().await;
+    let families = ecs
+        .list_task_definitions()
+        .family_prefix(&prefix)
+        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+        .send()
+        .await;
     if let Ok(f) = families {
         for td in f.task_definition_arns.unwrap_or_default() {
             left.push(format!("ecs task definition (ACTIVE): {td}"));
@@ -43,14 +66,22 @@ pub async fn find(sdk: &SdkConfig, region: &str, name: &str) -> Result<Vec<Strin
     }
 
     let iam = aws_sdk_iam::Client::new(sdk);
-    let roles = iam.list_roles().send().await.map_err(|e| fail("IAM roles")(jobs_adapters::aws::source_chain(&e)))?;
+    let roles = iam
+        .list_roles()
+        .send()
+        .await
+        .map_err(|e| fail("IAM roles")(jobs_adapters::aws::source_chain(&e)))?;
     for role in roles.roles {
         if role.role_name.starts_with(&prefix) {
             left.push(format!("iam role: {}", role.role_name));
         }
     }
 
-    let logs = aws_sdk_cloudwatchlogs::Client::from_conf(aws_sdk_cloudwatchlogs::config::Builder::from(sdk).region(r.clone()).build());
+    let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
+        aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
+            .region(r.clone())
+            .build(),
+    );
     let groups = logs
         .describe_log_groups()
         .log_group_name_prefix(format!("/alethia/workers/{name}"))
@@ -58,21 +89,40 @@ pub async fn find(sdk: &SdkConfig, region: &str, name: &str) -> Result<Vec<Strin
         .await
         .map_err(|e| fail("log groups")(jobs_adapters::aws::source_chain(&e)))?;
     for g in groups.log_groups.unwrap_or_default() {
-        left.push(format!("log group: {}", g.log_group_name.unwrap_or_default()));
+        left.push(format!(
+            "log group: {}",
+            g.log_group_name.unwrap_or_default()
+        ));
     }
 
-    let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(sdk).region(r.clone()).build());
+    let ec2 = aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(sdk)
+            .region(r.clone())
+            .build(),
+    );
     let sgs = ec2
         .describe_security_groups()
-        .filters(aws_sdk_ec2::types::Filter::builder().name("tag:alethia:worker").values(name).build())
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:alethia:worker")
+                .values(name)
+                .build(),
+        )
         .send()
         .await
         .map_err(|e| fail("security groups")(jobs_adapters::aws::source_chain(&e)))?;
     for g in sgs.security_groups.unwrap_or_default() {
-        left.push(format!("security group: {}", g.group_id.unwrap_or_default()));
+        left.push(format!(
+            "security group: {}",
+            g.group_id.unwrap_or_default()
+        ));
     }
 
-    let sm = aws_sdk_secretsmanager::Client::from_conf(aws_sdk_secretsmanager::config::Builder::from(sdk).region(r).build());
+    let sm = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(sdk)
+            .region(r)
+            .build(),
+    );
     let secrets = sm
         .list_secrets()
         .include_planned_deletion(true)

@@ -11,13 +11,13 @@
 
 pub mod aws_env;
 pub mod demo;
-pub mod leftovers;
-pub mod standin;
 pub mod http_api;
+pub mod leftovers;
 pub mod moto;
 pub mod paths;
 pub mod seed;
 pub mod stack;
+pub mod standin;
 pub mod terraform;
 
 /// Errors of the local stack, each saying what to do.

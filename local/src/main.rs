@@ -11,7 +11,10 @@ use clap::{Parser, Subcommand};
 use local_stack::stack::{LocalStack, StackOptions};
 
 #[derive(Parser)]
-#[command(name = "local-stack", about = "The worker jobs on one machine: moto, the local Step Functions engine, the HTTP API, real Terraform")]
+#[command(
+    name = "local-stack",
+    about = "The worker jobs on one machine: moto, the local Step Functions engine, the HTTP API, real Terraform"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -37,12 +40,20 @@ enum Command {
 
 #[tokio::main]
 async fn main() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Demo) {
         Command::Demo => demo().await,
-        Command::Up { api_port, sfn_port, env_file } => up(api_port, sfn_port, env_file).await,
+        Command::Up {
+            api_port,
+            sfn_port,
+            env_file,
+        } => up(api_port, sfn_port, env_file).await,
     };
     if let Err(e) = result {
         eprintln!("local-stack: {e}");
@@ -76,13 +87,21 @@ async fn demo() -> local_stack::Result<()> {
 }
 
 async fn up(api_port: u16, sfn_port: u16, env_file: PathBuf) -> local_stack::Result<()> {
-    let stack = LocalStack::start(StackOptions { api_port, sfn_port, ..StackOptions::default() }).await?;
+    let stack = LocalStack::start(StackOptions {
+        api_port,
+        sfn_port,
+        ..StackOptions::default()
+    })
+    .await?;
     if let Some(parent) = env_file.parent() {
         let _ = std::fs::create_dir_all(parent);
     }
     stack.write_env_file(&env_file)?;
     banner(&stack);
-    println!("Endpoints written to {} (source it to point the AWS CLI at the stack). Ctrl-C stops everything.", env_file.display());
+    println!(
+        "Endpoints written to {} (source it to point the AWS CLI at the stack). Ctrl-C stops everything.",
+        env_file.display()
+    );
     let _ = tokio::signal::ctrl_c().await;
     println!("Stopping.");
     stack.stop().await;

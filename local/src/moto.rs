@@ -16,8 +16,11 @@ pub struct MotoServer {
 
 /// A free port on 127.0.0.1 (bound and released; the emulator binds it next).
 pub fn free_port() -> Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| LocalError::Setup(format!("no free port: {e}")))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| LocalError::Setup(e.to_string()))
+    let l = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| LocalError::Setup(format!("no free port: {e}")))?;
+    l.local_addr()
+        .map(|a| a.port())
+        .map_err(|e| LocalError::Setup(e.to_string()))
 }
 
 impl MotoServer {
@@ -36,17 +39,25 @@ impl MotoServer {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| LocalError::Moto(format!("cannot start {}: {e}", bin.display())))?;
-        let server = MotoServer { child: Some(child), port };
+        let server = MotoServer {
+            child: Some(child),
+            port,
+        };
         let client = reqwest::Client::new();
         let started = Instant::now();
         loop {
-            if let Ok(r) = client.get(format!("{}/moto-api/", server.endpoint())).send().await {
-                if r.status().is_success() {
-                    break;
-                }
+            if let Ok(r) = client
+                .get(format!("{}/moto-api/", server.endpoint()))
+                .send()
+                .await
+                && r.status().is_success()
+            {
+                break;
             }
             if started.elapsed() > Duration::from_secs(60) {
-                return Err(LocalError::Moto(format!("moto did not answer on port {port} within 60 s")));
+                return Err(LocalError::Moto(format!(
+                    "moto did not answer on port {port} within 60 s"
+                )));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -9,12 +9,19 @@ use crate::{LocalError, Result};
 pub fn root() -> PathBuf {
     std::env::var_os("WORKER_JOBS_ROOT")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default())
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default()
+        })
 }
 
 /// The project's Python venv (moto, awscli), made by `local/setup.sh`.
 pub fn venv() -> PathBuf {
-    std::env::var_os("WORKER_JOBS_VENV").map(PathBuf::from).unwrap_or_else(|| root().join(".local/venv"))
+    std::env::var_os("WORKER_JOBS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".local/venv"))
 }
 
 /// A program from the venv, with a message saying how to get it if absent.
@@ -32,7 +39,10 @@ pub fn venv_bin(name: &str) -> Result<PathBuf> {
 
 /// The unpacked Terraform provider mirror shipped on the machine image.
 pub fn provider_mirror() -> Result<PathBuf> {
-    let candidates = std::env::var_os("TF_PROVIDER_MIRROR").map(PathBuf::from).into_iter().chain([PathBuf::from("/opt/tf-plugins")]);
+    let candidates = std::env::var_os("TF_PROVIDER_MIRROR")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([PathBuf::from("/opt/tf-plugins")]);
     for c in candidates {
         if c.join("registry.terraform.io/hashicorp/aws").is_dir() {
             return Ok(c);

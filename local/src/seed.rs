@@ -77,9 +77,22 @@ pub async fn customer_credentials(platform: &SdkConfig, spec: &SeedSpec) -> Resu
         .external_id(&spec.external_id)
         .send()
         .await
-        .map_err(|e| LocalError::Setup(format!("assuming the customer role to seed it: {}", jobs_adapters::aws::source_chain(&e))))?;
-    let c = out.credentials.ok_or_else(|| LocalError::Setup("AssumeRole returned no credentials".into()))?;
-    Ok(Credentials::new(c.access_key_id, c.secret_access_key, Some(c.session_token), None, "seed"))
+        .map_err(|e| {
+            LocalError::Setup(format!(
+                "assuming the customer role to seed it: {}",
+                jobs_adapters::aws::source_chain(&e)
+            ))
+        })?;
+    let c = out
+        .credentials
+        .ok_or_else(|| LocalError::Setup("AssumeRole returned no credentials".into()))?;
+    Ok(Credentials::new(
+        c.access_key_id,
+        c.secret_access_key,
+        Some(c.session_token),
+        None,
+        "seed",
+    ))
 }
 
 fn ec2(platform: &SdkConfig, creds: &Credentials, region: &str) -> aws_sdk_ec2::Client {
@@ -93,7 +106,11 @@ fn ec2(platform: &SdkConfig, creds: &Credentials, region: &str) -> aws_sdk_ec2::
 
 pub async fn seed(platform: &SdkConfig, spec: &SeedSpec) -> Result<Seeded> {
     let creds = customer_credentials(platform, spec).await?;
-    let iam = aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(platform).credentials_provider(creds.clone()).build());
+    let iam = aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::config::Builder::from(platform)
+            .credentials_provider(creds.clone())
+            .build(),
+    );
     let trust = json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -122,7 +139,10 @@ pub async fn seed(platform: &SdkConfig, spec: &SeedSpec) -> Result<Seeded> {
                 .send()
                 .await
                 .map_err(|e| fail("vpc")(jobs_adapters::aws::source_chain(&e)))?;
-            let id = out.vpc.and_then(|v| v.vpc_id).ok_or_else(|| fail("vpc")("no id".into()))?;
+            let id = out
+                .vpc
+                .and_then(|v| v.vpc_id)
+                .ok_or_else(|| fail("vpc")("no id".into()))?;
             vpc_ids.push((v, id));
             seeded.vpcs += 1;
         }
@@ -161,28 +181,41 @@ pub async fn seed(platform: &SdkConfig, spec: &SeedSpec) -> Result<Seeded> {
             r.map_err(fail("subnet"))?;
             seeded.subnets += 1;
         }
-        let groups: Vec<std::result::Result<(), String>> = futures::stream::iter(0..spec.security_groups_per_region)
-            .map(|g| {
-                let client = client.clone();
-                let vpc = vpc_ids.get(g % vpc_ids.len().max(1)).map(|(_, id)| id.clone());
-                async move {
-                    let mut req = client.create_security_group().group_name(format!("app-{g}")).description(format!("application tier {g}"));
-                    if let Some(v) = vpc {
-                        req = req.vpc_id(v);
+        let groups: Vec<std::result::Result<(), String>> =
+            futures::stream::iter(0..spec.security_groups_per_region)
+                .map(|g| {
+                    let client = client.clone();
+                    let vpc = vpc_ids
+                        .get(g % vpc_ids.len().max(1))
+                        .map(|(_, id)| id.clone());
+                    async move {
+                        let mut req = client
+                            .create_security_group()
+                            .group_name(format!("app-{g}"))
+                            .description(format!("application tier {g}"));
+                        if let Some(v) = vpc {
+                            req = req.vpc_id(v);
+                        }
+                        req.send()
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| jobs_adapters::aws::source_chain(&e))
                     }
-                    req.send().await.map(|_| ()).map_err(|e| jobs_adapters::aws::source_chain(&e))
-                }
-            })
-            .buffer_unordered(spec.concurrency)
-            .collect()
-            .await;
+                })
+                .buffer_unordered(spec.concurrency)
+                .collect()
+                .await;
         for r in groups {
             r.map_err(fail("security group"))?;
             seeded.security_groups += 1;
         }
     }
 
-    let route53 = aws_sdk_route53::Client::from_conf(aws_sdk_route53::config::Builder::from(platform).credentials_provider(creds.clone()).build());
+    let route53 = aws_sdk_route53::Client::from_conf(
+        aws_sdk_route53::config::Builder::from(platform)
+            .credentials_provider(creds.clone())
+            .build(),
+    );
     let zones: Vec<std::result::Result<(), String>> = futures::stream::iter(0..spec.hosted_zones)
         .map(|z| {
             let route53 = route53.clone();
@@ -208,7 +241,12 @@ pub async fn seed(platform: &SdkConfig, spec: &SeedSpec) -> Result<Seeded> {
         .map(|u| {
             let iam = iam.clone();
             async move {
-                iam.create_user().user_name(format!("engineer-{u}")).send().await.map(|_| ()).map_err(|e| jobs_adapters::aws::source_chain(&e))
+                iam.create_user()
+                    .user_name(format!("engineer-{u}"))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| jobs_adapters::aws::source_chain(&e))
             }
         })
         .buffer_unordered(spec.concurrency)

@@ -15,10 +15,13 @@ use jobs_handlers::steps::FUNCTIONS;
 use jobs_handlers::{JobApiDeps, RunnersApiDeps, StepDeps};
 use jobs_runtime::config::{Common, JobApiConfig, RunnersApiConfig, StepConfig};
 use jobs_runtime::wire;
+use sfn_local::integrations::TaskContext;
 use sfn_local::integrations::lambda::function;
 use sfn_local::server::ServerHandle;
-use sfn_local::integrations::TaskContext;
-use sfn_local::{Builder, CodeBuildIntegration, CodeBuildProject, FunctionError, InProcessLambdas, StepFunctions, TaskIntegration, TokioClock};
+use sfn_local::{
+    Builder, CodeBuildIntegration, CodeBuildProject, FunctionError, InProcessLambdas,
+    StepFunctions, TaskIntegration, TokioClock,
+};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
@@ -81,7 +84,12 @@ impl<I: TaskIntegration> TaskIntegration for Twice<I> {
         self.0.accepts(resource)
     }
 
-    async fn run(&self, resource: &str, parameters: serde_json::Value, ctx: &TaskContext) -> std::result::Result<serde_json::Value, sfn_local::StatesError> {
+    async fn run(
+        &self,
+        resource: &str,
+        parameters: serde_json::Value,
+        ctx: &TaskContext,
+    ) -> std::result::Result<serde_json::Value, sfn_local::StatesError> {
         let first = self.0.run(resource, parameters.clone(), ctx).await;
         tracing::info!(state = %ctx.state_name, first_ok = first.is_ok(), "delivering the task a second time");
         self.0.run(resource, parameters, ctx).await
@@ -135,13 +143,29 @@ impl LocalStack {
         for bucket in [STATE_BUCKET, CONFIG_BUCKET] {
             match s3.create_bucket().bucket(bucket).send().await {
                 Ok(_) => {}
-                Err(e) if matches!(jobs_adapters::aws::error_code(&e), Some("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")) => {}
-                Err(e) => return Err(jobs_adapters::aws::classify(&format!("creating bucket {bucket}"), e).into()),
+                Err(e)
+                    if matches!(
+                        jobs_adapters::aws::error_code(&e),
+                        Some("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")
+                    ) => {}
+                Err(e) => {
+                    return Err(jobs_adapters::aws::classify(
+                        &format!("creating bucket {bucket}"),
+                        e,
+                    )
+                    .into());
+                }
             }
         }
         let admin_token = new_token();
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-        match secrets.create_secret().name(ADMIN_SECRET).secret_string(admin_token.expose()).send().await {
+        match secrets
+            .create_secret()
+            .name(ADMIN_SECRET)
+            .secret_string(admin_token.expose())
+            .send()
+            .await
+        {
             Ok(_) => {}
             Err(e) if jobs_adapters::aws::error_code(&e) == Some("ResourceExistsException") => {
                 secrets
@@ -150,17 +174,29 @@ impl LocalStack {
                     .secret_string(admin_token.expose())
                     .send()
                     .await
-                    .map_err(|e| jobs_adapters::aws::classify("storing the registry admin token", e))?;
+                    .map_err(|e| {
+                        jobs_adapters::aws::classify("storing the registry admin token", e)
+                    })?;
             }
-            Err(e) => return Err(jobs_adapters::aws::classify("storing the registry admin token", e).into()),
+            Err(e) => {
+                return Err(
+                    jobs_adapters::aws::classify("storing the registry admin token", e).into(),
+                );
+            }
         }
 
         // The API's address first: the steps call the registry there.
-        let api_listener = TcpListener::bind(("127.0.0.1", options.api_port)).await.map_err(setup("binding the HTTP API"))?;
-        let api_addr = api_listener.local_addr().map_err(setup("binding the HTTP API"))?;
+        let api_listener = TcpListener::bind(("127.0.0.1", options.api_port))
+            .await
+            .map_err(setup("binding the HTTP API"))?;
+        let api_addr = api_listener
+            .local_addr()
+            .map_err(setup("binding the HTTP API"))?;
         let api_url = format!("http://{api_addr}");
 
-        let common = Common { table_prefix: options.table_prefix.clone() };
+        let common = Common {
+            table_prefix: options.table_prefix.clone(),
+        };
         let step_config = StepConfig {
             common: common.clone(),
             platform: jobs_domain::terraform::PlatformSettings {
@@ -206,9 +242,16 @@ impl LocalStack {
         }
         let root = paths::root();
         let mut env = child_env(&aws_endpoint);
-        env.push(("TF_PROVIDER_MIRROR".into(), paths::provider_mirror()?.display().to_string()));
+        env.push((
+            "TF_PROVIDER_MIRROR".into(),
+            paths::provider_mirror()?.display().to_string(),
+        ));
         let venv_bin = paths::venv().join("bin");
-        let path = format!("{}:{}", venv_bin.display(), std::env::var("PATH").unwrap_or_default());
+        let path = format!(
+            "{}:{}",
+            venv_bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         env.push(("PATH".into(), path));
         let clock = Arc::new(TokioClock::with_speedup(options.clock_speedup));
         let project = CodeBuildProject {
@@ -217,21 +260,41 @@ impl LocalStack {
             source_dir: root.clone(),
             environment: env,
         };
-        let builder = Builder::new().region(REGION).account_id(ACCOUNT).clock(clock.clone()).lambda(Arc::new(lambdas));
+        let builder = Builder::new()
+            .region(REGION)
+            .account_id(ACCOUNT)
+            .clock(clock.clone())
+            .lambda(Arc::new(lambdas));
         let sfn = if twice {
-            builder.integration(Arc::new(Twice(CodeBuildIntegration::new(vec![project], REGION, ACCOUNT, clock)))).build()
+            builder
+                .integration(Arc::new(Twice(CodeBuildIntegration::new(
+                    vec![project],
+                    REGION,
+                    ACCOUNT,
+                    clock,
+                ))))
+                .build()
         } else {
             builder.codebuild_project(project).build()
         };
-        let loaded = sfn_local::load_definitions(&sfn, &root.join("statemachines"), &format!("arn:aws:iam::{ACCOUNT}:role/worker-jobs-states"))
-            .map_err(LocalError::Setup)?;
+        let loaded = sfn_local::load_definitions(
+            &sfn,
+            &root.join("statemachines"),
+            &format!("arn:aws:iam::{ACCOUNT}:role/worker-jobs-states"),
+        )
+        .map_err(LocalError::Setup)?;
         tracing::info!(machines = ?loaded, "state machines loaded");
-        let sfn_server = sfn_local::server::serve(sfn.clone(), ([127, 0, 0, 1], options.sfn_port).into())
-            .await
-            .map_err(setup("starting the Step Functions API"))?;
+        let sfn_server =
+            sfn_local::server::serve(sfn.clone(), ([127, 0, 0, 1], options.sfn_port).into())
+                .await
+                .map_err(setup("starting the Step Functions API"))?;
         let sfn_url = sfn_server.endpoint();
 
-        let sfn_client = aws_sdk_sfn::Client::from_conf(aws_sdk_sfn::config::Builder::from(&sdk).endpoint_url(&sfn_url).build());
+        let sfn_client = aws_sdk_sfn::Client::from_conf(
+            aws_sdk_sfn::config::Builder::from(&sdk)
+                .endpoint_url(&sfn_url)
+                .build(),
+        );
         let job_config = JobApiConfig {
             common: common.clone(),
             state_machine_arn_prefix: format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:"),
@@ -254,7 +317,9 @@ impl LocalStack {
             admin_token_secret_id: ADMIN_SECRET.into(),
             heartbeat_ttl_seconds: options.heartbeat_ttl_seconds,
         };
-        let runners_deps = wire::runners_api_deps(&runners_config, &sdk).await.map_err(setup("wiring the registry"))?;
+        let runners_deps = wire::runners_api_deps(&runners_config, &sdk)
+            .await
+            .map_err(setup("wiring the registry"))?;
         let api = HttpApi::start_on(api_listener, job_deps.clone(), runners_deps.clone()).await?;
 
         Ok(LocalStack {
@@ -285,8 +350,13 @@ impl LocalStack {
 
     /// Writes the endpoints as `NAME=value` lines (sourceable by a shell).
     pub fn write_env_file(&self, path: &PathBuf) -> Result<()> {
-        let text: String = self.env().iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-        std::fs::write(path, text).map_err(|e| LocalError::Setup(format!("writing {}: {e}", path.display())))
+        let text: String = self
+            .env()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect();
+        std::fs::write(path, text)
+            .map_err(|e| LocalError::Setup(format!("writing {}: {e}", path.display())))
     }
 
     /// Stops the APIs and the emulator.
@@ -301,4 +371,9 @@ impl LocalStack {
             m.stop().await;
         }
     }
+}
+
+/// Checks a state machine definition the way CreateStateMachine does.
+pub fn validate_definition(text: &str) -> std::result::Result<(), String> {
+    sfn_local::definition::parse(text).map(|_| ())
 }

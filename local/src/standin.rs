@@ -24,7 +24,12 @@ fn fail(what: &str) -> impl Fn(String) -> LocalError + '_ {
 
 /// Resolves the container environment of a worker's service, as ECS does
 /// when it starts the task.
-pub async fn boot(sdk: &SdkConfig, region: &str, cluster: &str, service: &str) -> Result<RunnerEnv> {
+pub async fn boot(
+    sdk: &SdkConfig,
+    region: &str,
+    cluster: &str,
+    service: &str,
+) -> Result<RunnerEnv> {
     let conf = |b: aws_sdk_ecs::config::Builder| b.region(Region::new(region.to_string())).build();
     let ecs = aws_sdk_ecs::Client::from_conf(conf(aws_sdk_ecs::config::Builder::from(sdk)));
     let services = ecs
@@ -34,11 +39,21 @@ pub async fn boot(sdk: &SdkConfig, region: &str, cluster: &str, service: &str) -
         .send()
         .await
         .map_err(|e| fail("describe-services")(jobs_adapters::aws::source_chain(&e)))?;
-    let svc = services.services.unwrap_or_default().into_iter().next().ok_or_else(|| fail("service")("not found".into()))?;
+    let svc = services
+        .services
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .ok_or_else(|| fail("service")("not found".into()))?;
     if svc.desired_count < 1 {
-        return Err(fail("service")(format!("{service} has desired count {}; RegisterWorker should have started it", svc.desired_count)));
+        return Err(fail("service")(format!(
+            "{service} has desired count {}; RegisterWorker should have started it",
+            svc.desired_count
+        )));
     }
-    let task_def = svc.task_definition.ok_or_else(|| fail("service")("no task definition".into()))?;
+    let task_def = svc
+        .task_definition
+        .ok_or_else(|| fail("service")("no task definition".into()))?;
     let td = ecs
         .describe_task_definition()
         .task_definition(&task_def)
@@ -47,14 +62,23 @@ pub async fn boot(sdk: &SdkConfig, region: &str, cluster: &str, service: &str) -
         .map_err(|e| fail("describe-task-definition")(jobs_adapters::aws::source_chain(&e)))?
         .task_definition
         .ok_or_else(|| fail("task definition")("missing".into()))?;
-    let container = td.container_definitions.unwrap_or_default().into_iter().next().ok_or_else(|| fail("task definition")("no container".into()))?;
+    let container = td
+        .container_definitions
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .ok_or_else(|| fail("task definition")("no container".into()))?;
     let mut platform_api_url = String::new();
     for kv in container.environment.unwrap_or_default() {
         if kv.name.as_deref() == Some("PLATFORM_API_URL") {
             platform_api_url = kv.value.unwrap_or_default();
         }
     }
-    let secrets = aws_sdk_secretsmanager::Client::from_conf(aws_sdk_secretsmanager::config::Builder::from(sdk).region(Region::new(region.to_string())).build());
+    let secrets = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(sdk)
+            .region(Region::new(region.to_string()))
+            .build(),
+    );
     let mut worker_id = None;
     let mut token = None;
     for s in container.secrets.unwrap_or_default() {
@@ -62,7 +86,12 @@ pub async fn boot(sdk: &SdkConfig, region: &str, cluster: &str, service: &str) -
         let parts: Vec<&str> = s.value_from.rsplitn(4, ':').collect();
         let (key, arn) = match parts.as_slice() {
             [_, _, key, arn] => (key.to_string(), arn.to_string()),
-            _ => return Err(fail("secrets")(format!("unexpected valueFrom {}", s.value_from))),
+            _ => {
+                return Err(fail("secrets")(format!(
+                    "unexpected valueFrom {}",
+                    s.value_from
+                )));
+            }
         };
         let value = secrets
             .get_secret_value()
@@ -81,8 +110,13 @@ pub async fn boot(sdk: &SdkConfig, region: &str, cluster: &str, service: &str) -
         }
     }
     Ok(RunnerEnv {
-        worker_id: worker_id.ok_or_else(|| fail("secrets")("WORKER_ID is not in the task's secrets".into()))?,
-        token: jobs_domain::SecretString::new(token.ok_or_else(|| fail("secrets")("WORKER_TOKEN is not in the task's secrets".into()))?),
+        worker_id: worker_id
+            .ok_or_else(|| fail("secrets")("WORKER_ID is not in the task's secrets".into()))?,
+        token: jobs_domain::SecretString::new(
+            token.ok_or_else(|| {
+                fail("secrets")("WORKER_TOKEN is not in the task's secrets".into())
+            })?,
+        ),
         platform_api_url,
     })
 }
@@ -94,7 +128,13 @@ impl RunnerEnv {
 
     pub async fn heartbeat(&self) -> Result<Value> {
         self.api()
-            .expect(200, reqwest::Method::POST, &format!("/api/runners/{}/heartbeat", self.worker_id), None, Some(self.token.expose()))
+            .expect(
+                200,
+                reqwest::Method::POST,
+                &format!("/api/runners/{}/heartbeat", self.worker_id),
+                None,
+                Some(self.token.expose()),
+            )
             .await
     }
 
@@ -102,7 +142,12 @@ impl RunnerEnv {
     pub async fn claim(&self) -> Result<Option<Value>> {
         let (status, job) = self
             .api()
-            .call(reqwest::Method::POST, &format!("/api/runners/{}/claim", self.worker_id), None, Some(self.token.expose()))
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/runners/{}/claim", self.worker_id),
+                None,
+                Some(self.token.expose()),
+            )
             .await?;
         match status {
             200 => Ok(Some(job)),

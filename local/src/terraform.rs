@@ -18,10 +18,17 @@ pub async fn plan_is_clean(stack: &LocalStack, name: &str) -> Result<(bool, Stri
         .get(name)
         .await?
         .ok_or_else(|| LocalError::Setup(format!("no worker {name}")))?;
-    let key = worker.config_key.ok_or_else(|| LocalError::Setup(format!("worker {name} has no configuration")))?;
+    let key = worker
+        .config_key
+        .ok_or_else(|| LocalError::Setup(format!("worker {name} has no configuration")))?;
     let root = paths::root();
-    let exports = std::env::temp_dir().join(format!("plan-{name}-{}.env", uuid::Uuid::new_v4().simple()));
-    let path = format!("{}:{}", paths::venv().join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let exports =
+        std::env::temp_dir().join(format!("plan-{name}-{}.env", uuid::Uuid::new_v4().simple()));
+    let path = format!(
+        "{}:{}",
+        paths::venv().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let out = tokio::process::Command::new("sh")
         .arg(root.join("infra/buildspec/terraform-run.sh"))
         .arg("run")
@@ -38,7 +45,11 @@ pub async fn plan_is_clean(stack: &LocalStack, name: &str) -> Result<(bool, Stri
         .await
         .map_err(|e| LocalError::Setup(format!("running terraform plan: {e}")))?;
     let _ = std::fs::remove_file(&exports);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     match out.status.code() {
         Some(0) => Ok((true, text)),
         Some(3) => Ok((false, text)),

@@ -14,7 +14,11 @@ pub use local_stack;
 
 /// Starts a stack whose Wait and Retry back-offs run 200 times faster.
 pub async fn stack() -> LocalStack {
-    stack_with(StackOptions { clock_speedup: 200.0, ..StackOptions::default() }).await
+    stack_with(StackOptions {
+        clock_speedup: 200.0,
+        ..StackOptions::default()
+    })
+    .await
 }
 
 pub async fn stack_with(options: StackOptions) -> LocalStack {
@@ -30,7 +34,10 @@ pub fn api(stack: &LocalStack) -> Api {
 
 /// Waits for a job to end.
 pub async fn finish(stack: &LocalStack, job_id: &str) -> Value {
-    match api(stack).follow(job_id, false, Duration::from_secs(600)).await {
+    match api(stack)
+        .follow(job_id, false, Duration::from_secs(600))
+        .await
+    {
         Ok(j) => j,
         Err(e) => panic!("job {job_id} did not finish: {e}"),
     }
@@ -39,14 +46,22 @@ pub async fn finish(stack: &LocalStack, job_id: &str) -> Value {
 /// Every execution of every state machine (name, status).
 pub async fn executions(stack: &LocalStack) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for machine in ["connection_test", "fetch_resources", "deploy_worker", "destroy_worker"] {
+    for machine in [
+        "connection_test",
+        "fetch_resources",
+        "deploy_worker",
+        "destroy_worker",
+    ] {
         let arn = stack.sfn.state_machine_arn(machine);
         let listed = stack
             .sfn
             .list_executions(&serde_json::json!({"stateMachineArn": arn, "maxResults": 1000}))
             .unwrap_or_default();
         for e in listed["executions"].as_array().cloned().unwrap_or_default() {
-            out.push((e["name"].as_str().unwrap_or_default().to_string(), e["status"].as_str().unwrap_or_default().to_string()));
+            out.push((
+                e["name"].as_str().unwrap_or_default().to_string(),
+                e["status"].as_str().unwrap_or_default().to_string(),
+            ));
         }
     }
     out
@@ -83,7 +98,10 @@ pub fn history_text(stack: &LocalStack, job_id: &str, machine: &str) -> String {
         if let Some(t) = &token {
             req["nextToken"] = serde_json::json!(t);
         }
-        let page = stack.sfn.get_execution_history(&req).unwrap_or_else(|e| panic!("history of {job_id}: {e}"));
+        let page = stack
+            .sfn
+            .get_execution_history(&req)
+            .unwrap_or_else(|e| panic!("history of {job_id}: {e}"));
         all.extend(page["events"].as_array().cloned().unwrap_or_default());
         match page["nextToken"].as_str() {
             Some(t) => token = Some(t.to_string()),

@@ -29,9 +29,18 @@ type Rewrite = Arc<dyn Fn(String) -> String + Send + Sync>;
 #[derive(Clone)]
 pub enum Rule {
     /// Answer `status` with `body` instead of forwarding.
-    Fail { service: &'static str, action: &'static str, status: u16, body: String },
+    Fail {
+        service: &'static str,
+        action: &'static str,
+        status: u16,
+        body: String,
+    },
     /// Forward, then rewrite the response body.
-    Rewrite { service: &'static str, action: &'static str, f: Rewrite },
+    Rewrite {
+        service: &'static str,
+        action: &'static str,
+        f: Rewrite,
+    },
 }
 
 #[derive(Default)]
@@ -48,7 +57,9 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub async fn start(upstream: &str) -> FaultProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
         let addr = listener.local_addr().expect("proxy address");
         let state = Arc::new(Mutex::new(State::default()));
         let stop = CancellationToken::new();
@@ -68,7 +79,9 @@ impl FaultProxy {
                         let (s, upstream, client) = (s.clone(), upstream.clone(), client.clone());
                         async move { Ok::<_, Infallible>(handle(req, &s, &upstream, &client).await) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
                 });
             }
         });
@@ -80,11 +93,19 @@ impl FaultProxy {
     }
 
     pub fn add(&self, rule: Rule) {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).rules.push(rule);
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .rules
+            .push(rule);
     }
 
     pub fn clear(&self) {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).rules.clear();
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .rules
+            .clear();
     }
 
     /// How many calls of `service`/`action` went through.
@@ -117,7 +138,11 @@ fn service_of(req: &http::request::Parts) -> String {
 
 /// The action: `X-Amz-Target` (JSON protocols) or `Action=` (query protocols).
 fn action_of(req: &http::request::Parts, body: &[u8]) -> String {
-    if let Some(t) = req.headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+    if let Some(t) = req
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+    {
         return t.rsplit('.').next().unwrap_or(t).to_string();
     }
     let text = String::from_utf8_lossy(body);
@@ -132,10 +157,22 @@ fn action_of(req: &http::request::Parts, body: &[u8]) -> String {
     String::new()
 }
 
-async fn handle(req: Request<Incoming>, state: &Mutex<State>, upstream: &str, client: &reqwest::Client) -> Response<Full<Bytes>> {
+async fn handle(
+    req: Request<Incoming>,
+    state: &Mutex<State>,
+    upstream: &str,
+    client: &reqwest::Client,
+) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    let call = Call { service: service_of(&parts), action: action_of(&parts, &body) };
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let call = Call {
+        service: service_of(&parts),
+        action: action_of(&parts, &body),
+    };
     let rules: Vec<Rule> = {
         let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
         st.seen.push(call.clone());
@@ -143,18 +180,32 @@ async fn handle(req: Request<Incoming>, state: &Mutex<State>, upstream: &str, cl
     };
     let matches = |s: &str, a: &str| call.service == s && call.action == a;
     for rule in &rules {
-        if let Rule::Fail { service, action, status, body } = rule {
-            if matches(service, action) {
-                return Response::builder()
-                    .status(*status)
-                    .header("content-type", "text/xml")
-                    .body(Full::new(Bytes::from(body.clone())))
-                    .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
-            }
+        if let Rule::Fail {
+            service,
+            action,
+            status,
+            body,
+        } = rule
+            && matches(service, action)
+        {
+            return Response::builder()
+                .status(*status)
+                .header("content-type", "text/xml")
+                .body(Full::new(Bytes::from(body.clone())))
+                .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
         }
     }
-    let url = format!("{upstream}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
-    let mut forward = client.request(parts.method.clone(), url).body(body.to_vec());
+    let url = format!(
+        "{upstream}{}",
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
+    let mut forward = client
+        .request(parts.method.clone(), url)
+        .body(body.to_vec());
     for (k, v) in &parts.headers {
         if k != "host" && k != "content-length" {
             forward = forward.header(k, v);
@@ -162,16 +213,21 @@ async fn handle(req: Request<Incoming>, state: &Mutex<State>, upstream: &str, cl
     }
     let resp = match forward.send().await {
         Ok(r) => r,
-        Err(e) => return Response::builder().status(502).body(Full::new(Bytes::from(e.to_string()))).unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))),
+        Err(e) => {
+            return Response::builder()
+                .status(502)
+                .body(Full::new(Bytes::from(e.to_string())))
+                .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
+        }
     };
     let status = resp.status();
     let headers = resp.headers().clone();
     let mut text = resp.text().await.unwrap_or_default();
     for rule in &rules {
-        if let Rule::Rewrite { service, action, f } = rule {
-            if matches(service, action) {
-                text = f(text);
-            }
+        if let Rule::Rewrite { service, action, f } = rule
+            && matches(service, action)
+        {
+            text = f(text);
         }
     }
     let mut builder = Response::builder().status(status);
@@ -180,7 +236,9 @@ async fn handle(req: Request<Incoming>, state: &Mutex<State>, upstream: &str, cl
             builder = builder.header(k, v);
         }
     }
-    builder.body(Full::new(Bytes::from(text))).unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+    builder
+        .body(Full::new(Bytes::from(text)))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 
 /// An STS-style XML error body.
@@ -192,5 +250,7 @@ pub fn sts_error(code: &str, message: &str) -> String {
 
 /// An EC2-style XML error body.
 pub fn ec2_error(code: &str, message: &str) -> String {
-    format!("<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>proxy</RequestID></Response>")
+    format!(
+        "<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>proxy</RequestID></Response>"
+    )
 }

@@ -3,6 +3,7 @@
 //! the verification, a planted secret access key that must appear in no
 //! log line and no history event, and an inventory larger than one item.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 use std::sync::Arc;
 
 use e2e::proxy::{FaultProxy, Rule, ec2_error, sts_error};
@@ -14,11 +15,21 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 /// Registers an identity and seeds its account; answers the identity id.
-async fn customer(s: &LocalStack, id: &str, spec: impl FnOnce(&str) -> SeedSpec) -> (String, SeedSpec) {
+async fn customer(
+    s: &LocalStack,
+    id: &str,
+    spec: impl FnOnce(&str) -> SeedSpec,
+) -> (String, SeedSpec) {
     let a = api(s);
     let role = SeedSpec::demo("").role_arn();
     let created = a
-        .expect(201, Method::PUT, &format!("/api/cloud-identities/{id}"), Some(json!({"role_arn": role, "regions": ["us-east-1", "eu-west-1"]})), None)
+        .expect(
+            201,
+            Method::PUT,
+            &format!("/api/cloud-identities/{id}"),
+            Some(json!({"role_arn": role, "regions": ["us-east-1", "eu-west-1"]})),
+            None,
+        )
         .await
         .unwrap();
     let spec = spec(created["external_id"].as_str().unwrap());
@@ -27,19 +38,32 @@ async fn customer(s: &LocalStack, id: &str, spec: impl FnOnce(&str) -> SeedSpec)
 }
 
 async fn run(s: &LocalStack, job_type: &str, identity: &str) -> Value {
-    let job = api(s).submit(job_type, json!({"cloud_identity_id": identity})).await.unwrap();
+    let job = api(s)
+        .submit(job_type, json!({"cloud_identity_id": identity}))
+        .await
+        .unwrap();
     finish(s, job["id"].as_str().unwrap()).await
 }
 
 fn step_names(job: &Value) -> Vec<String> {
-    job["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect()
+    job["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// A stack whose AWS traffic goes through a fault-injecting proxy.
 async fn proxied() -> (MotoServer, FaultProxy, LocalStack) {
     let moto = MotoServer::start().await.unwrap();
     let proxy = FaultProxy::start(&moto.endpoint()).await;
-    let s = stack_with(StackOptions { aws_endpoint: Some(proxy.endpoint()), clock_speedup: 200.0, ..StackOptions::default() }).await;
+    let s = stack_with(StackOptions {
+        aws_endpoint: Some(proxy.endpoint()),
+        clock_speedup: 200.0,
+        ..StackOptions::default()
+    })
+    .await;
     (moto, proxy, s)
 }
 
@@ -49,17 +73,48 @@ async fn a_connection_test_verifies_discovers_and_caches() {
     let (id, spec) = customer(&s, "acme", SeedSpec::demo).await;
     let job = run(&s, "CONNECTION_TEST", &id).await;
     assert_eq!(job["status"], "SUCCESS", "{job}");
-    assert_eq!(step_names(&job), ["MarkRunning", "VerifyIdentity", "DiscoverResources", "ReportSuccess"]);
+    assert_eq!(
+        step_names(&job),
+        [
+            "MarkRunning",
+            "VerifyIdentity",
+            "DiscoverResources",
+            "ReportSuccess"
+        ]
+    );
     assert_eq!(job["result"]["identity"]["account"], "111111111111");
-    assert!(job["result"]["identity"]["arn"].as_str().unwrap().contains(&format!("assumed-role/{}/alethia-{}", spec.role_name, job["id"].as_str().unwrap())));
-    let cached = api(&s).expect(200, Method::GET, "/api/cloud-identities/acme", None, None).await.unwrap();
+    assert!(
+        job["result"]["identity"]["arn"]
+            .as_str()
+            .unwrap()
+            .contains(&format!(
+                "assumed-role/{}/alethia-{}",
+                spec.role_name,
+                job["id"].as_str().unwrap()
+            ))
+    );
+    let cached = api(&s)
+        .expect(200, Method::GET, "/api/cloud-identities/acme", None, None)
+        .await
+        .unwrap();
     // Seeded: 2 VPCs x 3 subnets and 4 groups per region, plus the
     // emulator's default VPC, subnets and group in every region.
-    let us = cached["resources"]["subnets"]["us-east-1"].as_array().unwrap();
+    let us = cached["resources"]["subnets"]["us-east-1"]
+        .as_array()
+        .unwrap();
     assert!(us.len() >= 6, "{}", us.len());
     assert!(us.iter().any(|s| s["cidr_block"] == "10.1.2.0/24"));
-    assert_eq!(cached["resources"]["hosted_zones"].as_array().unwrap().len(), 3);
-    assert_eq!(cached["resources"]["iam_users"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        cached["resources"]["hosted_zones"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        cached["resources"]["iam_users"].as_array().unwrap().len(),
+        5
+    );
     assert_eq!(cached["summary"]["problems"].as_array().unwrap().len(), 0);
     for o in cached["outcomes"].as_array().unwrap() {
         assert_eq!(o["status"], "ok", "{o}");
@@ -84,13 +139,28 @@ async fn a_denied_assume_role_fails_the_job_with_what_to_fix() {
     assert_eq!(job["status"], "FAILED", "{job}");
     assert_eq!(job["error"]["code"], "ACCESS_DENIED");
     let message = job["error"]["message"].as_str().unwrap();
-    let identity = api(&s).expect(200, Method::GET, "/api/cloud-identities/acme", None, None).await.unwrap();
+    let identity = api(&s)
+        .expect(200, Method::GET, "/api/cloud-identities/acme", None, None)
+        .await
+        .unwrap();
     assert!(message.contains("trust policy"), "{message}");
-    assert!(message.contains(identity["external_id"].as_str().unwrap()), "the message names the ExternalId to require: {message}");
-    let failed: Vec<&Value> = job["steps"].as_array().unwrap().iter().filter(|s| s["status"] == "FAILED").collect();
+    assert!(
+        message.contains(identity["external_id"].as_str().unwrap()),
+        "the message names the ExternalId to require: {message}"
+    );
+    let failed: Vec<&Value> = job["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "FAILED")
+        .collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["name"], "VerifyIdentity");
-    assert_eq!(proxy.count("sts", "AssumeRole") - assumed_while_seeding, 1, "access denied is fatal: not retried");
+    assert_eq!(
+        proxy.count("sts", "AssumeRole") - assumed_while_seeding,
+        1,
+        "access denied is fatal: not retried"
+    );
     s.stop().await;
 }
 
@@ -98,17 +168,33 @@ async fn a_denied_assume_role_fails_the_job_with_what_to_fix() {
 async fn a_step_that_keeps_failing_ends_the_job_failed_after_its_retries() {
     let (_moto, proxy, s) = proxied().await;
     let (id, _) = customer(&s, "acme", SeedSpec::demo).await;
-    proxy.add(Rule::Fail { service: "ec2", action: "DescribeRegions", status: 503, body: ec2_error("Unavailable", "The service is unavailable") });
+    proxy.add(Rule::Fail {
+        service: "ec2",
+        action: "DescribeRegions",
+        status: 503,
+        body: ec2_error("Unavailable", "The service is unavailable"),
+    });
     let job = run(&s, "FETCH_RESOURCES", &id).await;
     assert_eq!(job["status"], "FAILED", "{job}");
     assert_eq!(job["error"]["code"], "UNAVAILABLE");
-    let discover = job["steps"].as_array().unwrap().iter().find(|s| s["name"] == "DiscoverResources").unwrap();
+    let discover = job["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "DiscoverResources")
+        .unwrap();
     assert_eq!(discover["status"], "FAILED");
-    assert_eq!(discover["attempts"], 5, "one attempt and the four retries of the Retryable.* retrier");
+    assert_eq!(
+        discover["attempts"], 5,
+        "one attempt and the four retries of the Retryable.* retrier"
+    );
     assert!(proxy.count("ec2", "DescribeRegions") >= 5);
     let execution = e2e::executions(&s).await;
     assert_eq!(execution.len(), 1);
-    assert_eq!(execution[0].1, "FAILED", "the execution fails after reporting");
+    assert_eq!(
+        execution[0].1, "FAILED",
+        "the execution fails after reporting"
+    );
     s.stop().await;
 }
 
@@ -118,9 +204,19 @@ async fn fetch_resources_skips_the_verification() {
     let (id, _) = customer(&s, "acme", SeedSpec::demo).await;
     let job = run(&s, "FETCH_RESOURCES", &id).await;
     assert_eq!(job["status"], "SUCCESS", "{job}");
-    assert_eq!(step_names(&job), ["MarkRunning", "DiscoverResources", "ReportSuccess"]);
-    assert_eq!(proxy.count("sts", "GetCallerIdentity"), 0, "no verification call");
-    assert!(proxy.count("sts", "AssumeRole") >= 2, "seeding and discovery assume the role");
+    assert_eq!(
+        step_names(&job),
+        ["MarkRunning", "DiscoverResources", "ReportSuccess"]
+    );
+    assert_eq!(
+        proxy.count("sts", "GetCallerIdentity"),
+        0,
+        "no verification call"
+    );
+    assert!(
+        proxy.count("sts", "AssumeRole") >= 2,
+        "seeding and discovery assume the role"
+    );
     s.stop().await;
 }
 
@@ -134,19 +230,40 @@ async fn the_assumed_roles_secret_key_appears_in_no_log_line_and_no_history_even
         service: "sts",
         action: "AssumeRole",
         f: Arc::new(|body: String| {
-            let (Some(start), Some(end)) = (body.find("<SecretAccessKey>"), body.find("</SecretAccessKey>")) else { return body };
-            format!("{}<SecretAccessKey>{PLANTED}{}", &body[..start], &body[end..])
+            let (Some(start), Some(end)) = (
+                body.find("<SecretAccessKey>"),
+                body.find("</SecretAccessKey>"),
+            ) else {
+                return body;
+            };
+            format!(
+                "{}<SecretAccessKey>{PLANTED}{}",
+                &body[..start],
+                &body[end..]
+            )
         }),
     });
     let job = run(&s, "CONNECTION_TEST", &id).await;
     assert_eq!(job["status"], "SUCCESS", "{job}");
     let history = history_text(&s, job["id"].as_str().unwrap(), "connection_test");
-    assert!(history.contains("DiscoverResources"), "the history is there");
-    assert!(!history.contains(PLANTED), "the secret is in the execution history");
+    assert!(
+        history.contains("DiscoverResources"),
+        "the history is there"
+    );
+    assert!(
+        !history.contains(PLANTED),
+        "the secret is in the execution history"
+    );
     let captured = logs.text();
-    assert!(captured.contains("resources discovered"), "the logs were captured");
+    assert!(
+        captured.contains("resources discovered"),
+        "the logs were captured"
+    );
     assert!(!captured.contains(PLANTED), "the secret is in the logs");
-    let stored = api(&s).expect(200, Method::GET, "/api/cloud-identities/acme", None, None).await.unwrap();
+    let stored = api(&s)
+        .expect(200, Method::GET, "/api/cloud-identities/acme", None, None)
+        .await
+        .unwrap();
     assert!(!stored.to_string().contains(PLANTED));
     assert!(!job.to_string().contains(PLANTED));
     s.stop().await;
@@ -168,18 +285,35 @@ async fn an_inventory_of_more_than_5000_subnets_is_stored_and_read_back_whole() 
     .await;
     let job = run(&s, "CONNECTION_TEST", &id).await;
     assert_eq!(job["status"], "SUCCESS", "{job}");
-    let subnets = job["result"]["discovery"]["counts"]["subnets"].as_u64().unwrap();
+    let subnets = job["result"]["discovery"]["counts"]["subnets"]
+        .as_u64()
+        .unwrap();
     assert!(subnets > 5120, "{subnets}");
-    let cached = api(&s).expect(200, Method::GET, "/api/cloud-identities/big", None, None).await.unwrap();
-    let read_back: usize = cached["resources"]["subnets"].as_object().unwrap().values().map(|v| v.as_array().unwrap().len()).sum();
+    let cached = api(&s)
+        .expect(200, Method::GET, "/api/cloud-identities/big", None, None)
+        .await
+        .unwrap();
+    let read_back: usize = cached["resources"]["subnets"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_array().unwrap().len())
+        .sum();
     assert_eq!(read_back as u64, subnets, "every subnet read back");
-    assert!(cached["resources"].to_string().len() > 400 * 1024, "larger than one DynamoDB item");
+    assert!(
+        cached["resources"].to_string().len() > 400 * 1024,
+        "larger than one DynamoDB item"
+    );
     // Stored in chunks under a generation the identity's record points at.
     assert!(e2e::item_count(&s, "cloud_identity_inventory").await >= 1);
     // A second fetch replaces the generation and removes the old chunks.
     let chunks_before = e2e::item_count(&s, "cloud_identity_inventory").await;
     let again = run(&s, "FETCH_RESOURCES", &id).await;
     assert_eq!(again["status"], "SUCCESS");
-    assert_eq!(e2e::item_count(&s, "cloud_identity_inventory").await, chunks_before, "old chunks removed");
+    assert_eq!(
+        e2e::item_count(&s, "cloud_identity_inventory").await,
+        chunks_before,
+        "old chunks removed"
+    );
     s.stop().await;
 }

@@ -2,6 +2,7 @@
 //! input (4xx naming the field, nothing written, no execution started),
 //! listing with pagination, cloud identities.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 use e2e::{api, executions, item_count, stack};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -9,7 +10,11 @@ use serde_json::{Value, json};
 /// Nothing was written and nothing started.
 async fn assert_untouched(s: &local_stack::stack::LocalStack) {
     assert_eq!(item_count(s, "jobs").await, 0, "a job was written");
-    assert_eq!(item_count(s, "job_idempotency").await, 0, "an idempotency key was written");
+    assert_eq!(
+        item_count(s, "job_idempotency").await,
+        0,
+        "an idempotency key was written"
+    );
     assert!(executions(s).await.is_empty(), "an execution was started");
 }
 
@@ -29,17 +34,35 @@ async fn the_same_idempotency_key_answers_the_same_job_and_starts_nothing_new() 
     let post = |key: &'static str, body: Value| {
         let client = client.clone();
         let url = format!("{}/api/jobs", s.api_url);
-        async move { client.post(url).header("Idempotency-Key", key).json(&body).send().await.unwrap() }
+        async move {
+            client
+                .post(url)
+                .header("Idempotency-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
     };
     let first = post("key-1", body.clone()).await;
     assert_eq!(first.status(), 202);
     let first: Value = first.json().await.unwrap();
     let again = post("key-1", body.clone()).await;
     assert_eq!(again.status(), 202);
-    assert_eq!(again.headers().get("Idempotent-Replayed").and_then(|v| v.to_str().ok()), Some("true"));
+    assert_eq!(
+        again
+            .headers()
+            .get("Idempotent-Replayed")
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
     let again: Value = again.json().await.unwrap();
     assert_eq!(first["id"], again["id"]);
-    let other_body = post("key-1", json!({"type": "FETCH_RESOURCES", "params": {"cloud_identity_id": "acme"}})).await;
+    let other_body = post(
+        "key-1",
+        json!({"type": "FETCH_RESOURCES", "params": {"cloud_identity_id": "acme"}}),
+    )
+    .await;
     assert_eq!(other_body.status(), 422, "same key, different body");
     let other_key: Value = post("key-2", body).await.json().await.unwrap();
     assert_ne!(other_key["id"], first["id"]);
@@ -48,9 +71,15 @@ async fn the_same_idempotency_key_answers_the_same_job_and_starts_nothing_new() 
     e2e::finish(&s, other_key["id"].as_str().unwrap()).await;
     let mut names: Vec<String> = executions(&s).await.into_iter().map(|(n, _)| n).collect();
     names.sort();
-    let mut expected = vec![first["id"].as_str().unwrap().to_string(), other_key["id"].as_str().unwrap().to_string()];
+    let mut expected = vec![
+        first["id"].as_str().unwrap().to_string(),
+        other_key["id"].as_str().unwrap().to_string(),
+    ];
     expected.sort();
-    assert_eq!(names, expected, "one execution per job, named by the job id");
+    assert_eq!(
+        names, expected,
+        "one execution per job, named by the job id"
+    );
     s.stop().await;
 }
 
@@ -63,16 +92,56 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
         (json!({"type": "MAKE_COFFEE", "params": {}}), 400, "type"),
         (json!({"params": {}}), 400, "type"),
         (json!({"type": 7}), 400, "type"),
-        (json!({"type": "CONNECTION_TEST", "params": {}}), 400, "params.cloud_identity_id"),
-        (json!({"type": "CONNECTION_TEST", "params": {"cloud_identity_id": 12}}), 400, "params.cloud_identity_id"),
-        (json!({"type": "CONNECTION_TEST", "params": {"cloud_identity_id": "acme", "extra": 1}}), 400, "params.extra"),
-        (json!({"type": "CONNECTION_TEST", "params": {"cloud_identity_id": "acme"}, "priority": 1}), 400, "priority"),
-        (json!({"type": "DEPLOY_WORKER", "params": {"name": "runner-1", "region": "us-east-1\n"}}), 400, "params.region"),
-        (json!({"type": "DEPLOY_WORKER", "params": {"name": "runner-1", "region": "x@evil.com:443"}}), 400, "params.region"),
-        (json!({"type": "DEPLOY_WORKER", "params": {"name": "runner-1", "region": "us-east-1", "cpu": 256, "memory": 8192}}), 400, "params.memory"),
-        (json!({"type": "DEPLOY_WORKER", "params": {"name": "Runner One", "region": "us-east-1"}}), 400, "params.name"),
-        (json!({"type": "CONNECTION_TEST", "params": {"cloud_identity_id": "nobody"}}), 404, "params.cloud_identity_id"),
-        (json!({"type": "DESTROY_WORKER", "params": {"name": "never-deployed"}}), 404, "params.name"),
+        (
+            json!({"type": "CONNECTION_TEST", "params": {}}),
+            400,
+            "params.cloud_identity_id",
+        ),
+        (
+            json!({"type": "CONNECTION_TEST", "params": {"cloud_identity_id": 12}}),
+            400,
+            "params.cloud_identity_id",
+        ),
+        (
+            json!({"type": "CONNECTION_TEST", "params": {"cloud_identity_id": "acme", "extra": 1}}),
+            400,
+            "params.extra",
+        ),
+        (
+            json!({"type": "CONNECTION_TEST", "params": {"cloud_identity_id": "acme"}, "priority": 1}),
+            400,
+            "priority",
+        ),
+        (
+            json!({"type": "DEPLOY_WORKER", "params": {"name": "runner-1", "region": "us-east-1\n"}}),
+            400,
+            "params.region",
+        ),
+        (
+            json!({"type": "DEPLOY_WORKER", "params": {"name": "runner-1", "region": "x@evil.com:443"}}),
+            400,
+            "params.region",
+        ),
+        (
+            json!({"type": "DEPLOY_WORKER", "params": {"name": "runner-1", "region": "us-east-1", "cpu": 256, "memory": 8192}}),
+            400,
+            "params.memory",
+        ),
+        (
+            json!({"type": "DEPLOY_WORKER", "params": {"name": "Runner One", "region": "us-east-1"}}),
+            400,
+            "params.name",
+        ),
+        (
+            json!({"type": "CONNECTION_TEST", "params": {"cloud_identity_id": "nobody"}}),
+            404,
+            "params.cloud_identity_id",
+        ),
+        (
+            json!({"type": "DESTROY_WORKER", "params": {"name": "never-deployed"}}),
+            404,
+            "params.name",
+        ),
     ];
     for (body, status, field) in cases {
         let resp = client.post(&url).json(&body).send().await.unwrap();
@@ -81,44 +150,105 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
         assert_eq!(err["error"]["field"], field, "{body}: {err}");
         assert!(!err["error"]["message"].as_str().unwrap_or("").is_empty());
     }
-    let raw = [("{not json", 400, "MALFORMED_JSON"), ("[1,2]", 400, "BAD_REQUEST"), ("", 400, "BAD_REQUEST")];
+    let raw = [
+        ("{not json", 400, "MALFORMED_JSON"),
+        ("[1,2]", 400, "BAD_REQUEST"),
+        ("", 400, "BAD_REQUEST"),
+    ];
     for (text, status, code) in raw {
-        let resp = client.post(&url).header("content-type", "application/json").body(text).send().await.unwrap();
+        let resp = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(text)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status().as_u16(), status, "{text:?}");
         let err: Value = resp.json().await.unwrap();
         assert_eq!(err["error"]["code"], code);
     }
-    let huge = json!({"type": "RUNNER_JOB", "params": {"payload": {"blob": "x".repeat(70 * 1024)}}});
-    assert_eq!(client.post(&url).json(&huge).send().await.unwrap().status(), 413);
-    let bad_key = client.post(&url).header("Idempotency-Key", "ünïcode key").json(&json!({"type": "RUNNER_JOB", "params": {"payload": {}}})).send().await.unwrap();
+    let huge =
+        json!({"type": "RUNNER_JOB", "params": {"payload": {"blob": "x".repeat(70 * 1024)}}});
+    assert_eq!(
+        client.post(&url).json(&huge).send().await.unwrap().status(),
+        413
+    );
+    let bad_key = client
+        .post(&url)
+        .header("Idempotency-Key", "ünïcode key")
+        .json(&json!({"type": "RUNNER_JOB", "params": {"payload": {}}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad_key.status(), 400);
 
     // Cloud identities: malformed role ARNs and regions, unknown fields,
     // an ExternalId offered by the caller.
-    let put = |id: &str, body: Value| client.put(format!("{}/api/cloud-identities/{id}", s.api_url)).json(&body).send();
+    let put = |id: &str, body: Value| {
+        client
+            .put(format!("{}/api/cloud-identities/{id}", s.api_url))
+            .json(&body)
+            .send()
+    };
     for (body, field) in [
-        (json!({"role_arn": "arn:aws:iam::123:role/x", "regions": ["us-east-1"]}), "role_arn"),
-        (json!({"role_arn": "not-an-arn", "regions": ["us-east-1"]}), "role_arn"),
-        (json!({"role_arn": "arn:aws:iam::111111111111:role/x", "regions": ["us-east-1\n"]}), "regions[0]"),
-        (json!({"role_arn": "arn:aws:iam::111111111111:role/x", "regions": []}), "regions"),
-        (json!({"role_arn": "arn:aws:iam::111111111111:role/x", "regions": "all", "external_id": "mine"}), "external_id"),
+        (
+            json!({"role_arn": "arn:aws:iam::123:role/x", "regions": ["us-east-1"]}),
+            "role_arn",
+        ),
+        (
+            json!({"role_arn": "not-an-arn", "regions": ["us-east-1"]}),
+            "role_arn",
+        ),
+        (
+            json!({"role_arn": "arn:aws:iam::111111111111:role/x", "regions": ["us-east-1\n"]}),
+            "regions[0]",
+        ),
+        (
+            json!({"role_arn": "arn:aws:iam::111111111111:role/x", "regions": []}),
+            "regions",
+        ),
+        (
+            json!({"role_arn": "arn:aws:iam::111111111111:role/x", "regions": "all", "external_id": "mine"}),
+            "external_id",
+        ),
     ] {
         let resp = put("acme", body.clone()).await.unwrap();
         assert_eq!(resp.status(), 400, "{body}");
         let err: Value = resp.json().await.unwrap();
         assert_eq!(err["error"]["field"], field, "{body}");
     }
-    let resp = put("bad%2Fid", json!({"role_arn": "arn:aws:iam::111111111111:role/x", "regions": "all"})).await.unwrap();
+    let resp = put(
+        "bad%2Fid",
+        json!({"role_arn": "arn:aws:iam::111111111111:role/x", "regions": "all"}),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 400);
     assert_eq!(item_count(&s, "cloud_identities").await, 0);
 
-    for path in ["/api/jobs/job-00000000000000000000000000000000", "/api/jobs/../../etc/passwd", "/api/cloud-identities/nobody"] {
-        let resp = client.get(format!("{}{path}", s.api_url)).send().await.unwrap();
+    for path in [
+        "/api/jobs/job-00000000000000000000000000000000",
+        "/api/jobs/../../etc/passwd",
+        "/api/cloud-identities/nobody",
+    ] {
+        let resp = client
+            .get(format!("{}{path}", s.api_url))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 404, "{path}");
     }
-    let resp = client.get(format!("{}/api/jobs?status=DONE", s.api_url)).send().await.unwrap();
+    let resp = client
+        .get(format!("{}/api/jobs?status=DONE", s.api_url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
-    let resp = client.get(format!("{}/api/jobs?next_token=forged", s.api_url)).send().await.unwrap();
+    let resp = client
+        .get(format!("{}/api/jobs?next_token=forged", s.api_url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
     let err: Value = resp.json().await.unwrap();
     assert_eq!(err["error"]["field"], "next_token");
@@ -133,7 +263,10 @@ async fn jobs_are_listed_newest_first_by_type_and_status_with_pagination() {
     let a = api(&s);
     let mut ids = Vec::new();
     for i in 0..7 {
-        let job = a.submit("RUNNER_JOB", json!({"payload": {"n": i}})).await.unwrap();
+        let job = a
+            .submit("RUNNER_JOB", json!({"payload": {"n": i}}))
+            .await
+            .unwrap();
         ids.push(job["id"].as_str().unwrap().to_string());
     }
     let mut seen = Vec::new();
@@ -154,7 +287,10 @@ async fn jobs_are_listed_newest_first_by_type_and_status_with_pagination() {
     }
     ids.reverse();
     assert_eq!(seen, ids, "all seven, newest first, across pages");
-    let none = a.expect(200, Method::GET, "/api/jobs?status=SUCCESS", None, None).await.unwrap();
+    let none = a
+        .expect(200, Method::GET, "/api/jobs?status=SUCCESS", None, None)
+        .await
+        .unwrap();
     assert_eq!(none["jobs"].as_array().unwrap().len(), 0);
     s.stop().await;
 }
@@ -167,19 +303,45 @@ async fn cloud_identities_get_a_platform_issued_external_id_kept_across_updates(
     let external_id = created["external_id"].as_str().unwrap().to_string();
     assert_eq!(external_id.len(), 32);
     let updated = a
-        .expect(200, Method::PUT, "/api/cloud-identities/acme", Some(json!({"role_arn": "arn:aws:iam::111111111111:role/Other", "regions": "all"})), None)
+        .expect(
+            200,
+            Method::PUT,
+            "/api/cloud-identities/acme",
+            Some(json!({"role_arn": "arn:aws:iam::111111111111:role/Other", "regions": "all"})),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(updated["external_id"], external_id);
     assert_eq!(updated["regions"], "all");
-    let read = a.expect(200, Method::GET, "/api/cloud-identities/acme", None, None).await.unwrap();
+    let read = a
+        .expect(200, Method::GET, "/api/cloud-identities/acme", None, None)
+        .await
+        .unwrap();
     assert_eq!(read["role_arn"], "arn:aws:iam::111111111111:role/Other");
     assert_eq!(read["fetched_at"], Value::Null, "nothing fetched yet");
     // Refresh creates a FETCH_RESOURCES job for the identity.
-    let job = a.expect(202, Method::POST, "/api/cloud-identities/acme/refresh", None, None).await.unwrap();
+    let job = a
+        .expect(
+            202,
+            Method::POST,
+            "/api/cloud-identities/acme/refresh",
+            None,
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!(job["type"], "FETCH_RESOURCES");
     assert_eq!(job["params"]["cloud_identity_id"], "acme");
-    let (status, _) = a.call(Method::POST, "/api/cloud-identities/nobody/refresh", None, None).await.unwrap();
+    let (status, _) = a
+        .call(
+            Method::POST,
+            "/api/cloud-identities/nobody/refresh",
+            None,
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!(status, 404);
     e2e::finish(&s, job["id"].as_str().unwrap()).await;
     s.stop().await;

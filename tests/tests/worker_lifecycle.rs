@@ -1,6 +1,7 @@
 //! DEPLOY_WORKER and DESTROY_WORKER for real: Terraform applies and
 //! destroys the Runner template against the emulator.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 use e2e::{api, finish, history_text, stack, stack_with};
 use local_stack::stack::{LocalStack, StackOptions};
 use local_stack::{leftovers, standin, terraform};
@@ -17,26 +18,49 @@ async fn deploy(s: &LocalStack, name: &str, extra: Value) -> Value {
 }
 
 async fn destroy(s: &LocalStack, name: &str) -> Value {
-    let job = api(s).submit("DESTROY_WORKER", json!({"name": name})).await.unwrap();
+    let job = api(s)
+        .submit("DESTROY_WORKER", json!({"name": name}))
+        .await
+        .unwrap();
     finish(s, job["id"].as_str().unwrap()).await
 }
 
 async fn runner_env(s: &LocalStack, deployed: &Value) -> standin::RunnerEnv {
     let w = &deployed["result"]["worker"];
-    standin::boot(&s.sdk, "us-east-1", w["cluster_arn"].as_str().unwrap(), w["service_name"].as_str().unwrap()).await.unwrap()
+    standin::boot(
+        &s.sdk,
+        "us-east-1",
+        w["cluster_arn"].as_str().unwrap(),
+        w["service_name"].as_str().unwrap(),
+    )
+    .await
+    .unwrap()
 }
 
 /// Every item of a table, as text.
 async fn table_text(s: &LocalStack, table: &str) -> String {
     let client = aws_sdk_dynamodb::Client::new(&s.sdk);
-    let items = client.scan().table_name(s.names.name(table)).send().await.unwrap().items.unwrap_or_default();
+    let items = client
+        .scan()
+        .table_name(s.names.name(table))
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
     format!("{items:?}")
 }
 
 /// The worker's Terraform state, as text.
 async fn state_text(s: &LocalStack, name: &str) -> String {
     let s3 = local_stack::stack::s3_client(&s.sdk);
-    let obj = s3.get_object().bucket(local_stack::stack::STATE_BUCKET).key(format!("workers/{name}/terraform.tfstate")).send().await.unwrap();
+    let obj = s3
+        .get_object()
+        .bucket(local_stack::stack::STATE_BUCKET)
+        .key(format!("workers/{name}/terraform.tfstate"))
+        .send()
+        .await
+        .unwrap();
     String::from_utf8(obj.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
 }
 
@@ -47,8 +71,22 @@ async fn deploy_and_destroy_for_real_leave_nothing_and_the_token_nowhere_but_its
     let name = "runner-e2e-1";
     let deployed = deploy(&s, name, json!({})).await;
     assert_eq!(deployed["status"], "SUCCESS", "{deployed}");
-    let steps: Vec<&str> = deployed["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(steps, ["MarkRunning", "GenerateConfig", "TerraformApply", "RegisterWorker", "ReportSuccess"]);
+    let steps: Vec<&str> = deployed["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "MarkRunning",
+            "GenerateConfig",
+            "TerraformApply",
+            "RegisterWorker",
+            "ReportSuccess"
+        ]
+    );
 
     // A second plan finds nothing to change.
     let (clean, output) = terraform::plan_is_clean(&s, name).await.unwrap();
@@ -57,41 +95,107 @@ async fn deploy_and_destroy_for_real_leave_nothing_and_the_token_nowhere_but_its
     // The runner boots with the id and token from its secret and comes ONLINE.
     let runner = runner_env(&s, &deployed).await;
     let admin = s.admin_token.expose().to_string();
-    let before = api(&s).expect(200, Method::GET, &format!("/api/runners/{}", runner.worker_id), None, Some(&admin)).await.unwrap();
+    let before = api(&s)
+        .expect(
+            200,
+            Method::GET,
+            &format!("/api/runners/{}", runner.worker_id),
+            None,
+            Some(&admin),
+        )
+        .await
+        .unwrap();
     assert_eq!(before["status"], "PENDING");
     runner.heartbeat().await.unwrap();
-    let after = api(&s).expect(200, Method::GET, &format!("/api/runners/{}", runner.worker_id), None, Some(&admin)).await.unwrap();
+    let after = api(&s)
+        .expect(
+            200,
+            Method::GET,
+            &format!("/api/runners/{}", runner.worker_id),
+            None,
+            Some(&admin),
+        )
+        .await
+        .unwrap();
     assert_eq!(after["status"], "ONLINE");
 
     // The token: in the secret and (hashed) in the registry, nowhere else.
     let token = runner.token.expose().to_string();
     let hash = jobs_domain::runner::hash_token(&token);
-    assert!(table_text(&s, "runners").await.contains(&hash), "the registry keeps the hash");
+    assert!(
+        table_text(&s, "runners").await.contains(&hash),
+        "the registry keeps the hash"
+    );
     for table in ["runners", "jobs", "workers", "job_idempotency"] {
-        assert!(!table_text(&s, table).await.contains(&token), "the token is in the {table} table");
+        assert!(
+            !table_text(&s, table).await.contains(&token),
+            "the token is in the {table} table"
+        );
     }
-    assert!(!history_text(&s, deployed["id"].as_str().unwrap(), "deploy_worker").contains(&token), "the token is in the execution history");
+    assert!(
+        !history_text(&s, deployed["id"].as_str().unwrap(), "deploy_worker").contains(&token),
+        "the token is in the execution history"
+    );
     let ecs = aws_sdk_ecs::Client::new(&s.sdk);
     let task_def = ecs
         .describe_task_definition()
-        .task_definition(deployed["result"]["worker"]["task_definition_arn"].as_str().unwrap())
+        .task_definition(
+            deployed["result"]["worker"]["task_definition_arn"]
+                .as_str()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
     let td_text = format!("{:?}", task_def.task_definition);
-    assert!(td_text.contains("WORKER_TOKEN"), "the task definition refers to the secret");
-    assert!(!td_text.contains(&token), "the token is in the task definition");
-    assert!(!state_text(&s, name).await.contains(&token), "the token is in the Terraform state");
+    assert!(
+        td_text.contains("WORKER_TOKEN"),
+        "the task definition refers to the secret"
+    );
+    assert!(
+        !td_text.contains(&token),
+        "the token is in the task definition"
+    );
+    assert!(
+        !state_text(&s, name).await.contains(&token),
+        "the token is in the Terraform state"
+    );
     assert!(!logs.text().contains(&token), "the token is in the logs");
-    assert!(!deployed.to_string().contains(&token), "the token is in the job");
+    assert!(
+        !deployed.to_string().contains(&token),
+        "the token is in the job"
+    );
 
     let destroyed = destroy(&s, name).await;
     assert_eq!(destroyed["status"], "SUCCESS", "{destroyed}");
-    let steps: Vec<&str> = destroyed["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(steps, ["MarkRunning", "GenerateConfig", "TerraformDestroy", "Deregister", "RequeueJobs", "ReportSuccess"]);
+    let steps: Vec<&str> = destroyed["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "MarkRunning",
+            "GenerateConfig",
+            "TerraformDestroy",
+            "Deregister",
+            "RequeueJobs",
+            "ReportSuccess"
+        ]
+    );
     let left = leftovers::find(&s.sdk, "us-east-1", name).await.unwrap();
     assert!(left.is_empty(), "left behind: {left:?}");
-    let (status, _) = api(&s).call(Method::GET, &format!("/api/runners/{}", runner.worker_id), None, Some(&admin)).await.unwrap();
+    let (status, _) = api(&s)
+        .call(
+            Method::GET,
+            &format!("/api/runners/{}", runner.worker_id),
+            None,
+            Some(&admin),
+        )
+        .await
+        .unwrap();
     assert_eq!(status, 404, "the registration is removed");
     assert_eq!(e2e::item_count(&s, "runners").await, 0);
 
@@ -99,20 +203,36 @@ async fn deploy_and_destroy_for_real_leave_nothing_and_the_token_nowhere_but_its
     let again = destroy(&s, name).await;
     assert_eq!(again["status"], "SUCCESS");
     assert_eq!(again["result"]["already_destroyed"], true);
-    let steps: Vec<&str> = again["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let steps: Vec<&str> = again["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert!(!steps.contains(&"TerraformDestroy"), "{steps:?}");
     s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_step_delivered_twice_gives_one_registration_and_one_stack() {
-    let s = stack_with(StackOptions { deliver_twice: true, clock_speedup: 200.0, ..StackOptions::default() }).await;
+    let s = stack_with(StackOptions {
+        deliver_twice: true,
+        clock_speedup: 200.0,
+        ..StackOptions::default()
+    })
+    .await;
     let name = "runner-twice";
     let deployed = deploy(&s, name, json!({})).await;
     assert_eq!(deployed["status"], "SUCCESS", "{deployed}");
     assert_eq!(e2e::item_count(&s, "runners").await, 1, "one registration");
     let ecs = aws_sdk_ecs::Client::new(&s.sdk);
-    let clusters = ecs.list_clusters().send().await.unwrap().cluster_arns.unwrap_or_default();
+    let clusters = ecs
+        .list_clusters()
+        .send()
+        .await
+        .unwrap()
+        .cluster_arns
+        .unwrap_or_default();
     let ours: Vec<&String> = clusters.iter().filter(|c| c.contains(name)).collect();
     assert_eq!(ours.len(), 1, "one stack: {clusters:?}");
     let (clean, output) = terraform::plan_is_clean(&s, name).await.unwrap();
@@ -123,7 +243,12 @@ async fn every_step_delivered_twice_gives_one_registration_and_one_stack() {
 
     let destroyed = destroy(&s, name).await;
     assert_eq!(destroyed["status"], "SUCCESS", "{destroyed}");
-    assert!(leftovers::find(&s.sdk, "us-east-1", name).await.unwrap().is_empty());
+    assert!(
+        leftovers::find(&s.sdk, "us-east-1", name)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(e2e::item_count(&s, "runners").await, 0);
     s.stop().await;
 }
@@ -138,10 +263,24 @@ async fn a_terraform_failure_midway_fails_the_job_with_its_message_and_destroy_c
     assert_eq!(failed["status"], "FAILED", "{failed}");
     assert_eq!(failed["error"]["code"], "TERRAFORM_FAILED");
     let message = failed["error"]["message"].as_str().unwrap();
-    assert!(message.contains("TerraformApply failed") && message.contains("Error:"), "{message}");
-    let tf_step = failed["steps"].as_array().unwrap().iter().find(|s| s["name"] == "TerraformApply").unwrap();
+    assert!(
+        message.contains("TerraformApply failed") && message.contains("Error:"),
+        "{message}"
+    );
+    let tf_step = failed["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "TerraformApply")
+        .unwrap();
     assert_eq!(tf_step["status"], "FAILED");
-    assert!(!leftovers::find(&s.sdk, "us-east-1", name).await.unwrap().is_empty(), "the failure left a partial stack");
+    assert!(
+        !leftovers::find(&s.sdk, "us-east-1", name)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the failure left a partial stack"
+    );
     assert_eq!(e2e::item_count(&s, "runners").await, 0, "never registered");
 
     let destroyed = destroy(&s, name).await;
@@ -157,19 +296,53 @@ async fn bad_worker_input_is_refused_and_nothing_is_provisioned() {
     let client = reqwest::Client::new();
     let url = format!("{}/api/jobs", s.api_url);
     for (params, status, field) in [
-        (json!({"name": "runner-1", "region": "mars-north-1"}), 400, "params.region"),
-        (json!({"name": "runner-1", "region": "us-east-1", "cpu": 1024, "memory": 1024}), 400, "params.memory"),
-        (json!({"name": "runner-1", "region": "us-east-1", "cpu": 333, "memory": 1024}), 400, "params.cpu"),
-        (json!({"name": "-runner", "region": "us-east-1"}), 400, "params.name"),
-        (json!({"name": "runner_1", "region": "us-east-1"}), 400, "params.name"),
-        (json!({"name": "runner-1", "region": "us-east-1", "image": "bad image"}), 400, "params.image"),
+        (
+            json!({"name": "runner-1", "region": "mars-north-1"}),
+            400,
+            "params.region",
+        ),
+        (
+            json!({"name": "runner-1", "region": "us-east-1", "cpu": 1024, "memory": 1024}),
+            400,
+            "params.memory",
+        ),
+        (
+            json!({"name": "runner-1", "region": "us-east-1", "cpu": 333, "memory": 1024}),
+            400,
+            "params.cpu",
+        ),
+        (
+            json!({"name": "-runner", "region": "us-east-1"}),
+            400,
+            "params.name",
+        ),
+        (
+            json!({"name": "runner_1", "region": "us-east-1"}),
+            400,
+            "params.name",
+        ),
+        (
+            json!({"name": "runner-1", "region": "us-east-1", "image": "bad image"}),
+            400,
+            "params.image",
+        ),
     ] {
-        let resp = client.post(&url).json(&json!({"type": "DEPLOY_WORKER", "params": params})).send().await.unwrap();
+        let resp = client
+            .post(&url)
+            .json(&json!({"type": "DEPLOY_WORKER", "params": params}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status().as_u16(), status, "{params}");
         let err: Value = resp.json().await.unwrap();
         assert_eq!(err["error"]["field"], field, "{params}");
     }
-    let resp = client.post(&url).json(&json!({"type": "DESTROY_WORKER", "params": {"name": "nobody-here"}})).send().await.unwrap();
+    let resp = client
+        .post(&url)
+        .json(&json!({"type": "DESTROY_WORKER", "params": {"name": "nobody-here"}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404);
     assert_eq!(e2e::item_count(&s, "jobs").await, 0);
     assert_eq!(e2e::item_count(&s, "workers").await, 0);

@@ -65,9 +65,14 @@ where
                 ErrorKind::Throttled
             } else if DENIED.contains(&code) {
                 ErrorKind::AccessDenied
-            } else if code.contains("NotFound") || code.starts_with("NoSuch") || code.ends_with("DoesNotExist") {
+            } else if code.contains("NotFound")
+                || code.starts_with("NoSuch")
+                || code.ends_with("DoesNotExist")
+            {
                 ErrorKind::NotFound
-            } else if code == "ConditionalCheckFailedException" || code == "TransactionConflictException" {
+            } else if code == "ConditionalCheckFailedException"
+                || code == "TransactionConflictException"
+            {
                 ErrorKind::Conflict
             } else if server_side
                 || code.contains("InternalError")
@@ -82,11 +87,15 @@ where
             StepError::new(kind, text)
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
-            StepError::unavailable(format!("{what}: the service could not be reached: {}", source_chain(&err)))
+            StepError::unavailable(format!(
+                "{what}: the service could not be reached: {}",
+                source_chain(&err)
+            ))
         }
-        SdkError::ResponseError(_) => {
-            StepError::unavailable(format!("{what}: the response could not be read: {}", source_chain(&err)))
-        }
+        SdkError::ResponseError(_) => StepError::unavailable(format!(
+            "{what}: the response could not be read: {}",
+            source_chain(&err)
+        )),
         _ => StepError::internal(format!("{what}: {}", source_chain(&err))),
     }
 }

@@ -23,7 +23,8 @@ use chrono::Utc;
 use futures::StreamExt;
 use jobs_domain::identity::{CloudIdentity, RegionSelection, RoleArn};
 use jobs_domain::inventory::{
-    FetchOutcome, FetchStatus, GLOBAL, HostedZone, IamUser, Inventory, ResourceType, Resources, SecurityGroup, Subnet, Vpc,
+    FetchOutcome, FetchStatus, GLOBAL, HostedZone, IamUser, Inventory, ResourceType, Resources,
+    SecurityGroup, Subnet, Vpc,
 };
 use jobs_domain::ports::{CallerIdentity, IdentityVerifier, PortResult, ResourceDiscovery};
 use jobs_domain::{ErrorKind, StepError};
@@ -92,7 +93,11 @@ impl Found {
 }
 
 fn tag_name(tags: Option<&[aws_sdk_ec2::types::Tag]>) -> Option<String> {
-    tags?.iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).map(str::to_string)
+    tags?
+        .iter()
+        .find(|t| t.key() == Some("Name"))
+        .and_then(|t| t.value())
+        .map(str::to_string)
 }
 
 /// The region used for global services (IAM, Route 53, STS) in a partition.
@@ -107,7 +112,12 @@ fn home_region(partition: &str) -> &'static str {
 impl AwsCloud {
     /// `base` carries the platform's own credentials, region and endpoint.
     pub fn new(base: SdkConfig) -> Self {
-        AwsCloud { base, concurrency: 8, counter: None, session_seconds: 900 }
+        AwsCloud {
+            base,
+            concurrency: 8,
+            counter: None,
+            session_seconds: 900,
+        }
     }
 
     /// At most `n` API calls in flight per discovery.
@@ -123,7 +133,8 @@ impl AwsCloud {
     }
 
     fn sts(&self, credentials: Option<Credentials>, region: &str) -> aws_sdk_sts::Client {
-        let mut b = aws_sdk_sts::config::Builder::from(&self.base).region(SdkRegion::new(region.to_string()));
+        let mut b = aws_sdk_sts::config::Builder::from(&self.base)
+            .region(SdkRegion::new(region.to_string()));
         if let Some(c) = credentials {
             b = b.credentials_provider(c);
         }
@@ -164,8 +175,13 @@ impl AwsCloud {
     }
 
     /// Assumes the identity's role. The credentials never leave this type.
-    async fn assume(&self, identity: &CloudIdentity, session_name: &str) -> PortResult<(Credentials, RoleArn)> {
-        let role = RoleArn::parse("role_arn", &identity.role_arn).map_err(|e| StepError::invalid(e.to_string()))?;
+    async fn assume(
+        &self,
+        identity: &CloudIdentity,
+        session_name: &str,
+    ) -> PortResult<(Credentials, RoleArn)> {
+        let role = RoleArn::parse("role_arn", &identity.role_arn)
+            .map_err(|e| StepError::invalid(e.to_string()))?;
         let sts = self.sts(None, home_region(&role.partition));
         let result = sts
             .assume_role()
@@ -177,7 +193,12 @@ impl AwsCloud {
             .await;
         let out = match result {
             Ok(out) => out,
-            Err(e) if matches!(error_code(&e), Some("AccessDenied" | "AccessDeniedException")) => {
+            Err(e)
+                if matches!(
+                    error_code(&e),
+                    Some("AccessDenied" | "AccessDeniedException")
+                ) =>
+            {
                 return Err(StepError::new(
                     ErrorKind::AccessDenied,
                     format!(
@@ -196,11 +217,21 @@ impl AwsCloud {
             .credentials
             .ok_or_else(|| StepError::internal("AssumeRole answered without credentials"))?;
         let expiry = std::time::SystemTime::try_from(c.expiration).ok();
-        let credentials = Credentials::new(c.access_key_id, c.secret_access_key, Some(c.session_token), expiry, "alethia-assumed-role");
+        let credentials = Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            Some(c.session_token),
+            expiry,
+            "alethia-assumed-role",
+        );
         Ok((credentials, role))
     }
 
-    async fn caller(&self, credentials: &Credentials, role: &RoleArn) -> PortResult<CallerIdentity> {
+    async fn caller(
+        &self,
+        credentials: &Credentials,
+        role: &RoleArn,
+    ) -> PortResult<CallerIdentity> {
         let out = self
             .sts(Some(credentials.clone()), home_region(&role.partition))
             .get_caller_identity()
@@ -225,7 +256,12 @@ impl AwsCloud {
     }
 
     /// The regions to scan, and those requested but not enabled.
-    async fn regions(&self, identity: &CloudIdentity, credentials: &Credentials, role: &RoleArn) -> PortResult<(Vec<String>, Vec<String>)> {
+    async fn regions(
+        &self,
+        identity: &CloudIdentity,
+        credentials: &Credentials,
+        role: &RoleArn,
+    ) -> PortResult<(Vec<String>, Vec<String>)> {
         let ec2 = self.ec2(credentials, home_region(&role.partition));
         let out = ec2
             .describe_regions()
@@ -236,30 +272,43 @@ impl AwsCloud {
         let mut enabled = Vec::new();
         for r in out.regions.unwrap_or_default() {
             let status = r.opt_in_status.as_deref().unwrap_or("opt-in-not-required");
-            if status != "not-opted-in" {
-                if let Some(name) = r.region_name {
-                    enabled.push(name);
-                }
+            if status != "not-opted-in"
+                && let Some(name) = r.region_name
+            {
+                enabled.push(name);
             }
         }
         enabled.sort();
         match &identity.regions {
             RegionSelection::AllEnabled => Ok((enabled, Vec::new())),
             RegionSelection::Listed { regions } => {
-                let (on, off): (Vec<String>, Vec<String>) =
-                    regions.iter().map(|r| r.as_str().to_string()).partition(|r| enabled.contains(r));
+                let (on, off): (Vec<String>, Vec<String>) = regions
+                    .iter()
+                    .map(|r| r.as_str().to_string())
+                    .partition(|r| enabled.contains(r));
                 Ok((on, off))
             }
         }
     }
 
-    async fn fetch(&self, credentials: &Credentials, kind: ResourceType, region: &str) -> PortResult<Found> {
+    async fn fetch(
+        &self,
+        credentials: &Credentials,
+        kind: ResourceType,
+        region: &str,
+    ) -> PortResult<Found> {
         match kind {
             ResourceType::Vpcs => {
-                let mut pages = self.ec2(credentials, region).describe_vpcs().max_results(EC2_PAGE).into_paginator().send();
+                let mut pages = self
+                    .ec2(credentials, region)
+                    .describe_vpcs()
+                    .max_results(EC2_PAGE)
+                    .into_paginator()
+                    .send();
                 let mut out = Vec::new();
                 while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| classify(&format!("ec2:DescribeVpcs in {region}"), e))?;
+                    let page =
+                        page.map_err(|e| classify(&format!("ec2:DescribeVpcs in {region}"), e))?;
                     for v in page.vpcs.unwrap_or_default() {
                         out.push(Vpc {
                             id: v.vpc_id.clone().unwrap_or_default(),
@@ -273,10 +322,16 @@ impl AwsCloud {
                 Ok(Found::Vpcs(out))
             }
             ResourceType::Subnets => {
-                let mut pages = self.ec2(credentials, region).describe_subnets().max_results(EC2_PAGE).into_paginator().send();
+                let mut pages = self
+                    .ec2(credentials, region)
+                    .describe_subnets()
+                    .max_results(EC2_PAGE)
+                    .into_paginator()
+                    .send();
                 let mut out = Vec::new();
                 while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| classify(&format!("ec2:DescribeSubnets in {region}"), e))?;
+                    let page =
+                        page.map_err(|e| classify(&format!("ec2:DescribeSubnets in {region}"), e))?;
                     for s in page.subnets.unwrap_or_default() {
                         out.push(Subnet {
                             id: s.subnet_id.clone().unwrap_or_default(),
@@ -298,7 +353,9 @@ impl AwsCloud {
                     .send();
                 let mut out = Vec::new();
                 while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| classify(&format!("ec2:DescribeSecurityGroups in {region}"), e))?;
+                    let page = page.map_err(|e| {
+                        classify(&format!("ec2:DescribeSecurityGroups in {region}"), e)
+                    })?;
                     for g in page.security_groups.unwrap_or_default() {
                         out.push(SecurityGroup {
                             id: g.group_id.unwrap_or_default(),
@@ -332,7 +389,12 @@ impl AwsCloud {
                 Ok(Found::HostedZones(out))
             }
             ResourceType::IamUsers => {
-                let mut pages = self.iam(credentials, region).list_users().max_items(IAM_PAGE).into_paginator().send();
+                let mut pages = self
+                    .iam(credentials, region)
+                    .list_users()
+                    .max_items(IAM_PAGE)
+                    .into_paginator()
+                    .send();
                 let mut out = Vec::new();
                 while let Some(page) = pages.next().await {
                     let page = page.map_err(|e| classify("iam:ListUsers", e))?;
@@ -354,7 +416,10 @@ impl AwsCloud {
 /// The outcome status of a failed fetch.
 fn status_of(error: &StepError) -> FetchStatus {
     let m = &error.message;
-    if m.contains("OptInRequired") || m.contains("AuthFailure") || m.contains("UnrecognizedClientException") {
+    if m.contains("OptInRequired")
+        || m.contains("AuthFailure")
+        || m.contains("UnrecognizedClientException")
+    {
         return FetchStatus::RegionDisabled;
     }
     match error.kind {
@@ -366,7 +431,11 @@ fn status_of(error: &StepError) -> FetchStatus {
 
 #[async_trait]
 impl IdentityVerifier for AwsCloud {
-    async fn verify(&self, identity: &CloudIdentity, session_name: &str) -> PortResult<CallerIdentity> {
+    async fn verify(
+        &self,
+        identity: &CloudIdentity,
+        session_name: &str,
+    ) -> PortResult<CallerIdentity> {
         let (credentials, role) = self.assume(identity, session_name).await?;
         self.caller(&credentials, &role).await
     }
@@ -374,7 +443,11 @@ impl IdentityVerifier for AwsCloud {
 
 #[async_trait]
 impl ResourceDiscovery for AwsCloud {
-    async fn discover(&self, identity: &CloudIdentity, session_name: &str) -> PortResult<Inventory> {
+    async fn discover(
+        &self,
+        identity: &CloudIdentity,
+        session_name: &str,
+    ) -> PortResult<Inventory> {
         let (credentials, role) = self.assume(identity, session_name).await?;
         let (regions, disabled) = self.regions(identity, &credentials, &role).await?;
         let home = home_region(&role.partition).to_string();
@@ -391,7 +464,11 @@ impl ResourceDiscovery for AwsCloud {
         let home = &home;
         let results: Vec<(ResourceType, String, PortResult<Found>)> = futures::stream::iter(tasks)
             .map(|(kind, region)| async move {
-                let call_region = if region == GLOBAL { home.clone() } else { region.clone() };
+                let call_region = if region == GLOBAL {
+                    home.clone()
+                } else {
+                    region.clone()
+                };
                 let found = self.fetch(credentials, kind, &call_region).await;
                 (kind, region, found)
             })
@@ -408,14 +485,23 @@ impl ResourceDiscovery for AwsCloud {
                     region: region.clone(),
                     status: FetchStatus::RegionDisabled,
                     count: 0,
-                    message: Some(format!("{region} is not enabled for account {}", role.account_id)),
+                    message: Some(format!(
+                        "{region} is not enabled for account {}",
+                        role.account_id
+                    )),
                 });
             }
         }
         for (kind, region, found) in results {
             match found {
                 Ok(found) => {
-                    outcomes.push(FetchOutcome { resource_type: kind, region: region.clone(), status: FetchStatus::Ok, count: found.len(), message: None });
+                    outcomes.push(FetchOutcome {
+                        resource_type: kind,
+                        region: region.clone(),
+                        status: FetchStatus::Ok,
+                        count: found.len(),
+                        message: None,
+                    });
                     match found {
                         Found::Vpcs(v) => {
                             resources.vpcs.insert(region, v);
@@ -432,11 +518,23 @@ impl ResourceDiscovery for AwsCloud {
                 }
                 Err(e) => {
                     tracing::warn!(resource_type = kind.as_str(), region = %region, error = %e, "discovery call failed");
-                    outcomes.push(FetchOutcome { resource_type: kind, region, status: status_of(&e), count: 0, message: Some(e.message) });
+                    outcomes.push(FetchOutcome {
+                        resource_type: kind,
+                        region,
+                        status: status_of(&e),
+                        count: 0,
+                        message: Some(e.message),
+                    });
                 }
             }
         }
         outcomes.sort_by(|a, b| (a.resource_type, &a.region).cmp(&(b.resource_type, &b.region)));
-        Ok(Inventory { fetched_at: Utc::now(), account_id: role.account_id.clone(), regions, resources, outcomes })
+        Ok(Inventory {
+            fetched_at: Utc::now(),
+            account_id: role.account_id.clone(),
+            regions,
+            resources,
+            outcomes,
+        })
     }
 }

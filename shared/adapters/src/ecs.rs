@@ -18,14 +18,22 @@ impl EcsServiceScaler {
     }
 
     fn client(&self, region: &str) -> Client {
-        let conf = aws_sdk_ecs::config::Builder::from(&self.config).region(Region::new(region.to_string())).build();
+        let conf = aws_sdk_ecs::config::Builder::from(&self.config)
+            .region(Region::new(region.to_string()))
+            .build();
         Client::from_conf(conf)
     }
 }
 
 #[async_trait]
 impl ServiceScaler for EcsServiceScaler {
-    async fn set_desired_count(&self, region: &str, cluster: &str, service: &str, count: i32) -> PortResult<()> {
+    async fn set_desired_count(
+        &self,
+        region: &str,
+        cluster: &str,
+        service: &str,
+        count: i32,
+    ) -> PortResult<()> {
         self.client(region)
             .update_service()
             .cluster(cluster)

@@ -24,14 +24,25 @@ pub enum AdminToken {
 }
 
 impl AdminToken {
-    pub fn from_secret(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
-        AdminToken::Secret { client, secret_id: secret_id.into(), cached: tokio::sync::OnceCell::new() }
+    pub fn from_secret(
+        client: aws_sdk_secretsmanager::Client,
+        secret_id: impl Into<String>,
+    ) -> Self {
+        AdminToken::Secret {
+            client,
+            secret_id: secret_id.into(),
+            cached: tokio::sync::OnceCell::new(),
+        }
     }
 
     pub async fn get(&self) -> PortResult<SecretString> {
         match self {
             AdminToken::Fixed(t) => Ok(t.clone()),
-            AdminToken::Secret { client, secret_id, cached } => cached
+            AdminToken::Secret {
+                client,
+                secret_id,
+                cached,
+            } => cached
                 .get_or_try_init(|| async {
                     let out = client
                         .get_secret_value()
@@ -39,9 +50,9 @@ impl AdminToken {
                         .send()
                         .await
                         .map_err(|e| crate::aws::classify("reading the registry admin token", e))?;
-                    out.secret_string
-                        .map(SecretString::new)
-                        .ok_or_else(|| StepError::internal(format!("the secret {secret_id} has no string value")))
+                    out.secret_string.map(SecretString::new).ok_or_else(|| {
+                        StepError::internal(format!("the secret {secret_id} has no string value"))
+                    })
                 })
                 .await
                 .cloned(),
@@ -61,7 +72,11 @@ impl HttpRunnerRegistry {
             .timeout(Duration::from_secs(15))
             .build()
             .map_err(|e| StepError::internal(format!("building the registry HTTP client: {e}")))?;
-        Ok(HttpRunnerRegistry { base_url: base_url.trim_end_matches('/').to_string(), admin_token, client })
+        Ok(HttpRunnerRegistry {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            admin_token,
+            client,
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -70,11 +85,12 @@ impl HttpRunnerRegistry {
 
     async fn send(&self, what: &str, req: reqwest::RequestBuilder) -> PortResult<(u16, Value)> {
         let token = self.admin_token.get().await?;
-        let resp = req
-            .bearer_auth(token.expose())
-            .send()
-            .await
-            .map_err(|e| StepError::unavailable(format!("{what}: the registry at {} could not be reached: {e}", self.base_url)))?;
+        let resp = req.bearer_auth(token.expose()).send().await.map_err(|e| {
+            StepError::unavailable(format!(
+                "{what}: the registry at {} could not be reached: {e}",
+                self.base_url
+            ))
+        })?;
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
@@ -93,7 +109,10 @@ impl HttpRunnerRegistry {
             400..=499 => ErrorKind::InvalidInput,
             _ => ErrorKind::Unavailable,
         };
-        Err(StepError::new(kind, format!("{what}: the registry answered {status}: {message}")))
+        Err(StepError::new(
+            kind,
+            format!("{what}: the registry answered {status}: {message}"),
+        ))
     }
 }
 
@@ -102,10 +121,18 @@ impl RunnerRegistry for HttpRunnerRegistry {
     async fn register(&self, request: &RegisterRequest) -> PortResult<Registration> {
         let body = json!({"id": request.id, "name": request.name, "pool": request.pool});
         let (status, out) = self
-            .send("registering the worker", self.client.post(self.url("/api/runners/register")).json(&body))
+            .send(
+                "registering the worker",
+                self.client
+                    .post(self.url("/api/runners/register"))
+                    .json(&body),
+            )
             .await?;
         if status == 404 {
-            return Err(StepError::new(ErrorKind::Internal, "the registry has no /api/runners/register endpoint (check REGISTRY_URL)"));
+            return Err(StepError::new(
+                ErrorKind::Internal,
+                "the registry has no /api/runners/register endpoint (check REGISTRY_URL)",
+            ));
         }
         let id = out.get("id").and_then(Value::as_str);
         let token = out.get("token").and_then(Value::as_str);
@@ -115,20 +142,30 @@ impl RunnerRegistry for HttpRunnerRegistry {
                 token: SecretString::new(token),
                 created: status == 201,
             }),
-            _ => Err(StepError::internal("the registry's answer lacks id or token")),
+            _ => Err(StepError::internal(
+                "the registry's answer lacks id or token",
+            )),
         }
     }
 
     async fn exists(&self, id: &str) -> PortResult<bool> {
         identifier("runner id", id, 64).map_err(|e| StepError::invalid(e.to_string()))?;
-        let (status, _) = self.send("reading the worker", self.client.get(self.url(&format!("/api/runners/{id}")))).await?;
+        let (status, _) = self
+            .send(
+                "reading the worker",
+                self.client.get(self.url(&format!("/api/runners/{id}"))),
+            )
+            .await?;
         Ok(status != 404)
     }
 
     async fn deregister(&self, id: &str) -> PortResult<bool> {
         identifier("runner id", id, 64).map_err(|e| StepError::invalid(e.to_string()))?;
         let (status, _) = self
-            .send("removing the worker's registration", self.client.delete(self.url(&format!("/api/runners/{id}"))))
+            .send(
+                "removing the worker's registration",
+                self.client.delete(self.url(&format!("/api/runners/{id}"))),
+            )
             .await?;
         Ok(status != 404)
     }

@@ -15,13 +15,18 @@ pub struct S3ArtifactStore {
 
 impl S3ArtifactStore {
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
-        S3ArtifactStore { client, bucket: bucket.into() }
+        S3ArtifactStore {
+            client,
+            bucket: bucket.into(),
+        }
     }
 
     /// An S3 client from the shared configuration; `force_path_style` is
     /// for emulators on a loopback address, which have no bucket host names.
     pub fn client(config: &aws_types::SdkConfig, force_path_style: bool) -> Client {
-        let conf = aws_sdk_s3::config::Builder::from(config).force_path_style(force_path_style).build();
+        let conf = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(force_path_style)
+            .build();
         Client::from_conf(conf)
     }
 }
@@ -43,17 +48,21 @@ impl ArtifactStore for S3ArtifactStore {
     }
 
     async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>> {
-        let result = self.client.get_object().bucket(&self.bucket).key(key).send().await;
+        let result = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
         let out = match result {
             Ok(o) => o,
             Err(e) if error_code(&e) == Some("NoSuchKey") => return Ok(None),
             Err(e) => return Err(classify(&format!("reading s3://{}/{key}", self.bucket), e)),
         };
-        let bytes = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| StepError::unavailable(format!("reading s3://{}/{key}: {e}", self.bucket)))?;
+        let bytes = out.body.collect().await.map_err(|e| {
+            StepError::unavailable(format!("reading s3://{}/{key}: {e}", self.bucket))
+        })?;
         Ok(Some(bytes.into_bytes().to_vec()))
     }
 }

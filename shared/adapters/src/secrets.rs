@@ -28,8 +28,11 @@ struct Value {
 #[async_trait]
 impl WorkerSecrets for SecretsManagerWorkerSecrets {
     async fn put(&self, secret_arn: &str, worker_id: &str, token: &SecretString) -> PortResult<()> {
-        let body = serde_json::to_string(&Value { worker_id: worker_id.to_string(), token: token.expose().to_string() })
-            .map_err(|e| StepError::internal(format!("encoding the worker secret: {e}")))?;
+        let body = serde_json::to_string(&Value {
+            worker_id: worker_id.to_string(),
+            token: token.expose().to_string(),
+        })
+        .map_err(|e| StepError::internal(format!("encoding the worker secret: {e}")))?;
         self.client
             .put_secret_value()
             .secret_id(secret_arn)
@@ -41,7 +44,12 @@ impl WorkerSecrets for SecretsManagerWorkerSecrets {
     }
 
     async fn get(&self, secret_arn: &str) -> PortResult<Option<(String, SecretString)>> {
-        let result = self.client.get_secret_value().secret_id(secret_arn).send().await;
+        let result = self
+            .client
+            .get_secret_value()
+            .secret_id(secret_arn)
+            .send()
+            .await;
         let out = match result {
             Ok(out) => out,
             // A secret without a value yet answers ResourceNotFoundException.
@@ -51,8 +59,9 @@ impl WorkerSecrets for SecretsManagerWorkerSecrets {
         let Some(text) = out.secret_string else {
             return Ok(None);
         };
-        let v: Value = serde_json::from_str(&text)
-            .map_err(|_| StepError::internal("the worker's secret does not hold {worker_id, token}"))?;
+        let v: Value = serde_json::from_str(&text).map_err(|_| {
+            StepError::internal("the worker's secret does not hold {worker_id, token}")
+        })?;
         Ok(Some((v.worker_id, SecretString::new(v.token))))
     }
 }

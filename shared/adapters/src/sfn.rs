@@ -18,7 +18,10 @@ pub struct SfnExecutionStarter {
 
 impl SfnExecutionStarter {
     pub fn new(client: Client, arn_prefix: impl Into<String>) -> Self {
-        SfnExecutionStarter { client, arn_prefix: arn_prefix.into() }
+        SfnExecutionStarter {
+            client,
+            arn_prefix: arn_prefix.into(),
+        }
     }
 
     pub fn state_machine_arn(&self, name: &str) -> String {
@@ -42,13 +45,20 @@ impl ExecutionStarter for SfnExecutionStarter {
             Ok(out) => Ok(out.execution_arn),
             // Same name, execution already finished: it ran; answer its ARN.
             Err(e) if error_code(&e) == Some("ExecutionAlreadyExists") => {
-                let machine = arn.rsplit_once(":stateMachine:").map(|(p, n)| (p.to_string(), n.to_string()));
+                let machine = arn
+                    .rsplit_once(":stateMachine:")
+                    .map(|(p, n)| (p.to_string(), n.to_string()));
                 match machine {
                     Some((prefix, name)) => Ok(format!("{prefix}:execution:{name}:{job_id}")),
-                    None => Err(StepError::internal(format!("unexpected state machine ARN {arn}"))),
+                    None => Err(StepError::internal(format!(
+                        "unexpected state machine ARN {arn}"
+                    ))),
                 }
             }
-            Err(e) => Err(classify(&format!("starting {state_machine} for job {job_id}"), e)),
+            Err(e) => Err(classify(
+                &format!("starting {state_machine} for job {job_id}"),
+                e,
+            )),
         }
     }
 }

@@ -55,7 +55,9 @@ pub struct TableNames {
 
 impl TableNames {
     pub fn new(prefix: impl Into<String>) -> Self {
-        TableNames { prefix: prefix.into() }
+        TableNames {
+            prefix: prefix.into(),
+        }
     }
     pub fn name(&self, logical: &str) -> String {
         format!("{}{logical}", self.prefix)
@@ -98,7 +100,10 @@ fn keys(hash: &str, range: &Option<String>) -> Result<Vec<KeySchemaElement>, Ste
 
 /// Creates every table that does not exist yet (the local stack and tests;
 /// AWS deployments create them with Terraform from the same file).
-pub async fn create_all(client: &aws_sdk_dynamodb::Client, names: &TableNames) -> Result<(), StepError> {
+pub async fn create_all(
+    client: &aws_sdk_dynamodb::Client,
+    names: &TableNames,
+) -> Result<(), StepError> {
     let existing = client
         .list_tables()
         .into_paginator()
@@ -122,7 +127,11 @@ pub async fn create_all(client: &aws_sdk_dynamodb::Client, names: &TableNames) -
                 "S" => ScalarAttributeType::S,
                 "N" => ScalarAttributeType::N,
                 "B" => ScalarAttributeType::B,
-                other => return Err(StepError::internal(format!("table {logical}: attribute type {other}"))),
+                other => {
+                    return Err(StepError::internal(format!(
+                        "table {logical}: attribute type {other}"
+                    )));
+                }
             };
             req = req.attribute_definitions(
                 AttributeDefinition::builder()
@@ -137,12 +146,18 @@ pub async fn create_all(client: &aws_sdk_dynamodb::Client, names: &TableNames) -
                 GlobalSecondaryIndex::builder()
                     .index_name(&index.name)
                     .set_key_schema(Some(keys(&index.hash_key, &index.range_key)?))
-                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
                     .build()
                     .map_err(|e| StepError::internal(e.to_string()))?,
             );
         }
-        req.send().await.map_err(|e| classify(&format!("creating table {name}"), e))?;
+        req.send()
+            .await
+            .map_err(|e| classify(&format!("creating table {name}"), e))?;
     }
     Ok(())
 }
@@ -158,7 +173,11 @@ mod tests {
         for (name, spec) in &specs {
             assert!(spec.attributes.contains_key(&spec.hash_key), "{name}");
             for i in &spec.global_secondary_indexes {
-                assert!(spec.attributes.contains_key(&i.hash_key), "{name}.{}", i.name);
+                assert!(
+                    spec.attributes.contains_key(&i.hash_key),
+                    "{name}.{}",
+                    i.name
+                );
                 if let Some(r) = &i.range_key {
                     assert!(spec.attributes.contains_key(r), "{name}.{}", i.name);
                 }

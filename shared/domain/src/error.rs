@@ -47,7 +47,10 @@ impl ErrorKind {
     }
 
     pub fn is_retryable(self) -> bool {
-        matches!(self, ErrorKind::Throttled | ErrorKind::Unavailable | ErrorKind::Conflict)
+        matches!(
+            self,
+            ErrorKind::Throttled | ErrorKind::Unavailable | ErrorKind::Conflict
+        )
     }
 
     /// The job error code stored on a FAILED job.
@@ -135,7 +138,11 @@ mod tests {
 
     #[test]
     fn error_types_round_trip() {
-        for kind in [ErrorKind::Throttled, ErrorKind::Terraform, ErrorKind::Internal] {
+        for kind in [
+            ErrorKind::Throttled,
+            ErrorKind::Terraform,
+            ErrorKind::Internal,
+        ] {
             assert_eq!(ErrorKind::from_error_type(kind.error_type()), Some(kind));
         }
         assert!(ErrorKind::Throttled.is_retryable());

@@ -15,7 +15,9 @@ use crate::validate::{FieldError, Fields, identifier};
 pub enum RegionSelection {
     /// Every region enabled for the account (found with ec2:DescribeRegions).
     AllEnabled,
-    Listed { regions: Vec<Region> },
+    Listed {
+        regions: Vec<Region>,
+    },
 }
 
 /// A validated IAM role ARN.
@@ -31,7 +33,8 @@ impl RoleArn {
     /// `arn:<partition>:iam::<12 digits>:role/<path/><name>` with IAM's
     /// character set and length limits.
     pub fn parse(field: &str, value: &str) -> Result<RoleArn, FieldError> {
-        let bad = |why: &str| FieldError::new(field, format!("{value:?} is not an IAM role ARN: {why}"));
+        let bad =
+            |why: &str| FieldError::new(field, format!("{value:?} is not an IAM role ARN: {why}"));
         let parts: Vec<&str> = value.splitn(6, ':').collect();
         let [arn, partition, service, region, account, resource] = parts.as_slice() else {
             return Err(bad("expected arn:aws:iam::<account-id>:role/<name>"));
@@ -50,8 +53,14 @@ impl RoleArn {
         };
         let name = path_and_name.rsplit('/').next().unwrap_or("");
         let valid_char = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c);
-        if name.is_empty() || name.len() > 64 || path_and_name.len() > 512 || !path_and_name.chars().all(valid_char) {
-            return Err(bad("the role name must be 1-64 characters of letters, digits and +=,.@_-"));
+        if name.is_empty()
+            || name.len() > 64
+            || path_and_name.len() > 512
+            || !path_and_name.chars().all(valid_char)
+        {
+            return Err(bad(
+                "the role name must be 1-64 characters of letters, digits and +=,.@_-",
+            ));
         }
         Ok(RoleArn {
             arn: value.to_string(),
@@ -96,10 +105,13 @@ impl IdentityRequest {
     /// `{"provider": "aws", "role_arn": "...", "regions": ["us-east-1"] | "all"}`.
     pub fn parse(body: &Value) -> Result<IdentityRequest, FieldError> {
         let f = Fields::new("", body, &["provider", "role_arn", "regions"])?;
-        if let Some(p) = f.string("provider")? {
-            if p != "aws" {
-                return Err(FieldError::new("provider", format!("unsupported provider {p:?} (only \"aws\")")));
-            }
+        if let Some(p) = f.string("provider")?
+            && p != "aws"
+        {
+            return Err(FieldError::new(
+                "provider",
+                format!("unsupported provider {p:?} (only \"aws\")"),
+            ));
         }
         let role_arn = RoleArn::parse("role_arn", f.required_string("role_arn")?)?;
         let regions = match f.required("regions")? {
@@ -107,7 +119,10 @@ impl IdentityRequest {
             Value::Array(_) => {
                 let list = f.string_list("regions")?.unwrap_or_default();
                 if list.is_empty() {
-                    return Err(FieldError::new("regions", "must list at least one region, or be \"all\""));
+                    return Err(FieldError::new(
+                        "regions",
+                        "must list at least one region, or be \"all\"",
+                    ));
                 }
                 let mut regions = Vec::with_capacity(list.len());
                 for (i, r) in list.iter().enumerate() {
@@ -118,7 +133,12 @@ impl IdentityRequest {
                 }
                 RegionSelection::Listed { regions }
             }
-            _ => return Err(FieldError::new("regions", "must be an array of region names or \"all\"")),
+            _ => {
+                return Err(FieldError::new(
+                    "regions",
+                    "must be an array of region names or \"all\"",
+                ));
+            }
         };
         Ok(IdentityRequest { role_arn, regions })
     }
@@ -145,7 +165,13 @@ pub fn new_external_id() -> String {
 pub fn session_name(job_id: &str) -> String {
     let cleaned: String = format!("alethia-{job_id}")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     cleaned.chars().take(64).collect()
 }
@@ -157,7 +183,11 @@ mod tests {
 
     #[test]
     fn role_arns() {
-        let r = RoleArn::parse("role_arn", "arn:aws:iam::111122223333:role/path/AlethiaDiscovery").unwrap();
+        let r = RoleArn::parse(
+            "role_arn",
+            "arn:aws:iam::111122223333:role/path/AlethiaDiscovery",
+        )
+        .unwrap();
         assert_eq!(r.account_id, "111122223333");
         assert_eq!(r.role_name, "AlethiaDiscovery");
         for bad in [
@@ -169,17 +199,27 @@ mod tests {
             "arn:aws:iam::111122223333:role/bad name",
             "role/x",
         ] {
-            assert_eq!(RoleArn::parse("role_arn", bad).unwrap_err().field, "role_arn", "{bad}");
+            assert_eq!(
+                RoleArn::parse("role_arn", bad).unwrap_err().field,
+                "role_arn",
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn identity_requests() {
-        let r = IdentityRequest::parse(&json!({"role_arn": "arn:aws:iam::111122223333:role/r", "regions": "all"})).unwrap();
+        let r = IdentityRequest::parse(
+            &json!({"role_arn": "arn:aws:iam::111122223333:role/r", "regions": "all"}),
+        )
+        .unwrap();
         assert_eq!(r.regions, RegionSelection::AllEnabled);
         let r = IdentityRequest::parse(&json!({"role_arn": "arn:aws:iam::111122223333:role/r", "regions": ["eu-west-1", "eu-west-1"]})).unwrap();
         assert!(matches!(r.regions, RegionSelection::Listed { ref regions } if regions.len() == 1));
-        let e = IdentityRequest::parse(&json!({"role_arn": "arn:aws:iam::111122223333:role/r", "regions": ["us-east-1\n"]})).unwrap_err();
+        let e = IdentityRequest::parse(
+            &json!({"role_arn": "arn:aws:iam::111122223333:role/r", "regions": ["us-east-1\n"]}),
+        )
+        .unwrap_err();
         assert_eq!(e.field, "regions[0]");
         let e = IdentityRequest::parse(&json!({"role_arn": "arn:aws:iam::111122223333:role/r", "regions": "all", "external_id": "mine"})).unwrap_err();
         assert_eq!(e.field, "external_id");

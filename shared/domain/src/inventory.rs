@@ -19,7 +19,11 @@ pub enum ResourceType {
 }
 
 impl ResourceType {
-    pub const REGIONAL: [ResourceType; 3] = [ResourceType::Vpcs, ResourceType::Subnets, ResourceType::SecurityGroups];
+    pub const REGIONAL: [ResourceType; 3] = [
+        ResourceType::Vpcs,
+        ResourceType::Subnets,
+        ResourceType::SecurityGroups,
+    ];
     pub const GLOBAL: [ResourceType; 2] = [ResourceType::HostedZones, ResourceType::IamUsers];
 
     pub fn as_str(self) -> &'static str {
@@ -153,7 +157,12 @@ impl Inventory {
             security_groups: r.security_groups.values().map(Vec::len).sum(),
             hosted_zones: r.hosted_zones.len(),
             iam_users: r.iam_users.len(),
-            problems: self.outcomes.iter().filter(|o| o.status != FetchStatus::Ok).cloned().collect(),
+            problems: self
+                .outcomes
+                .iter()
+                .filter(|o| o.status != FetchStatus::Ok)
+                .cloned()
+                .collect(),
         }
     }
 }
@@ -176,11 +185,32 @@ mod tests {
             regions: vec!["us-east-1".into()],
             resources: Resources::default(),
             outcomes: vec![
-                FetchOutcome { resource_type: ResourceType::Vpcs, region: "us-east-1".into(), status: FetchStatus::Ok, count: 1, message: None },
-                FetchOutcome { resource_type: ResourceType::IamUsers, region: GLOBAL.into(), status: FetchStatus::AccessDenied, count: 0, message: Some("denied".into()) },
+                FetchOutcome {
+                    resource_type: ResourceType::Vpcs,
+                    region: "us-east-1".into(),
+                    status: FetchStatus::Ok,
+                    count: 1,
+                    message: None,
+                },
+                FetchOutcome {
+                    resource_type: ResourceType::IamUsers,
+                    region: GLOBAL.into(),
+                    status: FetchStatus::AccessDenied,
+                    count: 0,
+                    message: Some("denied".into()),
+                },
             ],
         };
-        inv.resources.vpcs.insert("us-east-1".into(), vec![Vpc { id: "vpc-1".into(), cidr_block: "10.0.0.0/16".into(), is_default: false, name: None, state: None }]);
+        inv.resources.vpcs.insert(
+            "us-east-1".into(),
+            vec![Vpc {
+                id: "vpc-1".into(),
+                cidr_block: "10.0.0.0/16".into(),
+                is_default: false,
+                name: None,
+                state: None,
+            }],
+        );
         let s = inv.summary();
         assert_eq!(s.vpcs, 1);
         assert_eq!(s.total(), 1);

@@ -88,7 +88,12 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
-    pub const ALL: [JobStatus; 4] = [JobStatus::Queued, JobStatus::Running, JobStatus::Success, JobStatus::Failed];
+    pub const ALL: [JobStatus; 4] = [
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Success,
+        JobStatus::Failed,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -109,7 +114,11 @@ impl JobStatus {
         use JobStatus::*;
         matches!(
             (self, next),
-            (Queued, Running) | (Queued, Failed) | (Running, Success) | (Running, Failed) | (Running, Queued)
+            (Queued, Running)
+                | (Queued, Failed)
+                | (Running, Success)
+                | (Running, Failed)
+                | (Running, Queued)
         )
     }
 }
@@ -126,7 +135,9 @@ impl FromStr for JobStatus {
         JobStatus::ALL
             .into_iter()
             .find(|t| t.as_str() == s)
-            .ok_or_else(|| format!("unknown status {s:?} (one of QUEUED, RUNNING, SUCCESS, FAILED)"))
+            .ok_or_else(|| {
+                format!("unknown status {s:?} (one of QUEUED, RUNNING, SUCCESS, FAILED)")
+            })
     }
 }
 
@@ -145,7 +156,11 @@ pub struct StepRecord {
     pub status: StepStatus,
     #[serde(with = "crate::time")]
     pub started_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::option"
+    )]
     pub ended_at: Option<DateTime<Utc>>,
     /// How many times the step started (Step Functions retries).
     pub attempts: u32,
@@ -232,22 +247,42 @@ impl Job {
     /// Records the end of `step`.
     pub fn end_step(&mut self, step: &str, ok: bool, now: DateTime<Utc>) {
         if let Some(s) = self.steps.iter_mut().find(|s| s.name == step) {
-            s.status = if ok { StepStatus::Succeeded } else { StepStatus::Failed };
+            s.status = if ok {
+                StepStatus::Succeeded
+            } else {
+                StepStatus::Failed
+            };
             s.ended_at = Some(now);
         }
     }
 
     /// Records a step that ran outside a Lambda function (the Terraform
     /// build), with the times it reported.
-    pub fn record_step(&mut self, step: &str, started_at: DateTime<Utc>, ended_at: DateTime<Utc>, ok: bool) {
-        let status = if ok { StepStatus::Succeeded } else { StepStatus::Failed };
+    pub fn record_step(
+        &mut self,
+        step: &str,
+        started_at: DateTime<Utc>,
+        ended_at: DateTime<Utc>,
+        ok: bool,
+    ) {
+        let status = if ok {
+            StepStatus::Succeeded
+        } else {
+            StepStatus::Failed
+        };
         match self.steps.iter_mut().find(|s| s.name == step) {
             Some(s) => {
                 s.status = status;
                 s.started_at = started_at;
                 s.ended_at = Some(ended_at);
             }
-            None => self.steps.push(StepRecord { name: step.to_string(), status, started_at, ended_at: Some(ended_at), attempts: 1 }),
+            None => self.steps.push(StepRecord {
+                name: step.to_string(),
+                status,
+                started_at,
+                ended_at: Some(ended_at),
+                attempts: 1,
+            }),
         }
     }
 
@@ -290,10 +325,19 @@ mod tests {
 
     #[test]
     fn types_parse_and_print() {
-        assert_eq!("DEPLOY_WORKER".parse::<JobType>().unwrap(), JobType::DeployWorker);
+        assert_eq!(
+            "DEPLOY_WORKER".parse::<JobType>().unwrap(),
+            JobType::DeployWorker
+        );
         assert!("deploy_worker".parse::<JobType>().is_err());
-        assert_eq!(JobType::ConnectionTest.state_machine(), Some("connection_test"));
-        assert_eq!(serde_json::to_value(JobType::FetchResources).unwrap(), "FETCH_RESOURCES");
+        assert_eq!(
+            JobType::ConnectionTest.state_machine(),
+            Some("connection_test")
+        );
+        assert_eq!(
+            serde_json::to_value(JobType::FetchResources).unwrap(),
+            "FETCH_RESOURCES"
+        );
     }
 
     #[test]

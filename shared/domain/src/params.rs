@@ -66,16 +66,33 @@ fn u32_field(f: &Fields<'_>, key: &str, default: u32) -> Result<u32, FieldError>
 
 impl JobParams {
     /// Validates `params` for `job_type`.
-    pub fn parse(job_type: JobType, params: &Value, defaults: &Defaults) -> Result<JobParams, FieldError> {
+    pub fn parse(
+        job_type: JobType,
+        params: &Value,
+        defaults: &Defaults,
+    ) -> Result<JobParams, FieldError> {
         match job_type {
-            JobType::ConnectionTest => Ok(JobParams::ConnectionTest { cloud_identity_id: cloud_identity(params)? }),
-            JobType::FetchResources => Ok(JobParams::FetchResources { cloud_identity_id: cloud_identity(params)? }),
+            JobType::ConnectionTest => Ok(JobParams::ConnectionTest {
+                cloud_identity_id: cloud_identity(params)?,
+            }),
+            JobType::FetchResources => Ok(JobParams::FetchResources {
+                cloud_identity_id: cloud_identity(params)?,
+            }),
             JobType::DeployWorker => {
-                let f = Fields::new("params", params, &["name", "region", "image", "cpu", "memory", "pool", "network"])?;
+                let f = Fields::new(
+                    "params",
+                    params,
+                    &[
+                        "name", "region", "image", "cpu", "memory", "pool", "network",
+                    ],
+                )?;
                 let name = f.required_string("name")?;
                 validate_name("params.name", name)?;
                 let region = Region::parse("params.region", f.required_string("region")?)?;
-                let image = f.string("image")?.unwrap_or(&defaults.runner_image).to_string();
+                let image = f
+                    .string("image")?
+                    .unwrap_or(&defaults.runner_image)
+                    .to_string();
                 validate_image("params.image", &image)?;
                 let cpu = u32_field(&f, "cpu", defaults.cpu)?;
                 let memory = u32_field(&f, "memory", defaults.memory)?;
@@ -101,13 +118,18 @@ impl JobParams {
                 validate_name("params.name", name)?;
                 let image = f.required_string("image")?;
                 validate_image("params.image", image)?;
-                Ok(JobParams::UpdateWorker { name: name.to_string(), image: image.to_string() })
+                Ok(JobParams::UpdateWorker {
+                    name: name.to_string(),
+                    image: image.to_string(),
+                })
             }
             JobType::DestroyWorker => {
                 let f = Fields::new("params", params, &["name"])?;
                 let name = f.required_string("name")?;
                 validate_name("params.name", name)?;
-                Ok(JobParams::DestroyWorker { name: name.to_string() })
+                Ok(JobParams::DestroyWorker {
+                    name: name.to_string(),
+                })
             }
             JobType::RunnerJob => {
                 let f = Fields::new("params", params, &["pool", "payload"])?;
@@ -122,7 +144,10 @@ impl JobParams {
                         format!("must be at most {MAX_RUNNER_PAYLOAD_BYTES} bytes of JSON"),
                     ));
                 }
-                Ok(JobParams::RunnerJob { pool, payload: payload.clone() })
+                Ok(JobParams::RunnerJob {
+                    pool,
+                    payload: payload.clone(),
+                })
             }
         }
     }
@@ -130,10 +155,13 @@ impl JobParams {
     /// The canonical params document stored on the job.
     pub fn to_value(&self) -> Value {
         match self {
-            JobParams::ConnectionTest { cloud_identity_id } | JobParams::FetchResources { cloud_identity_id } => {
+            JobParams::ConnectionTest { cloud_identity_id }
+            | JobParams::FetchResources { cloud_identity_id } => {
                 json!({ "cloud_identity_id": cloud_identity_id })
             }
-            JobParams::DeployWorker(spec) => serde_json::to_value(spec).unwrap_or(Value::Object(Map::new())),
+            JobParams::DeployWorker(spec) => {
+                serde_json::to_value(spec).unwrap_or(Value::Object(Map::new()))
+            }
             JobParams::UpdateWorker { name, image } => json!({"name": name, "image": image}),
             JobParams::DestroyWorker { name } => json!({ "name": name }),
             JobParams::RunnerJob { pool, payload } => json!({"pool": pool, "payload": payload}),
@@ -143,9 +171,8 @@ impl JobParams {
     /// The cloud identity a job refers to, if any.
     pub fn cloud_identity_id(&self) -> Option<&str> {
         match self {
-            JobParams::ConnectionTest { cloud_identity_id } | JobParams::FetchResources { cloud_identity_id } => {
-                Some(cloud_identity_id)
-            }
+            JobParams::ConnectionTest { cloud_identity_id }
+            | JobParams::FetchResources { cloud_identity_id } => Some(cloud_identity_id),
             _ => None,
         }
     }
@@ -161,11 +188,21 @@ impl JobParams {
 }
 
 fn network(value: &Value) -> Result<NetworkSpec, FieldError> {
-    let f = Fields::new("params.network", value, &["vpc_id", "subnet_ids", "assign_public_ip"])?;
+    let f = Fields::new(
+        "params.network",
+        value,
+        &["vpc_id", "subnet_ids", "assign_public_ip"],
+    )?;
     let vpc_id = match f.string("vpc_id")? {
         Some(v) => {
-            if !(v.starts_with("vpc-") && v.len() <= 21 && v[4..].chars().all(|c| c.is_ascii_hexdigit())) {
-                return Err(FieldError::new("params.network.vpc_id", format!("{v:?} is not a VPC id (vpc-…)")));
+            if !(v.starts_with("vpc-")
+                && v.len() <= 21
+                && v[4..].chars().all(|c| c.is_ascii_hexdigit()))
+            {
+                return Err(FieldError::new(
+                    "params.network.vpc_id",
+                    format!("{v:?} is not a VPC id (vpc-…)"),
+                ));
             }
             Some(v.to_string())
         }
@@ -173,11 +210,17 @@ fn network(value: &Value) -> Result<NetworkSpec, FieldError> {
     };
     let subnet_ids = f.string_list("subnet_ids")?.unwrap_or_default();
     for (i, s) in subnet_ids.iter().enumerate() {
-        if !(s.starts_with("subnet-") && s.len() <= 24 && s[7..].chars().all(|c| c.is_ascii_hexdigit())) {
-            return Err(FieldError::new(format!("params.network.subnet_ids[{i}]"), format!("{s:?} is not a subnet id (subnet-…)")));
+        if !(s.starts_with("subnet-")
+            && s.len() <= 24
+            && s[7..].chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            return Err(FieldError::new(
+                format!("params.network.subnet_ids[{i}]"),
+                format!("{s:?} is not a subnet id (subnet-…)"),
+            ));
         }
     }
-    if vpc_id.is_some() != !subnet_ids.is_empty() {
+    if vpc_id.is_some() == subnet_ids.is_empty() {
         return Err(FieldError::new(
             "params.network",
             "give both vpc_id and subnet_ids (a VPC and its subnets), or neither for the region's default VPC",
@@ -200,32 +243,83 @@ mod tests {
 
     #[test]
     fn deploy_worker_defaults_and_errors() {
-        let p = parse(JobType::DeployWorker, json!({"name": "runner-1", "region": "eu-west-1"})).unwrap();
-        let JobParams::DeployWorker(spec) = &p else { panic!() };
-        assert_eq!((spec.cpu, spec.memory, spec.pool.as_str()), (512, 1024, "default"));
+        let p = parse(
+            JobType::DeployWorker,
+            json!({"name": "runner-1", "region": "eu-west-1"}),
+        )
+        .unwrap();
+        let JobParams::DeployWorker(spec) = &p else {
+            panic!()
+        };
+        assert_eq!(
+            (spec.cpu, spec.memory, spec.pool.as_str()),
+            (512, 1024, "default")
+        );
         let cases = [
             (json!({"region": "eu-west-1"}), "params.name"),
-            (json!({"name": "Bad Name", "region": "eu-west-1"}), "params.name"),
-            (json!({"name": "runner-1", "region": "eu-west-1\n"}), "params.region"),
-            (json!({"name": "runner-1", "region": "mars-1"}), "params.region"),
-            (json!({"name": "runner-1", "region": "eu-west-1", "cpu": 256, "memory": 8192}), "params.memory"),
-            (json!({"name": "runner-1", "region": "eu-west-1", "cpu": "512"}), "params.cpu"),
-            (json!({"name": "runner-1", "region": "eu-west-1", "colour": "red"}), "params.colour"),
-            (json!({"name": "runner-1", "region": "eu-west-1", "network": {"vpc_id": "vpc-1"}}), "params.network"),
-            (json!({"name": "runner-1", "region": "eu-west-1", "network": {"vpc_id": "vpc-1", "subnet_ids": ["sub-x"]}}), "params.network.subnet_ids[0]"),
+            (
+                json!({"name": "Bad Name", "region": "eu-west-1"}),
+                "params.name",
+            ),
+            (
+                json!({"name": "runner-1", "region": "eu-west-1\n"}),
+                "params.region",
+            ),
+            (
+                json!({"name": "runner-1", "region": "mars-1"}),
+                "params.region",
+            ),
+            (
+                json!({"name": "runner-1", "region": "eu-west-1", "cpu": 256, "memory": 8192}),
+                "params.memory",
+            ),
+            (
+                json!({"name": "runner-1", "region": "eu-west-1", "cpu": "512"}),
+                "params.cpu",
+            ),
+            (
+                json!({"name": "runner-1", "region": "eu-west-1", "colour": "red"}),
+                "params.colour",
+            ),
+            (
+                json!({"name": "runner-1", "region": "eu-west-1", "network": {"vpc_id": "vpc-1"}}),
+                "params.network",
+            ),
+            (
+                json!({"name": "runner-1", "region": "eu-west-1", "network": {"vpc_id": "vpc-1", "subnet_ids": ["sub-x"]}}),
+                "params.network.subnet_ids[0]",
+            ),
             (json!("text"), "params"),
         ];
         for (v, field) in cases {
-            assert_eq!(parse(JobType::DeployWorker, v.clone()).unwrap_err().field, field, "{v}");
+            assert_eq!(
+                parse(JobType::DeployWorker, v.clone()).unwrap_err().field,
+                field,
+                "{v}"
+            );
         }
     }
 
     #[test]
     fn connection_test_needs_an_identity() {
-        assert!(parse(JobType::ConnectionTest, json!({"cloud_identity_id": "acme-prod"})).is_ok());
-        assert_eq!(parse(JobType::ConnectionTest, json!({})).unwrap_err().field, "params.cloud_identity_id");
+        assert!(
+            parse(
+                JobType::ConnectionTest,
+                json!({"cloud_identity_id": "acme-prod"})
+            )
+            .is_ok()
+        );
         assert_eq!(
-            parse(JobType::FetchResources, json!({"cloud_identity_id": "../x"})).unwrap_err().field,
+            parse(JobType::ConnectionTest, json!({})).unwrap_err().field,
+            "params.cloud_identity_id"
+        );
+        assert_eq!(
+            parse(
+                JobType::FetchResources,
+                json!({"cloud_identity_id": "../x"})
+            )
+            .unwrap_err()
+            .field,
             "params.cloud_identity_id"
         );
     }
@@ -241,8 +335,13 @@ mod tests {
 
     #[test]
     fn canonical_params_round_trip() {
-        let p = parse(JobType::DeployWorker, json!({"name": "runner-1", "region": "eu-west-1", "cpu": 1024, "memory": 2048})).unwrap();
-        let again = JobParams::parse(JobType::DeployWorker, &p.to_value(), &Defaults::default()).unwrap();
+        let p = parse(
+            JobType::DeployWorker,
+            json!({"name": "runner-1", "region": "eu-west-1", "cpu": 1024, "memory": 2048}),
+        )
+        .unwrap();
+        let again =
+            JobParams::parse(JobType::DeployWorker, &p.to_value(), &Defaults::default()).unwrap();
         assert_eq!(p, again);
     }
 }

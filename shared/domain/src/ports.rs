@@ -59,7 +59,7 @@ pub struct IdempotencyKey {
 pub enum Created {
     New,
     /// The idempotency key was already bound to this job.
-    Existing(Job),
+    Existing(Box<Job>),
     /// The idempotency key was already bound to a different request.
     KeyReused,
 }
@@ -77,7 +77,12 @@ pub trait JobStore: Send + Sync {
     async fn update(&self, job: &Job, expected_version: u64) -> PortResult<()>;
     /// Lists jobs, newest first, one page of at most `limit`; the cursor
     /// comes from a previous page (`ErrorKind::InvalidInput` if forged).
-    async fn list(&self, filter: &JobFilter, limit: usize, cursor: Option<&str>) -> PortResult<Page<Job>>;
+    async fn list(
+        &self,
+        filter: &JobFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> PortResult<Page<Job>>;
     /// Forgets an idempotency key (used when the job it named could not start).
     async fn release_key(&self, key: &str) -> PortResult<()>;
     /// Queued runner jobs of a pool, oldest first (every page read).
@@ -167,7 +172,11 @@ pub struct CallerIdentity {
 /// credentials never leave the implementation.
 #[async_trait]
 pub trait IdentityVerifier: Send + Sync {
-    async fn verify(&self, identity: &CloudIdentity, session_name: &str) -> PortResult<CallerIdentity>;
+    async fn verify(
+        &self,
+        identity: &CloudIdentity,
+        session_name: &str,
+    ) -> PortResult<CallerIdentity>;
 }
 
 /// Discovers a customer's resources (every page, regions and types in
@@ -175,7 +184,8 @@ pub trait IdentityVerifier: Send + Sync {
 /// inventory's outcomes; only a failure to get in at all is an error.
 #[async_trait]
 pub trait ResourceDiscovery: Send + Sync {
-    async fn discover(&self, identity: &CloudIdentity, session_name: &str) -> PortResult<Inventory>;
+    async fn discover(&self, identity: &CloudIdentity, session_name: &str)
+    -> PortResult<Inventory>;
 }
 
 /// Stores rendered configurations (Terraform root configs) by key.
@@ -197,5 +207,11 @@ pub trait WorkerSecrets: Send + Sync {
 /// Scales a worker's ECS service.
 #[async_trait]
 pub trait ServiceScaler: Send + Sync {
-    async fn set_desired_count(&self, region: &str, cluster: &str, service: &str, count: i32) -> PortResult<()>;
+    async fn set_desired_count(
+        &self,
+        region: &str,
+        cluster: &str,
+        service: &str,
+        count: i32,
+    ) -> PortResult<()>;
 }

@@ -23,7 +23,11 @@ pub struct Runner {
     pub token_hash: String,
     #[serde(with = "crate::time")]
     pub registered_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::option"
+    )]
     pub last_heartbeat_at: Option<DateTime<Utc>>,
     pub version: u64,
 }
@@ -75,7 +79,11 @@ impl RegisterRequest {
         };
         let pool = f.string("pool")?.unwrap_or("default");
         identifier("pool", pool, 64)?;
-        Ok(RegisterRequest { id, name: name.to_string(), pool: pool.to_string() })
+        Ok(RegisterRequest {
+            id,
+            name: name.to_string(),
+            pool: pool.to_string(),
+        })
     }
 }
 
@@ -176,7 +184,17 @@ mod tests {
     #[test]
     fn register_requests() {
         assert!(RegisterRequest::parse(&json!({"name": "runner-1", "id": "wkr-abc"})).is_ok());
-        assert_eq!(RegisterRequest::parse(&json!({"name": "x"})).unwrap_err().field, "name");
-        assert_eq!(RegisterRequest::parse(&json!({"name": "runner-1", "token": "t"})).unwrap_err().field, "token");
+        assert_eq!(
+            RegisterRequest::parse(&json!({"name": "x"}))
+                .unwrap_err()
+                .field,
+            "name"
+        );
+        assert_eq!(
+            RegisterRequest::parse(&json!({"name": "runner-1", "token": "t"}))
+                .unwrap_err()
+                .field,
+            "token"
+        );
     }
 }

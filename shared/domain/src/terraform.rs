@@ -35,9 +35,18 @@ pub struct PlatformSettings {
 }
 
 /// The root configuration for `spec`, deployed by job `job_id`.
-pub fn render_root(spec: &WorkerSpec, worker_id: &str, job_id: &str, platform: &PlatformSettings) -> Value {
+pub fn render_root(
+    spec: &WorkerSpec,
+    worker_id: &str,
+    job_id: &str,
+    platform: &PlatformSettings,
+) -> Value {
     let network = &spec.network;
-    let subnet_ids = if network.subnet_ids.is_empty() { Value::Null } else { json!(network.subnet_ids) };
+    let subnet_ids = if network.subnet_ids.is_empty() {
+        Value::Null
+    } else {
+        json!(network.subnet_ids)
+    };
     json!({
         "terraform": {
             "required_version": REQUIRED_TERRAFORM,
@@ -130,9 +139,15 @@ mod tests {
     #[test]
     fn renders_backend_tags_and_module() {
         let root = render_root(&spec(), "wkr-1", "job-1", &platform());
-        assert_eq!(root["terraform"]["backend"]["s3"]["key"], "workers/runner-eu-1/terraform.tfstate");
+        assert_eq!(
+            root["terraform"]["backend"]["s3"]["key"],
+            "workers/runner-eu-1/terraform.tfstate"
+        );
         assert_eq!(root["terraform"]["backend"]["s3"]["use_lockfile"], true);
-        assert_eq!(root["terraform"]["required_providers"]["aws"]["version"], "= 5.100.0");
+        assert_eq!(
+            root["terraform"]["required_providers"]["aws"]["version"],
+            "= 5.100.0"
+        );
         let tags = &root["provider"]["aws"]["default_tags"]["tags"];
         assert_eq!(tags[TAG_WORKER_ID], "wkr-1");
         assert_eq!(tags[TAG_JOB_ID], "job-1");
@@ -151,7 +166,11 @@ mod tests {
     #[test]
     fn explicit_network_is_passed_through() {
         let mut s = spec();
-        s.network = NetworkSpec { vpc_id: Some("vpc-0abc".into()), subnet_ids: vec!["subnet-01".into()], assign_public_ip: true };
+        s.network = NetworkSpec {
+            vpc_id: Some("vpc-0abc".into()),
+            subnet_ids: vec!["subnet-01".into()],
+            assign_public_ip: true,
+        };
         let root = render_root(&s, "wkr-1", "job-1", &platform());
         assert_eq!(root["module"]["runner"]["vpc_id"], "vpc-0abc");
         assert_eq!(root["module"]["runner"]["subnet_ids"], json!(["subnet-01"]));

@@ -51,7 +51,10 @@ mod tests {
     #[test]
     fn fixed_width_sorts_as_text() {
         let a = Utc.timestamp_opt(1_700_000_000, 0).single().unwrap();
-        let b = Utc.timestamp_opt(1_700_000_000, 500_000_000).single().unwrap();
+        let b = Utc
+            .timestamp_opt(1_700_000_000, 500_000_000)
+            .single()
+            .unwrap();
         let (fa, fb) = (format(&a), format(&b));
         assert_eq!(fa.len(), fb.len());
         assert!(fa < fb);

@@ -37,10 +37,13 @@ fn join(path: &str, key: &str) -> String {
 impl<'a> Fields<'a> {
     /// `value` must be an object; `allowed` lists every known key.
     pub fn new(path: &str, value: &'a Value, allowed: &[&str]) -> Result<Fields<'a>, FieldError> {
-        let map = value
-            .as_object()
-            .ok_or_else(|| FieldError::new(path, format!("must be an object, got {}", kind(value))))?;
-        let mut unknown: Vec<&String> = map.keys().filter(|k| !allowed.contains(&k.as_str())).collect();
+        let map = value.as_object().ok_or_else(|| {
+            FieldError::new(path, format!("must be an object, got {}", kind(value)))
+        })?;
+        let mut unknown: Vec<&String> = map
+            .keys()
+            .filter(|k| !allowed.contains(&k.as_str()))
+            .collect();
         unknown.sort();
         if let Some(k) = unknown.first() {
             return Err(FieldError::new(
@@ -145,9 +148,15 @@ pub fn kind(v: &Value) -> &'static str {
 /// Checks an identifier: 1–`max` characters of `[A-Za-z0-9_-]`.
 pub fn identifier(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     if value.is_empty() || value.len() > max {
-        return Err(FieldError::new(field, format!("must be 1 to {max} characters")));
+        return Err(FieldError::new(
+            field,
+            format!("must be 1 to {max} characters"),
+        ));
     }
-    if let Some(c) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
+    if let Some(c) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
         return Err(FieldError::new(
             field,
             format!("may contain only letters, digits, '-' and '_' (found {c:?})"),

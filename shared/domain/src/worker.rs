@@ -10,9 +10,16 @@ use crate::validate::FieldError;
 /// '-', starting with a letter and not ending with '-'. The name becomes
 /// part of IAM role, log group and ECS names, whose limits this respects.
 pub fn validate_name(field: &str, name: &str) -> Result<(), FieldError> {
-    let ok_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     let starts = name.chars().next().is_some_and(|c| c.is_ascii_lowercase());
-    if !(3..=32).contains(&name.len()) || !ok_chars || !starts || name.ends_with('-') || name.contains("--") {
+    if !(3..=32).contains(&name.len())
+        || !ok_chars
+        || !starts
+        || name.ends_with('-')
+        || name.contains("--")
+    {
         return Err(FieldError::new(
             field,
             format!(
@@ -25,7 +32,8 @@ pub fn validate_name(field: &str, name: &str) -> Result<(), FieldError> {
 
 /// CPU units → allowed memory (MiB), as the Fargate task size table lists.
 pub fn fargate_memory_options(cpu: u32) -> Option<Vec<u32>> {
-    let range = |from: u32, to: u32, step: u32| (from..=to).step_by(step as usize).collect::<Vec<_>>();
+    let range =
+        |from: u32, to: u32, step: u32| (from..=to).step_by(step as usize).collect::<Vec<_>>();
     Some(match cpu {
         256 => vec![512, 1024, 2048],
         512 => range(1024, 4096, 1024),
@@ -43,14 +51,18 @@ pub fn validate_size(cpu: u32, memory: u32) -> Result<(), FieldError> {
     let Some(options) = fargate_memory_options(cpu) else {
         return Err(FieldError::new(
             "params.cpu",
-            format!("Fargate does not offer {cpu} CPU units (use 256, 512, 1024, 2048, 4096, 8192 or 16384)"),
+            format!(
+                "Fargate does not offer {cpu} CPU units (use 256, 512, 1024, 2048, 4096, 8192 or 16384)"
+            ),
         ));
     };
     if !options.contains(&memory) {
         let (lo, hi) = (options[0], options[options.len() - 1]);
         return Err(FieldError::new(
             "params.memory",
-            format!("Fargate does not offer {memory} MiB with {cpu} CPU units (allowed: {lo} to {hi} MiB in the documented steps)"),
+            format!(
+                "Fargate does not offer {memory} MiB with {cpu} CPU units (allowed: {lo} to {hi} MiB in the documented steps)"
+            ),
         ));
     }
     Ok(())
@@ -60,10 +72,15 @@ pub fn validate_size(cpu: u32, memory: u32) -> Result<(), FieldError> {
 pub fn validate_image(field: &str, image: &str) -> Result<(), FieldError> {
     let ok = !image.is_empty()
         && image.len() <= 255
-        && image.chars().all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c))
+        && image
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c))
         && !image.starts_with(['-', '.', '/', ':']);
     if !ok {
-        return Err(FieldError::new(field, format!("{image:?} is not a container image reference")));
+        return Err(FieldError::new(
+            field,
+            format!("{image:?} is not a container image reference"),
+        ));
     }
     Ok(())
 }
@@ -166,7 +183,15 @@ mod tests {
     #[test]
     fn names() {
         assert!(validate_name("n", "runner-eu-1").is_ok());
-        for bad in ["ab", "Runner", "1runner", "runner-", "run--ner", "run_ner", &"a".repeat(33)] {
+        for bad in [
+            "ab",
+            "Runner",
+            "1runner",
+            "runner-",
+            "run--ner",
+            "run_ner",
+            &"a".repeat(33),
+        ] {
             assert!(validate_name("n", bad).is_err(), "{bad}");
         }
     }
@@ -179,7 +204,10 @@ mod tests {
         assert!(validate_size(4096, 30720).is_ok());
         assert!(validate_size(8192, 20480).is_ok());
         assert_eq!(validate_size(256, 4096).unwrap_err().field, "params.memory");
-        assert_eq!(validate_size(8192, 17408).unwrap_err().field, "params.memory");
+        assert_eq!(
+            validate_size(8192, 17408).unwrap_err().field,
+            "params.memory"
+        );
         assert_eq!(validate_size(300, 1024).unwrap_err().field, "params.cpu");
     }
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use jobs_domain::SecretString;
 use jobs_domain::params::Defaults;
 use jobs_domain::ports::{
-    ArtifactStore, Clock, ExecutionStarter, IdentityStore, IdentityVerifier, JobStore, ResourceDiscovery, RunnerRegistry,
-    RunnerStore, ServiceScaler, WorkerSecrets, WorkerStore,
+    ArtifactStore, Clock, ExecutionStarter, IdentityStore, IdentityVerifier, JobStore,
+    ResourceDiscovery, RunnerRegistry, RunnerStore, ServiceScaler, WorkerSecrets, WorkerStore,
 };
 use jobs_domain::terraform::PlatformSettings;
 

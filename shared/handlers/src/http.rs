@@ -37,7 +37,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, field: None, message: message.into() }
+        ApiError {
+            status,
+            code,
+            field: None,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -71,7 +76,12 @@ impl ApiError {
 
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
-        ApiError { status: 400, code: "INVALID_FIELD", field: Some(e.field), message: e.message }
+        ApiError {
+            status: 400,
+            code: "INVALID_FIELD",
+            field: Some(e.field),
+            message: e.message,
+        }
     }
 }
 
@@ -103,11 +113,19 @@ pub struct Response {
 
 impl Response {
     pub fn json(status: u16, body: Value) -> Self {
-        Response { status, headers: Vec::new(), body: Some(body) }
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Some(body),
+        }
     }
 
     pub fn empty(status: u16) -> Self {
-        Response { status, headers: Vec::new(), body: None }
+        Response {
+            status,
+            headers: Vec::new(),
+            body: None,
+        }
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
@@ -118,10 +136,16 @@ impl Response {
     pub fn into_event(self) -> ApiGatewayV2httpResponse {
         let mut headers = HeaderMap::new();
         if self.body.is_some() {
-            headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
         }
         for (k, v) in &self.headers {
-            if let (Ok(name), Ok(value)) = (http::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
                 headers.insert(name, value);
             }
         }
@@ -159,7 +183,13 @@ impl Request {
                 .map_err(|_| ApiError::bad_request("the body is not valid base64"))?,
             Some(b) => b.into_bytes(),
         };
-        Ok(Request { method, path, query, headers: event.headers, body })
+        Ok(Request {
+            method,
+            path,
+            query,
+            headers: event.headers,
+            body,
+        })
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -170,12 +200,18 @@ impl Request {
     pub fn bearer(&self) -> Option<&str> {
         let value = self.header("authorization")?;
         let (scheme, token) = value.split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then_some(token.trim())
     }
 
     /// The path split into segments (`/api/jobs/x` → `["api", "jobs", "x"]`).
     pub fn segments(&self) -> Vec<&str> {
-        self.path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect()
+        self.path
+            .trim_matches('/')
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect()
     }
 
     /// The JSON object body; 413 above [`MAX_BODY_BYTES`], 400 when malformed.
@@ -184,14 +220,22 @@ impl Request {
             return Err(ApiError::new(
                 413,
                 "PAYLOAD_TOO_LARGE",
-                format!("the body is {} bytes; the limit is {MAX_BODY_BYTES}", self.body.len()),
+                format!(
+                    "the body is {} bytes; the limit is {MAX_BODY_BYTES}",
+                    self.body.len()
+                ),
             ));
         }
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::bad_request("a JSON object body is required"));
         }
-        let value: Value = serde_json::from_slice(&self.body)
-            .map_err(|e| ApiError::new(400, "MALFORMED_JSON", format!("the body is not valid JSON: {e}")))?;
+        let value: Value = serde_json::from_slice(&self.body).map_err(|e| {
+            ApiError::new(
+                400,
+                "MALFORMED_JSON",
+                format!("the body is not valid JSON: {e}"),
+            )
+        })?;
         if !value.is_object() {
             return Err(ApiError::bad_request("the body must be a JSON object"));
         }
@@ -240,9 +284,15 @@ fn percent_decode(s: &str) -> Result<String, ApiError> {
     while i < bytes.len() {
         match bytes[i] {
             b'%' => {
-                let hex = bytes.get(i + 1..i + 3).ok_or_else(|| ApiError::bad_request("bad percent-encoding in the query"))?;
-                let text = std::str::from_utf8(hex).map_err(|_| ApiError::bad_request("bad percent-encoding in the query"))?;
-                out.push(u8::from_str_radix(text, 16).map_err(|_| ApiError::bad_request("bad percent-encoding in the query"))?);
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .ok_or_else(|| ApiError::bad_request("bad percent-encoding in the query"))?;
+                let text = std::str::from_utf8(hex)
+                    .map_err(|_| ApiError::bad_request("bad percent-encoding in the query"))?;
+                out.push(
+                    u8::from_str_radix(text, 16)
+                        .map_err(|_| ApiError::bad_request("bad percent-encoding in the query"))?,
+                );
                 i += 3;
             }
             b'+' => {
@@ -271,10 +321,19 @@ pub mod testing {
     //! Builds proxy events the way API Gateway sends them.
     use super::*;
 
-    pub fn event(method: &str, path_and_query: &str, headers: &[(&str, &str)], body: Option<&str>) -> ApiGatewayV2httpRequest {
-        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
-        let header_map: serde_json::Map<String, Value> =
-            headers.iter().map(|(k, v)| (k.to_lowercase(), Value::String(v.to_string()))).collect();
+    pub fn event(
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> ApiGatewayV2httpRequest {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let header_map: serde_json::Map<String, Value> = headers
+            .iter()
+            .map(|(k, v)| (k.to_lowercase(), Value::String(v.to_string())))
+            .collect();
         serde_json::from_value(json!({
             "version": "2.0",
             "routeKey": "$default",
@@ -296,10 +355,22 @@ mod tests {
 
     #[test]
     fn decodes_events() {
-        let req = Request::from_event(event("POST", "/api/jobs?type=A%5FB&x=1+2", &[("Authorization", "Bearer t0k")], Some("{\"a\":1}"))).unwrap();
+        let req = Request::from_event(event(
+            "POST",
+            "/api/jobs?type=A%5FB&x=1+2",
+            &[("Authorization", "Bearer t0k")],
+            Some("{\"a\":1}"),
+        ))
+        .unwrap();
         assert_eq!(req.method, Method::POST);
         assert_eq!(req.segments(), ["api", "jobs"]);
-        assert_eq!(req.query, [("type".to_string(), "A_B".to_string()), ("x".to_string(), "1 2".to_string())]);
+        assert_eq!(
+            req.query,
+            [
+                ("type".to_string(), "A_B".to_string()),
+                ("x".to_string(), "1 2".to_string())
+            ]
+        );
         assert_eq!(req.bearer(), Some("t0k"));
         assert_eq!(req.json_object().unwrap()["a"], 1);
     }
@@ -318,6 +389,9 @@ mod tests {
     #[test]
     fn unknown_query_parameters_are_refused() {
         let req = Request::from_event(event("GET", "/api/jobs?colour=red", &[], None)).unwrap();
-        assert_eq!(req.query_params(&["type"]).unwrap_err().field.as_deref(), Some("colour"));
+        assert_eq!(
+            req.query_params(&["type"]).unwrap_err().field.as_deref(),
+            Some("colour")
+        );
     }
 }

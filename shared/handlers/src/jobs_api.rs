@@ -7,7 +7,9 @@
 
 use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use http::Method;
-use jobs_domain::identity::{CloudIdentity, IdentityRequest, new_external_id, validate_identity_id};
+use jobs_domain::identity::{
+    CloudIdentity, IdentityRequest, new_external_id, validate_identity_id,
+};
 use jobs_domain::job::{Job, JobStatus, JobType, is_job_id};
 use jobs_domain::params::JobParams;
 use jobs_domain::ports::{Created, IdempotencyKey, JobFilter};
@@ -41,10 +43,21 @@ async fn route(deps: &JobApiDeps, req: &Request) -> ApiResult {
         (Method::PUT, ["api", "cloud-identities", id]) => put_identity(deps, req, id).await,
         (Method::GET, ["api", "cloud-identities", id]) => get_identity(deps, req, id).await,
         (Method::POST, ["api", "cloud-identities", id, "refresh"]) => refresh(deps, req, id).await,
-        (_, ["api", "jobs"] | ["api", "jobs", _] | ["api", "cloud-identities", _] | ["api", "cloud-identities", _, "refresh"]) => {
-            Err(ApiError::new(405, "METHOD_NOT_ALLOWED", format!("{} is not allowed on {}", req.method, req.path)))
-        }
-        _ => Err(ApiError::not_found(format!("no route for {} {}", req.method, req.path))),
+        (
+            _,
+            ["api", "jobs"]
+            | ["api", "jobs", _]
+            | ["api", "cloud-identities", _]
+            | ["api", "cloud-identities", _, "refresh"],
+        ) => Err(ApiError::new(
+            405,
+            "METHOD_NOT_ALLOWED",
+            format!("{} is not allowed on {}", req.method, req.path),
+        )),
+        _ => Err(ApiError::not_found(format!(
+            "no route for {} {}",
+            req.method, req.path
+        ))),
     }
 }
 
@@ -71,21 +84,26 @@ fn idempotency_key(req: &Request, body: &Value) -> Result<Option<IdempotencyKey>
     }
     // serde_json orders object keys, so equal bodies hash equally.
     let request_hash = hex::encode(Sha256::digest(body.to_string().as_bytes()));
-    Ok(Some(IdempotencyKey { key: key.to_string(), request_hash }))
+    Ok(Some(IdempotencyKey {
+        key: key.to_string(),
+        request_hash,
+    }))
 }
 
 /// Checks what a job refers to, so that a job that cannot run is refused
 /// now (404 / 409) rather than failing later.
 async fn check_references(deps: &JobApiDeps, params: &JobParams) -> Result<(), ApiError> {
-    if let Some(id) = params.cloud_identity_id() {
-        if deps.identities.get(id).await?.is_none() {
-            return Err(ApiError {
-                status: 404,
-                code: "NOT_FOUND",
-                field: Some("params.cloud_identity_id".into()),
-                message: format!("cloud identity {id:?} does not exist (register it with PUT /api/cloud-identities/{id})"),
-            });
-        }
+    if let Some(id) = params.cloud_identity_id()
+        && deps.identities.get(id).await?.is_none()
+    {
+        return Err(ApiError {
+            status: 404,
+            code: "NOT_FOUND",
+            field: Some("params.cloud_identity_id".into()),
+            message: format!(
+                "cloud identity {id:?} does not exist (register it with PUT /api/cloud-identities/{id})"
+            ),
+        });
     }
     let worker_ref = |message: String, status: u16, code: &'static str| ApiError {
         status,
@@ -95,27 +113,45 @@ async fn check_references(deps: &JobApiDeps, params: &JobParams) -> Result<(), A
     };
     match params {
         JobParams::DeployWorker(spec) => {
-            if let Some(w) = deps.workers.get(&spec.name).await? {
-                if w.status != WorkerStatus::Destroyed {
-                    return Err(worker_ref(
-                        format!("worker {:?} already exists ({:?}, last job {}); destroy it first or choose another name", spec.name, w.status, w.last_job_id),
-                        409,
-                        "CONFLICT",
-                    ));
-                }
+            if let Some(w) = deps.workers.get(&spec.name).await?
+                && w.status != WorkerStatus::Destroyed
+            {
+                return Err(worker_ref(
+                    format!(
+                        "worker {:?} already exists ({:?}, last job {}); destroy it first or choose another name",
+                        spec.name, w.status, w.last_job_id
+                    ),
+                    409,
+                    "CONFLICT",
+                ));
             }
         }
         JobParams::UpdateWorker { name, .. } => match deps.workers.get(name).await? {
             Some(w) if w.status == WorkerStatus::Deployed => {}
             Some(w) => {
-                return Err(worker_ref(format!("worker {name:?} is {:?}; only a DEPLOYED worker can be updated", w.status), 409, "CONFLICT"));
+                return Err(worker_ref(
+                    format!(
+                        "worker {name:?} is {:?}; only a DEPLOYED worker can be updated",
+                        w.status
+                    ),
+                    409,
+                    "CONFLICT",
+                ));
             }
-            None => return Err(worker_ref(format!("worker {name:?} does not exist"), 404, "NOT_FOUND")),
+            None => {
+                return Err(worker_ref(
+                    format!("worker {name:?} does not exist"),
+                    404,
+                    "NOT_FOUND",
+                ));
+            }
         },
-        JobParams::DestroyWorker { name } => {
-            if deps.workers.get(name).await?.is_none() {
-                return Err(worker_ref(format!("worker {name:?} does not exist"), 404, "NOT_FOUND"));
-            }
+        JobParams::DestroyWorker { name } if deps.workers.get(name).await?.is_none() => {
+            return Err(worker_ref(
+                format!("worker {name:?} does not exist"),
+                404,
+                "NOT_FOUND",
+            ));
         }
         _ => {}
     }
@@ -124,14 +160,19 @@ async fn check_references(deps: &JobApiDeps, params: &JobParams) -> Result<(), A
 
 /// Stores a job and starts its state machine: the shared path of
 /// `POST /api/jobs`, refresh and the scheduler.
-pub async fn create_job(deps: &JobApiDeps, job_type: JobType, params: &JobParams, key: Option<IdempotencyKey>) -> Result<(Job, bool), ApiError> {
+pub async fn create_job(
+    deps: &JobApiDeps,
+    job_type: JobType,
+    params: &JobParams,
+    key: Option<IdempotencyKey>,
+) -> Result<(Job, bool), ApiError> {
     let mut job = Job::new(job_type, params.to_value(), deps.clock.now());
     if let JobParams::RunnerJob { pool, .. } = params {
         job.pool = Some(pool.clone());
     }
     match deps.jobs.create(&job, key.as_ref()).await? {
         Created::New => {}
-        Created::Existing(existing) => return Ok((existing, true)),
+        Created::Existing(existing) => return Ok((*existing, true)),
         Created::KeyReused => {
             return Err(ApiError::new(
                 422,
@@ -157,7 +198,10 @@ pub async fn create_job(deps: &JobApiDeps, job_type: JobType, params: &JobParams
             failed.status = JobStatus::Failed;
             failed.error = Some(jobs_domain::job::JobError {
                 code: "START_FAILED".into(),
-                message: format!("the job's state machine could not be started: {}", e.message),
+                message: format!(
+                    "the job's state machine could not be started: {}",
+                    e.message
+                ),
             });
             failed.updated_at = deps.clock.now();
             let _ = deps.jobs.update(&failed, job.version).await;
@@ -167,7 +211,10 @@ pub async fn create_job(deps: &JobApiDeps, job_type: JobType, params: &JobParams
             Err(ApiError::new(
                 503,
                 "START_FAILED",
-                format!("job {} could not be started ({}); retry the request", job.id, e.message),
+                format!(
+                    "job {} could not be started ({}); retry the request",
+                    job.id, e.message
+                ),
             ))
         }
     }
@@ -175,14 +222,20 @@ pub async fn create_job(deps: &JobApiDeps, job_type: JobType, params: &JobParams
 
 fn accepted(job: &Job, replayed: bool) -> Response {
     let r = Response::json(202, job_view(job)).header("Location", &format!("/api/jobs/{}", job.id));
-    if replayed { r.header("Idempotent-Replayed", "true") } else { r }
+    if replayed {
+        r.header("Idempotent-Replayed", "true")
+    } else {
+        r
+    }
 }
 
 async fn submit(deps: &JobApiDeps, req: &Request) -> ApiResult {
     let body = req.json_object()?;
     let f = Fields::new("", &body, &["type", "params"])?;
     let type_text = f.required_string("type")?;
-    let job_type: JobType = type_text.parse().map_err(|e: String| FieldError::new("type", e))?;
+    let job_type: JobType = type_text
+        .parse()
+        .map_err(|e: String| FieldError::new("type", e))?;
     let raw_params = f.get("params").cloned().unwrap_or_else(|| json!({}));
     let params = JobParams::parse(job_type, &raw_params, &deps.defaults)?;
     let key = idempotency_key(req, &body)?;
@@ -190,10 +243,10 @@ async fn submit(deps: &JobApiDeps, req: &Request) -> ApiResult {
     // since, so the reference checks run only for new requests.
     if key.is_none() {
         check_references(deps, &params).await?;
-    } else if let Err(e) = check_references(deps, &params).await {
-        if e.status != 409 {
-            return Err(e);
-        }
+    } else if let Err(e) = check_references(deps, &params).await
+        && e.status != 409
+    {
+        return Err(e);
     }
     let (job, replayed) = create_job(deps, job_type, &params, key).await?;
     Ok(accepted(&job, replayed))
@@ -201,7 +254,9 @@ async fn submit(deps: &JobApiDeps, req: &Request) -> ApiResult {
 
 async fn get_job(deps: &JobApiDeps, id: &str) -> ApiResult {
     if !is_job_id(id) {
-        return Err(ApiError::not_found(format!("job {id:?} does not exist (job ids look like job-<32 hex digits>)")));
+        return Err(ApiError::not_found(format!(
+            "job {id:?} does not exist (job ids look like job-<32 hex digits>)"
+        )));
     }
     match deps.jobs.get(id).await? {
         Some(job) => Ok(Response::json(200, job_view(&job))),
@@ -211,10 +266,23 @@ async fn get_job(deps: &JobApiDeps, id: &str) -> ApiResult {
 
 async fn list_jobs(deps: &JobApiDeps, req: &Request) -> ApiResult {
     let q = req.query_params(&["type", "status", "limit", "next_token"])?;
-    let field_err = |field: &str, message: String| ApiError { status: 400, code: "INVALID_FIELD", field: Some(field.into()), message };
+    let field_err = |field: &str, message: String| ApiError {
+        status: 400,
+        code: "INVALID_FIELD",
+        field: Some(field.into()),
+        message,
+    };
     let filter = JobFilter {
-        job_type: q.get("type").map(|t| t.parse()).transpose().map_err(|e| field_err("type", e))?,
-        status: q.get("status").map(|s| s.parse()).transpose().map_err(|e| field_err("status", e))?,
+        job_type: q
+            .get("type")
+            .map(|t| t.parse())
+            .transpose()
+            .map_err(|e| field_err("type", e))?,
+        status: q
+            .get("status")
+            .map(|s| s.parse())
+            .transpose()
+            .map_err(|e| field_err("status", e))?,
     };
     let limit = match q.get("limit") {
         None => 25,
@@ -254,7 +322,12 @@ fn identity_view(identity: &CloudIdentity) -> Value {
 }
 
 fn check_identity_id(id: &str) -> Result<(), ApiError> {
-    validate_identity_id(id).map_err(|e| ApiError { status: 400, code: "INVALID_FIELD", field: Some("id".into()), message: e.message })
+    validate_identity_id(id).map_err(|e| ApiError {
+        status: 400,
+        code: "INVALID_FIELD",
+        field: Some("id".into()),
+        message: e.message,
+    })
 }
 
 async fn put_identity(deps: &JobApiDeps, req: &Request, id: &str) -> ApiResult {
@@ -300,7 +373,9 @@ async fn put_identity(deps: &JobApiDeps, req: &Request, id: &str) -> ApiResult {
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::conflict(format!("cloud identity {id} is being changed concurrently; retry")))
+    Err(ApiError::conflict(format!(
+        "cloud identity {id} is being changed concurrently; retry"
+    )))
 }
 
 async fn get_identity(deps: &JobApiDeps, req: &Request, id: &str) -> ApiResult {
@@ -310,11 +385,18 @@ async fn get_identity(deps: &JobApiDeps, req: &Request, id: &str) -> ApiResult {
         None | Some("full") => true,
         Some("summary") => false,
         Some(other) => {
-            return Err(ApiError { status: 400, code: "INVALID_FIELD", field: Some("view".into()), message: format!("{other:?} is not one of full, summary") });
+            return Err(ApiError {
+                status: 400,
+                code: "INVALID_FIELD",
+                field: Some("view".into()),
+                message: format!("{other:?} is not one of full, summary"),
+            });
         }
     };
     let Some(identity) = deps.identities.get(id).await? else {
-        return Err(ApiError::not_found(format!("cloud identity {id} does not exist")));
+        return Err(ApiError::not_found(format!(
+            "cloud identity {id} does not exist"
+        )));
     };
     let mut view = identity_view(&identity);
     let inventory = deps.identities.inventory(id).await?;
@@ -337,12 +419,21 @@ async fn get_identity(deps: &JobApiDeps, req: &Request, id: &str) -> ApiResult {
 
 async fn refresh(deps: &JobApiDeps, req: &Request, id: &str) -> ApiResult {
     check_identity_id(id)?;
-    if !req.body.iter().all(u8::is_ascii_whitespace) && req.json_object()?.as_object().is_some_and(|m| !m.is_empty()) {
+    if !req.body.iter().all(u8::is_ascii_whitespace)
+        && req
+            .json_object()?
+            .as_object()
+            .is_some_and(|m| !m.is_empty())
+    {
         return Err(ApiError::bad_request("refresh takes no body"));
     }
-    let params = JobParams::FetchResources { cloud_identity_id: id.to_string() };
+    let params = JobParams::FetchResources {
+        cloud_identity_id: id.to_string(),
+    };
     if deps.identities.get(id).await?.is_none() {
-        return Err(ApiError::not_found(format!("cloud identity {id} does not exist")));
+        return Err(ApiError::not_found(format!(
+            "cloud identity {id} does not exist"
+        )));
     }
     let key = idempotency_key(req, &json!({"refresh": id}))?;
     let (job, replayed) = create_job(deps, JobType::FetchResources, &params, key).await?;

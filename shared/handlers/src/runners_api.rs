@@ -23,7 +23,10 @@ use crate::jobs_api::job_view;
 /// How many queued jobs a claim looks at per attempt.
 const CLAIM_BATCH: usize = 10;
 
-pub async fn handle(deps: &RunnersApiDeps, event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+pub async fn handle(
+    deps: &RunnersApiDeps,
+    event: ApiGatewayV2httpRequest,
+) -> ApiGatewayV2httpResponse {
     let result = match Request::from_event(event) {
         Ok(req) => route(deps, &req).await,
         Err(e) => Err(e),
@@ -52,26 +55,45 @@ async fn route(deps: &RunnersApiDeps, req: &Request) -> ApiResult {
         }
         (Method::POST, ["api", "runners", id, "heartbeat"]) => heartbeat(deps, req, id).await,
         (Method::POST, ["api", "runners", id, "claim"]) => claim(deps, req, id).await,
-        (Method::POST, ["api", "runners", id, "jobs", job_id, "complete"]) => complete(deps, req, id, job_id).await,
-        _ => Err(ApiError::not_found(format!("no route for {} {}", req.method, req.path))),
+        (Method::POST, ["api", "runners", id, "jobs", job_id, "complete"]) => {
+            complete(deps, req, id, job_id).await
+        }
+        _ => Err(ApiError::not_found(format!(
+            "no route for {} {}",
+            req.method, req.path
+        ))),
     }
 }
 
 fn constant_time_eq(a: &str, b: &str) -> bool {
     let (ha, hb) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
-    ha.iter().zip(hb.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    ha.iter()
+        .zip(hb.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 fn require_admin(deps: &RunnersApiDeps, req: &Request) -> Result<(), ApiError> {
     match req.bearer() {
-        Some(t) if !deps.admin_token.is_empty() && constant_time_eq(t, deps.admin_token.expose()) => Ok(()),
-        Some(_) => Err(ApiError::new(403, "FORBIDDEN", "the token is not the registry's admin token")),
-        None => Err(ApiError::unauthorized("an Authorization: Bearer <admin token> header is required")),
+        Some(t)
+            if !deps.admin_token.is_empty() && constant_time_eq(t, deps.admin_token.expose()) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(ApiError::new(
+            403,
+            "FORBIDDEN",
+            "the token is not the registry's admin token",
+        )),
+        None => Err(ApiError::unauthorized(
+            "an Authorization: Bearer <admin token> header is required",
+        )),
     }
 }
 
 fn check_id(id: &str) -> Result<(), ApiError> {
-    identifier("id", id, 64).map_err(|e| ApiError::not_found(format!("runner {id:?} does not exist ({})", e.message)))
+    identifier("id", id, 64)
+        .map_err(|e| ApiError::not_found(format!("runner {id:?} does not exist ({})", e.message)))
 }
 
 /// The public view of a runner (never the token hash).
@@ -89,13 +111,19 @@ fn view(deps: &RunnersApiDeps, r: &Runner) -> Value {
 /// A runner's id derived from its name, when the caller proposes none:
 /// a retried registration then finds the same runner.
 fn id_for_name(name: &str) -> String {
-    format!("rnr-{}", &hex::encode(Sha256::digest(name.as_bytes()))[..16])
+    format!(
+        "rnr-{}",
+        &hex::encode(Sha256::digest(name.as_bytes()))[..16]
+    )
 }
 
 async fn register(deps: &RunnersApiDeps, req: &Request) -> ApiResult {
     let body = req.json_object()?;
     let request = RegisterRequest::parse(&body)?;
-    let id = request.id.clone().unwrap_or_else(|| id_for_name(&request.name));
+    let id = request
+        .id
+        .clone()
+        .unwrap_or_else(|| id_for_name(&request.name));
     for _ in 0..3 {
         let token = new_token();
         let now = deps.clock.now();
@@ -115,7 +143,8 @@ async fn register(deps: &RunnersApiDeps, req: &Request) -> ApiResult {
                         tracing::info!(runner = %id, name = %request.name, "runner registered");
                         let mut out = view(deps, &runner);
                         out["token"] = json!(token.expose());
-                        return Ok(Response::json(201, out).header("Location", &format!("/api/runners/{id}")));
+                        return Ok(Response::json(201, out)
+                            .header("Location", &format!("/api/runners/{id}")));
                     }
                     Err(e) if e.kind == ErrorKind::Conflict => continue,
                     Err(e) => return Err(e.into()),
@@ -146,12 +175,17 @@ async fn register(deps: &RunnersApiDeps, req: &Request) -> ApiResult {
             }
         }
     }
-    Err(ApiError::conflict(format!("runner {id} is being registered concurrently; retry")))
+    Err(ApiError::conflict(format!(
+        "runner {id} is being registered concurrently; retry"
+    )))
 }
 
 async fn list(deps: &RunnersApiDeps) -> ApiResult {
     let runners = deps.runners.list().await?;
-    Ok(Response::json(200, json!({"runners": runners.iter().map(|r| view(deps, r)).collect::<Vec<_>>()})))
+    Ok(Response::json(
+        200,
+        json!({"runners": runners.iter().map(|r| view(deps, r)).collect::<Vec<_>>()}),
+    ))
 }
 
 async fn get(deps: &RunnersApiDeps, id: &str) -> ApiResult {
@@ -176,12 +210,18 @@ async fn remove(deps: &RunnersApiDeps, id: &str) -> ApiResult {
 async fn authenticate(deps: &RunnersApiDeps, req: &Request, id: &str) -> Result<Runner, ApiError> {
     check_id(id)?;
     let Some(token) = req.bearer() else {
-        return Err(ApiError::unauthorized("an Authorization: Bearer <runner token> header is required"));
+        return Err(ApiError::unauthorized(
+            "an Authorization: Bearer <runner token> header is required",
+        ));
     };
     match deps.runners.get(id).await? {
         Some(r) if verify_token(token, &r.token_hash) => Ok(r),
         // The same answer for an unknown runner and a wrong token.
-        _ => Err(ApiError::new(403, "FORBIDDEN", format!("the token is not valid for runner {id}"))),
+        _ => Err(ApiError::new(
+            403,
+            "FORBIDDEN",
+            format!("the token is not valid for runner {id}"),
+        )),
     }
 }
 
@@ -196,7 +236,13 @@ async fn touch(deps: &RunnersApiDeps, mut runner: Runner) -> Result<Runner, ApiE
             }
             Err(e) if e.kind == ErrorKind::Conflict => match deps.runners.get(&runner.id).await? {
                 Some(fresh) => runner = fresh,
-                None => return Err(ApiError::new(403, "FORBIDDEN", format!("runner {} was removed", runner.id))),
+                None => {
+                    return Err(ApiError::new(
+                        403,
+                        "FORBIDDEN",
+                        format!("runner {} was removed", runner.id),
+                    ));
+                }
             },
             Err(e) => return Err(e.into()),
         }
@@ -217,12 +263,17 @@ async fn claim(deps: &RunnersApiDeps, req: &Request, id: &str) -> ApiResult {
     let runner = authenticate(deps, req, id).await?;
     let runner = touch(deps, runner).await?;
     for _ in 0..5 {
-        let candidates = deps.jobs.queued_runner_jobs(&runner.pool, CLAIM_BATCH).await?;
+        let candidates = deps
+            .jobs
+            .queued_runner_jobs(&runner.pool, CLAIM_BATCH)
+            .await?;
         if candidates.is_empty() {
             return Ok(Response::empty(204));
         }
         for candidate in candidates {
-            let Some(fresh) = deps.jobs.get(&candidate.id).await? else { continue };
+            let Some(fresh) = deps.jobs.get(&candidate.id).await? else {
+                continue;
+            };
             if fresh.status != JobStatus::Queued {
                 continue;
             }
@@ -247,7 +298,9 @@ async fn claim(deps: &RunnersApiDeps, req: &Request, id: &str) -> ApiResult {
 async fn complete(deps: &RunnersApiDeps, req: &Request, id: &str, job_id: &str) -> ApiResult {
     let runner = authenticate(deps, req, id).await?;
     if !is_job_id(job_id) {
-        return Err(ApiError::not_found(format!("job {job_id:?} does not exist")));
+        return Err(ApiError::not_found(format!(
+            "job {job_id:?} does not exist"
+        )));
     }
     let body = req.json_object()?;
     let f = Fields::new("", &body, &["status", "result", "error"])?;
@@ -255,15 +308,24 @@ async fn complete(deps: &RunnersApiDeps, req: &Request, id: &str, job_id: &str) 
         "SUCCESS" => JobStatus::Success,
         "FAILED" => JobStatus::Failed,
         other => {
-            return Err(ApiError { status: 400, code: "INVALID_FIELD", field: Some("status".into()), message: format!("{other:?} is not SUCCESS or FAILED") });
+            return Err(ApiError {
+                status: 400,
+                code: "INVALID_FIELD",
+                field: Some("status".into()),
+                message: format!("{other:?} is not SUCCESS or FAILED"),
+            });
         }
     };
     for _ in 0..3 {
         let Some(job) = deps.jobs.get(job_id).await? else {
             return Err(ApiError::not_found(format!("job {job_id} does not exist")));
         };
-        if job.runner_id.as_deref() != Some(runner.id.as_str()) || job.status != JobStatus::Running {
-            return Err(ApiError::conflict(format!("job {job_id} is not running on runner {}", runner.id)));
+        if job.runner_id.as_deref() != Some(runner.id.as_str()) || job.status != JobStatus::Running
+        {
+            return Err(ApiError::conflict(format!(
+                "job {job_id} is not running on runner {}",
+                runner.id
+            )));
         }
         let mut done: Job = job.clone();
         done.status = status;
@@ -271,7 +333,10 @@ async fn complete(deps: &RunnersApiDeps, req: &Request, id: &str, job_id: &str) 
         if status == JobStatus::Failed {
             done.error = Some(JobError {
                 code: "RUNNER_REPORTED_FAILURE".into(),
-                message: f.string("error")?.unwrap_or("the runner reported a failure").to_string(),
+                message: f
+                    .string("error")?
+                    .unwrap_or("the runner reported a failure")
+                    .to_string(),
             });
         }
         done.updated_at = deps.clock.now();
@@ -281,5 +346,7 @@ async fn complete(deps: &RunnersApiDeps, req: &Request, id: &str, job_id: &str) 
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::conflict(format!("job {job_id} is being changed concurrently; retry")))
+    Err(ApiError::conflict(format!(
+        "job {job_id} is being changed concurrently; retry"
+    )))
 }

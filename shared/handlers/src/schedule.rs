@@ -30,7 +30,9 @@ pub async fn refresh_all(deps: &JobApiDeps, event: Value) -> Result<Value, StepE
     let mut started = Vec::new();
     let mut failed = Vec::new();
     for id in &ids {
-        let params = JobParams::FetchResources { cloud_identity_id: id.clone() };
+        let params = JobParams::FetchResources {
+            cloud_identity_id: id.clone(),
+        };
         let key = IdempotencyKey {
             key: format!("refresh-schedule:{id}:{tick}"),
             request_hash: hex::encode(Sha256::digest(format!("refresh:{id}").as_bytes())),
@@ -44,15 +46,24 @@ pub async fn refresh_all(deps: &JobApiDeps, event: Value) -> Result<Value, StepE
         }
     }
     if !ids.is_empty() && started.is_empty() {
-        return Err(StepError::unavailable(format!("no scheduled refresh could start ({} identities)", ids.len())));
+        return Err(StepError::unavailable(format!(
+            "no scheduled refresh could start ({} identities)",
+            ids.len()
+        )));
     }
     Ok(json!({"tick": tick, "jobs": started, "failed_identities": failed}))
 }
 
 pub async fn reconcile(deps: &JobApiDeps, event: Value) -> Result<Value, StepError> {
     let detail = event.get("detail").unwrap_or(&event);
-    let status = detail.get("status").and_then(Value::as_str).unwrap_or_default();
-    let name = detail.get("name").and_then(Value::as_str).unwrap_or_default();
+    let status = detail
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let name = detail
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if !matches!(status, "FAILED" | "TIMED_OUT" | "ABORTED") || !is_job_id(name) {
         return Ok(json!({"changed": false}));
     }
@@ -73,7 +84,11 @@ pub async fn reconcile(deps: &JobApiDeps, event: Value) -> Result<Value, StepErr
             code: format!("EXECUTION_{status}"),
             message: format!(
                 "the job's execution ended {status} before the job was reported{}",
-                if error.is_empty() && cause.is_empty() { String::new() } else { format!(": {error} {cause}") }
+                if error.is_empty() && cause.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {error} {cause}")
+                }
             ),
         });
         job.updated_at = now;

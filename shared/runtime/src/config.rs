@@ -15,14 +15,19 @@ pub enum ConfigError {
     Startup(String),
 }
 
+/// Looks a variable up.
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
 /// Reads variables from a source (the process environment, or a map in tests).
 pub struct Env<'a> {
-    get: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    get: Lookup<'a>,
 }
 
 impl<'a> Env<'a> {
     pub fn process() -> Env<'static> {
-        Env { get: Box::new(|k| std::env::var(k).ok().filter(|v| !v.is_empty())) }
+        Env {
+            get: Box::new(|k| std::env::var(k).ok().filter(|v| !v.is_empty())),
+        }
     }
 
     pub fn from_fn(f: impl Fn(&str) -> Option<String> + 'a) -> Env<'a> {
@@ -41,10 +46,17 @@ impl<'a> Env<'a> {
         self.optional(name).unwrap_or_else(|| default.to_string())
     }
 
-    pub fn number<T: std::str::FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError> {
+    pub fn number<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        default: T,
+    ) -> Result<T, ConfigError> {
         match self.optional(name) {
             None => Ok(default),
-            Some(v) => v.parse().map_err(|_| ConfigError::Invalid { name, reason: format!("{v:?} is not a number") }),
+            Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
+                name,
+                reason: format!("{v:?} is not a number"),
+            }),
         }
     }
 
@@ -52,14 +64,20 @@ impl<'a> Env<'a> {
         match self.optional(name).as_deref() {
             None | Some("false") | Some("0") => Ok(false),
             Some("true") | Some("1") => Ok(true),
-            Some(v) => Err(ConfigError::Invalid { name, reason: format!("{v:?} is not true or false") }),
+            Some(v) => Err(ConfigError::Invalid {
+                name,
+                reason: format!("{v:?} is not true or false"),
+            }),
         }
     }
 
     pub fn url(&self, name: &'static str) -> Result<String, ConfigError> {
         let v = self.required(name)?;
         if !(v.starts_with("https://") || v.starts_with("http://")) {
-            return Err(ConfigError::Invalid { name, reason: format!("{v:?} is not an http(s) URL") });
+            return Err(ConfigError::Invalid {
+                name,
+                reason: format!("{v:?} is not an http(s) URL"),
+            });
         }
         Ok(v.trim_end_matches('/').to_string())
     }
@@ -74,7 +92,9 @@ pub struct Common {
 
 impl Common {
     pub fn from_env(env: &Env<'_>) -> Result<Common, ConfigError> {
-        Ok(Common { table_prefix: env.or("TABLE_PREFIX", "worker-jobs-") })
+        Ok(Common {
+            table_prefix: env.or("TABLE_PREFIX", "worker-jobs-"),
+        })
     }
 }
 
@@ -93,7 +113,9 @@ impl JobApiConfig {
         if !prefix.starts_with("arn:") || !prefix.contains(":stateMachine:") {
             return Err(ConfigError::Invalid {
                 name: "STATE_MACHINE_ARN_PREFIX",
-                reason: format!("{prefix:?} is not arn:<partition>:states:<region>:<account>:stateMachine:<name prefix>"),
+                reason: format!(
+                    "{prefix:?} is not arn:<partition>:states:<region>:<account>:stateMachine:<name prefix>"
+                ),
             });
         }
         let base = Defaults::default();
@@ -124,7 +146,10 @@ impl RunnersApiConfig {
         Ok(RunnersApiConfig {
             common: Common::from_env(env)?,
             admin_token_secret_id: env.required("REGISTRY_ADMIN_TOKEN_SECRET_ID")?,
-            heartbeat_ttl_seconds: env.number("HEARTBEAT_TTL_SECONDS", jobs_domain::runner::DEFAULT_HEARTBEAT_TTL_SECONDS)?,
+            heartbeat_ttl_seconds: env.number(
+                "HEARTBEAT_TTL_SECONDS",
+                jobs_domain::runner::DEFAULT_HEARTBEAT_TTL_SECONDS,
+            )?,
         })
     }
 }
@@ -146,12 +171,17 @@ pub struct StepConfig {
 
 impl StepConfig {
     pub fn from_env(env: &Env<'_>) -> Result<StepConfig, ConfigError> {
-        let region = env.optional("AWS_REGION").or_else(|| env.optional("AWS_DEFAULT_REGION"));
+        let region = env
+            .optional("AWS_REGION")
+            .or_else(|| env.optional("AWS_DEFAULT_REGION"));
         let state_bucket = env.required("TF_STATE_BUCKET")?;
         Ok(StepConfig {
             common: Common::from_env(env)?,
             platform: PlatformSettings {
-                state_region: env.optional("TF_STATE_REGION").or(region).ok_or(ConfigError::Missing("TF_STATE_REGION"))?,
+                state_region: env
+                    .optional("TF_STATE_REGION")
+                    .or(region)
+                    .ok_or(ConfigError::Missing("TF_STATE_REGION"))?,
                 state_bucket,
                 platform_api_url: env.url("PLATFORM_API_URL")?,
                 module_source: env.or("RUNNER_MODULE_SOURCE", "./modules/fargate-runner"),
@@ -173,19 +203,31 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn missing_variables_are_named() {
         let vars = env(&[("TF_STATE_BUCKET", "b"), ("AWS_REGION", "us-east-1")]);
         let e = StepConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
-        assert_eq!(e.to_string(), "the environment variable PLATFORM_API_URL is required but not set");
+        assert_eq!(
+            e.to_string(),
+            "the environment variable PLATFORM_API_URL is required but not set"
+        );
     }
 
     #[test]
     fn malformed_variables_are_named() {
-        let vars = env(&[("STATE_MACHINE_ARN_PREFIX", "arn:aws:states:us-east-1:1:stateMachine:"), ("RUNNER_DEFAULT_CPU", "lots")]);
+        let vars = env(&[
+            (
+                "STATE_MACHINE_ARN_PREFIX",
+                "arn:aws:states:us-east-1:1:stateMachine:",
+            ),
+            ("RUNNER_DEFAULT_CPU", "lots"),
+        ]);
         let e = JobApiConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
         assert!(e.to_string().contains("RUNNER_DEFAULT_CPU"), "{e}");
         let vars = env(&[("STATE_MACHINE_ARN_PREFIX", "nope")]);

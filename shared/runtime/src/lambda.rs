@@ -12,14 +12,23 @@ use crate::wire;
 
 /// JSON logs to stdout (CloudWatch), level from `RUST_LOG` (default info).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_current_span(false).without_time().try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .without_time()
+        .try_init();
 }
 
 /// The Lambda error for a step error: `errorType` is what the state
 /// machines' Retry and Catch match on.
 pub fn diagnostic(e: StepError) -> Diagnostic {
-    Diagnostic { error_type: e.error_type().to_string(), error_message: e.message }
+    Diagnostic {
+        error_type: e.error_type().to_string(),
+        error_message: e.message,
+    }
 }
 
 fn startup(e: ConfigError) -> lambda_runtime::Error {
@@ -34,7 +43,11 @@ pub async fn serve_step(function_name: &str) -> Result<(), lambda_runtime::Error
         .iter()
         .find(|(n, _)| *n == function_name)
         .map(|(_, f)| *f)
-        .ok_or_else(|| startup(ConfigError::Startup(format!("no step handler is named {function_name}"))))?;
+        .ok_or_else(|| {
+            startup(ConfigError::Startup(format!(
+                "no step handler is named {function_name}"
+            )))
+        })?;
     let config = StepConfig::from_env(&Env::process()).map_err(startup)?;
     let sdk = jobs_adapters::aws::load_config().await;
     let deps = wire::step_deps(&config, &sdk).map_err(startup)?;
@@ -51,10 +64,14 @@ pub async fn serve_job_api() -> Result<(), lambda_runtime::Error> {
     let config = JobApiConfig::from_env(&Env::process()).map_err(startup)?;
     let sdk = jobs_adapters::aws::load_config().await;
     let deps = wire::job_api_deps(&config, &sdk, aws_sdk_sfn::Client::new(&sdk));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<ApiGatewayV2httpRequest>| {
-        let deps = deps.clone();
-        async move { Ok::<_, Diagnostic>(jobs_handlers::jobs_api::handle(&deps, event.payload).await) }
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ApiGatewayV2httpRequest>| {
+            let deps = deps.clone();
+            async move {
+                Ok::<_, Diagnostic>(jobs_handlers::jobs_api::handle(&deps, event.payload).await)
+            }
+        },
+    ))
     .await
 }
 
@@ -63,11 +80,17 @@ pub async fn serve_runners_api() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let config = RunnersApiConfig::from_env(&Env::process()).map_err(startup)?;
     let sdk = jobs_adapters::aws::load_config().await;
-    let deps = wire::runners_api_deps(&config, &sdk).await.map_err(startup)?;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<ApiGatewayV2httpRequest>| {
-        let deps = deps.clone();
-        async move { Ok::<_, Diagnostic>(jobs_handlers::runners_api::handle(&deps, event.payload).await) }
-    }))
+    let deps = wire::runners_api_deps(&config, &sdk)
+        .await
+        .map_err(startup)?;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ApiGatewayV2httpRequest>| {
+            let deps = deps.clone();
+            async move {
+                Ok::<_, Diagnostic>(jobs_handlers::runners_api::handle(&deps, event.payload).await)
+            }
+        },
+    ))
     .await
 }
 
@@ -88,8 +111,12 @@ pub async fn serve_scheduled(which: Scheduled) -> Result<(), lambda_runtime::Err
         let deps = deps.clone();
         async move {
             let result = match which {
-                Scheduled::Refresh => jobs_handlers::schedule::refresh_all(&deps, event.payload).await,
-                Scheduled::Reconcile => jobs_handlers::schedule::reconcile(&deps, event.payload).await,
+                Scheduled::Refresh => {
+                    jobs_handlers::schedule::refresh_all(&deps, event.payload).await
+                }
+                Scheduled::Reconcile => {
+                    jobs_handlers::schedule::reconcile(&deps, event.payload).await
+                }
             };
             result.map_err(diagnostic)
         }

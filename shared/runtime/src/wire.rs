@@ -21,28 +21,45 @@ use crate::config::{ConfigError, JobApiConfig, RunnersApiConfig, StepConfig};
 
 /// The job API's dependencies. `sfn_client` may point elsewhere than the
 /// other clients (the local stack's Step Functions engine).
-pub fn job_api_deps(config: &JobApiConfig, sdk: &SdkConfig, sfn_client: aws_sdk_sfn::Client) -> JobApiDeps {
+pub fn job_api_deps(
+    config: &JobApiConfig,
+    sdk: &SdkConfig,
+    sfn_client: aws_sdk_sfn::Client,
+) -> JobApiDeps {
     let names = TableNames::new(&config.common.table_prefix);
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     JobApiDeps {
         jobs: Arc::new(DynamoJobStore::new(dynamo.clone(), &names)),
         identities: Arc::new(DynamoIdentityStore::new(dynamo.clone(), &names)),
         workers: Arc::new(DynamoWorkerStore::new(dynamo, &names)),
-        starter: Arc::new(SfnExecutionStarter::new(sfn_client, config.state_machine_arn_prefix.clone())),
+        starter: Arc::new(SfnExecutionStarter::new(
+            sfn_client,
+            config.state_machine_arn_prefix.clone(),
+        )),
         clock: Arc::new(SystemClock),
         defaults: config.defaults.clone(),
     }
 }
 
 /// Reads the registry's admin token from Secrets Manager.
-pub async fn admin_token(sdk: &SdkConfig, secret_id: &str) -> Result<jobs_domain::SecretString, ConfigError> {
+pub async fn admin_token(
+    sdk: &SdkConfig,
+    secret_id: &str,
+) -> Result<jobs_domain::SecretString, ConfigError> {
     AdminToken::from_secret(aws_sdk_secretsmanager::Client::new(sdk), secret_id)
         .get()
         .await
-        .map_err(|e| ConfigError::Startup(format!("reading REGISTRY_ADMIN_TOKEN_SECRET_ID {secret_id}: {e}")))
+        .map_err(|e| {
+            ConfigError::Startup(format!(
+                "reading REGISTRY_ADMIN_TOKEN_SECRET_ID {secret_id}: {e}"
+            ))
+        })
 }
 
-pub async fn runners_api_deps(config: &RunnersApiConfig, sdk: &SdkConfig) -> Result<RunnersApiDeps, ConfigError> {
+pub async fn runners_api_deps(
+    config: &RunnersApiConfig,
+    sdk: &SdkConfig,
+) -> Result<RunnersApiDeps, ConfigError> {
     let names = TableNames::new(&config.common.table_prefix);
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     Ok(RunnersApiDeps {
@@ -59,15 +76,21 @@ pub fn step_deps(config: &StepConfig, sdk: &SdkConfig) -> Result<StepDeps, Confi
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let secrets = aws_sdk_secretsmanager::Client::new(sdk);
     let cloud = Arc::new(AwsCloud::new(sdk.clone()).with_concurrency(config.discovery_concurrency));
-    let registry = HttpRunnerRegistry::new(&config.registry_url, AdminToken::from_secret(secrets.clone(), config.admin_token_secret_id.clone()))
-        .map_err(|e| ConfigError::Startup(e.to_string()))?;
+    let registry = HttpRunnerRegistry::new(
+        &config.registry_url,
+        AdminToken::from_secret(secrets.clone(), config.admin_token_secret_id.clone()),
+    )
+    .map_err(|e| ConfigError::Startup(e.to_string()))?;
     Ok(StepDeps {
         jobs: Arc::new(DynamoJobStore::new(dynamo.clone(), &names)),
         identities: Arc::new(DynamoIdentityStore::new(dynamo.clone(), &names)),
         workers: Arc::new(DynamoWorkerStore::new(dynamo, &names)),
         verifier: cloud.clone(),
         discovery: cloud,
-        artifacts: Arc::new(S3ArtifactStore::new(S3ArtifactStore::client(sdk, config.s3_force_path_style), config.config_bucket.clone())),
+        artifacts: Arc::new(S3ArtifactStore::new(
+            S3ArtifactStore::client(sdk, config.s3_force_path_style),
+            config.config_bucket.clone(),
+        )),
         secrets: Arc::new(SecretsManagerWorkerSecrets::new(secrets)),
         registry: Arc::new(registry),
         scaler: Arc::new(EcsServiceScaler::new(sdk.clone())),

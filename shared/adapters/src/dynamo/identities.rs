@@ -14,7 +14,9 @@ use std::io::{Read, Write};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, ReturnValue, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, PutRequest, ReturnValue, WriteRequest,
+};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
@@ -91,9 +93,13 @@ impl DynamoIdentityStore {
                 if !pending.is_empty() {
                     attempt += 1;
                     if attempt > 8 {
-                        return Err(StepError::new(ErrorKind::Throttled, "DynamoDB kept leaving inventory chunks unprocessed"));
+                        return Err(StepError::new(
+                            ErrorKind::Throttled,
+                            "DynamoDB kept leaving inventory chunks unprocessed",
+                        ));
                     }
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(6))).await;
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(6)))
+                        .await;
                 }
             }
         }
@@ -154,7 +160,9 @@ impl DynamoIdentityStore {
             .map_err(|e| classify(&format!("reading cloud identity {id}"), e))?;
         match resp.item.and_then(|mut i| i.remove("credentials")) {
             Some(AttributeValue::M(m)) => Ok(Some(from_item("the credentials attribute", m)?)),
-            Some(_) => Err(StepError::internal(format!("cloud identity {id}: credentials is not a map"))),
+            Some(_) => Err(StepError::internal(format!(
+                "cloud identity {id}: credentials is not a map"
+            ))),
             None => Ok(None),
         }
     }
@@ -189,7 +197,11 @@ impl IdentityStore for DynamoIdentityStore {
     async fn put(&self, identity: &CloudIdentity, expected_version: Option<u64>) -> PortResult<()> {
         // UpdateItem (not PutItem) so that the cached inventory survives.
         let item = identity_item(identity)?;
-        let mut req = self.client.update_item().table_name(&self.table).key("id", s(identity.id.clone()));
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(identity.id.clone()));
         let mut sets = Vec::new();
         for (i, (k, v)) in item.into_iter().filter(|(k, _)| k != "id").enumerate() {
             sets.push(format!("#a{i} = :a{i}"));
@@ -207,16 +219,22 @@ impl IdentityStore for DynamoIdentityStore {
         };
         match req.send().await {
             Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => Err(StepError::conflict(format!(
-                "cloud identity {} changed concurrently",
-                identity.id
-            ))),
-            Err(e) => Err(classify(&format!("writing cloud identity {}", identity.id), e)),
+            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {
+                Err(StepError::conflict(format!(
+                    "cloud identity {} changed concurrently",
+                    identity.id
+                )))
+            }
+            Err(e) => Err(classify(
+                &format!("writing cloud identity {}", identity.id),
+                e,
+            )),
         }
     }
 
     async fn save_inventory(&self, id: &str, inventory: &Inventory) -> PortResult<()> {
-        let json = serde_json::to_vec(inventory).map_err(|e| StepError::internal(format!("encoding the inventory: {e}")))?;
+        let json = serde_json::to_vec(inventory)
+            .map_err(|e| StepError::internal(format!("encoding the inventory: {e}")))?;
         let summary = inventory.summary();
         let fetched_at = jobs_domain::time::format(&inventory.fetched_at);
         let doc = if json.len() <= INLINE_LIMIT {
@@ -232,8 +250,11 @@ impl IdentityStore for DynamoIdentityStore {
             }
         } else {
             let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-            gz.write_all(&json).map_err(|e| StepError::internal(format!("compressing the inventory: {e}")))?;
-            let compressed = gz.finish().map_err(|e| StepError::internal(format!("compressing the inventory: {e}")))?;
+            gz.write_all(&json)
+                .map_err(|e| StepError::internal(format!("compressing the inventory: {e}")))?;
+            let compressed = gz
+                .finish()
+                .map_err(|e| StepError::internal(format!("compressing the inventory: {e}")))?;
             let generation = uuid::Uuid::new_v4().simple().to_string();
             let requests: Vec<WriteRequest> = compressed
                 .chunks(CHUNK_BYTES)
@@ -280,16 +301,20 @@ impl IdentityStore for DynamoIdentityStore {
                 if let Some(generation) = &doc.generation {
                     self.delete_generation(id, generation).await?;
                 }
-                return Err(StepError::not_found(format!("cloud identity {id} no longer exists")));
+                return Err(StepError::not_found(format!(
+                    "cloud identity {id} no longer exists"
+                )));
             }
             Err(e) => return Err(classify(&format!("saving the inventory of {id}"), e)),
         };
-        if let Some(AttributeValue::M(m)) = old {
-            if let Ok(CredentialsDoc { generation: Some(old_generation), .. }) = from_item::<CredentialsDoc>("old credentials", m) {
-                if doc.generation.as_deref() != Some(old_generation.as_str()) {
-                    self.delete_generation(id, &old_generation).await?;
-                }
-            }
+        if let Some(AttributeValue::M(m)) = old
+            && let Ok(CredentialsDoc {
+                generation: Some(old_generation),
+                ..
+            }) = from_item::<CredentialsDoc>("old credentials", m)
+            && doc.generation.as_deref() != Some(old_generation.as_str())
+        {
+            self.delete_generation(id, &old_generation).await?;
         }
         Ok(())
     }
@@ -304,35 +329,56 @@ impl IdentityStore for DynamoIdentityStore {
             if let Some(inventory) = doc.inventory {
                 return Ok(Some(inventory));
             }
-            let (Some(generation), Some(chunks), Some(sha)) = (doc.generation, doc.chunks, doc.sha256) else {
-                return Err(StepError::internal(format!("cloud identity {id}: credentials has format {:?} without its fields", doc.format)));
+            let (Some(generation), Some(chunks), Some(sha)) =
+                (doc.generation, doc.chunks, doc.sha256)
+            else {
+                return Err(StepError::internal(format!(
+                    "cloud identity {id}: credentials has format {:?} without its fields",
+                    doc.format
+                )));
             };
             let mut items = self.chunk_keys(id, &generation).await?;
             if items.len() != chunks {
                 continue;
             }
             items.sort_by(|a, b| {
-                let key = |i: &Item| i.get("chunk").and_then(|c| c.as_s().ok()).cloned().unwrap_or_default();
+                let key = |i: &Item| {
+                    i.get("chunk")
+                        .and_then(|c| c.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default()
+                };
                 key(a).cmp(&key(b))
             });
             let mut compressed = Vec::new();
             for item in items {
                 match item.get("data") {
                     Some(AttributeValue::B(b)) => compressed.extend_from_slice(b.as_ref()),
-                    _ => return Err(StepError::internal(format!("inventory chunk of {id} without data"))),
+                    _ => {
+                        return Err(StepError::internal(format!(
+                            "inventory chunk of {id} without data"
+                        )));
+                    }
                 }
             }
             if hex::encode(Sha256::digest(&compressed)) != sha {
-                return Err(StepError::internal(format!("the stored inventory of {id} fails its checksum")));
+                return Err(StepError::internal(format!(
+                    "the stored inventory of {id} fails its checksum"
+                )));
             }
             let mut json = Vec::new();
             GzDecoder::new(compressed.as_slice())
                 .read_to_end(&mut json)
-                .map_err(|e| StepError::internal(format!("decompressing the inventory of {id}: {e}")))?;
-            let inv = serde_json::from_slice(&json).map_err(|e| StepError::internal(format!("decoding the inventory of {id}: {e}")))?;
+                .map_err(|e| {
+                    StepError::internal(format!("decompressing the inventory of {id}: {e}"))
+                })?;
+            let inv = serde_json::from_slice(&json)
+                .map_err(|e| StepError::internal(format!("decoding the inventory of {id}: {e}")))?;
             return Ok(Some(inv));
         }
-        Err(StepError::conflict(format!("the inventory of {id} kept changing while being read; retry")))
+        Err(StepError::conflict(format!(
+            "the inventory of {id} kept changing while being read; retry"
+        )))
     }
 
     async fn list_ids(&self) -> PortResult<Vec<String>> {

@@ -16,7 +16,15 @@ use crate::tables::TableNames;
 /// Every job item carries `kind = JOB` so that the `by-created` index lists
 /// all jobs newest first.
 const KIND: &str = "JOB";
-const KEY_ATTRIBUTES: &[&str] = &["id", "kind", "status", "type", "created_at", "queue_pool", "runner_id"];
+const KEY_ATTRIBUTES: &[&str] = &[
+    "id",
+    "kind",
+    "status",
+    "type",
+    "created_at",
+    "queue_pool",
+    "runner_id",
+];
 
 pub struct DynamoJobStore {
     client: Client,
@@ -37,10 +45,11 @@ impl DynamoJobStore {
     fn item(job: &Job) -> Result<Item, StepError> {
         let mut item = to_item("job", job)?;
         item.insert("kind".into(), s(KIND));
-        if job.job_type == JobType::RunnerJob && job.status == JobStatus::Queued {
-            if let Some(pool) = &job.pool {
-                item.insert("queue_pool".into(), s(pool.clone()));
-            }
+        if job.job_type == JobType::RunnerJob
+            && job.status == JobStatus::Queued
+            && let Some(pool) = &job.pool
+        {
+            item.insert("queue_pool".into(), s(pool.clone()));
         }
         Ok(item)
     }
@@ -52,7 +61,14 @@ impl DynamoJobStore {
         from_item("job", item)
     }
 
-    async fn query_all(&self, index: &str, key_attr: &str, key: &str, forward: bool, limit: Option<usize>) -> PortResult<Vec<Job>> {
+    async fn query_all(
+        &self,
+        index: &str,
+        key_attr: &str,
+        key: &str,
+        forward: bool,
+        limit: Option<usize>,
+    ) -> PortResult<Vec<Job>> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -137,8 +153,13 @@ impl JobStore for DynamoJobStore {
                     .await
                     .map_err(|e| classify("reading an idempotency key", e))?
                     .item
-                    .ok_or_else(|| StepError::conflict("the idempotency key changed while the job was being created; retry"))?;
-                let same_request = existing.get("request_hash").and_then(|v| v.as_s().ok()) == Some(&key.request_hash);
+                    .ok_or_else(|| {
+                        StepError::conflict(
+                            "the idempotency key changed while the job was being created; retry",
+                        )
+                    })?;
+                let same_request = existing.get("request_hash").and_then(|v| v.as_s().ok())
+                    == Some(&key.request_hash);
                 if !same_request {
                     return Ok(Created::KeyReused);
                 }
@@ -147,8 +168,10 @@ impl JobStore for DynamoJobStore {
                     .and_then(|v| v.as_s().ok())
                     .ok_or_else(|| StepError::internal("an idempotency record without job_id"))?;
                 match self.get(job_id).await? {
-                    Some(job) => Ok(Created::Existing(job)),
-                    None => Err(StepError::conflict("the idempotency key names a job that is not readable yet; retry")),
+                    Some(job) => Ok(Created::Existing(Box::new(job))),
+                    None => Err(StepError::conflict(
+                        "the idempotency key names a job that is not readable yet; retry",
+                    )),
                 }
             }
             Err(e) => Err(classify(&format!("creating job {}", job.id), e)),
@@ -182,15 +205,22 @@ impl JobStore for DynamoJobStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => Err(StepError::new(
-                ErrorKind::Conflict,
-                format!("job {} changed since version {expected_version}", job.id),
-            )),
+            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {
+                Err(StepError::new(
+                    ErrorKind::Conflict,
+                    format!("job {} changed since version {expected_version}", job.id),
+                ))
+            }
             Err(e) => Err(classify(&format!("updating job {}", job.id), e)),
         }
     }
 
-    async fn list(&self, filter: &JobFilter, limit: usize, cursor: Option<&str>) -> PortResult<Page<Job>> {
+    async fn list(
+        &self,
+        filter: &JobFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> PortResult<Page<Job>> {
         let limit = limit.clamp(1, 100);
         let (index, key_attr, key_value, status_filter) = match (filter.job_type, filter.status) {
             (Some(t), status) => ("by-type", "type", t.as_str().to_string(), status),
@@ -227,7 +257,10 @@ impl JobStore for DynamoJobStore {
             match resp.last_evaluated_key {
                 Some(k) if !k.is_empty() => {
                     if items.len() >= limit {
-                        return Ok(Page { items, next: encode_cursor(&k) });
+                        return Ok(Page {
+                            items,
+                            next: encode_cursor(&k),
+                        });
                     }
                     start = Some(k);
                 }
@@ -248,13 +281,19 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn queued_runner_jobs(&self, pool: &str, limit: usize) -> PortResult<Vec<Job>> {
-        let jobs = self.query_all("runner-queue", "queue_pool", pool, true, Some(limit)).await?;
+        let jobs = self
+            .query_all("runner-queue", "queue_pool", pool, true, Some(limit))
+            .await?;
         // The index is eventually consistent on AWS: keep only what is
         // still queued in the item we read (the claim re-checks anyway).
-        Ok(jobs.into_iter().filter(|j| j.status == JobStatus::Queued).collect())
+        Ok(jobs
+            .into_iter()
+            .filter(|j| j.status == JobStatus::Queued)
+            .collect())
     }
 
     async fn runner_jobs_of(&self, runner_id: &str) -> PortResult<Vec<Job>> {
-        self.query_all("by-runner", "runner_id", runner_id, true, None).await
+        self.query_all("by-runner", "runner_id", runner_id, true, None)
+            .await
     }
 }

@@ -39,13 +39,22 @@ pub fn encode_cursor(key: &Item) -> Option<String> {
     for (k, v) in key {
         map.insert(k.clone(), serde_json::Value::String(v.as_s().ok()?.clone()));
     }
-    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::Value::Object(map).to_string()))
+    Some(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::Value::Object(map).to_string()),
+    )
 }
 
 /// Decodes a cursor, accepting only the given key attributes.
 pub fn decode_cursor(cursor: &str, allowed: &[&str]) -> Result<Item, StepError> {
-    let bad = || StepError::invalid(format!("next_token {cursor:?} is not a cursor this API issued"));
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let bad = || {
+        StepError::invalid(format!(
+            "next_token {cursor:?} is not a cursor this API issued"
+        ))
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     let map = value.as_object().ok_or_else(bad)?;
     if map.is_empty() {

@@ -19,7 +19,10 @@ pub struct DynamoRunnerStore {
 
 impl DynamoRunnerStore {
     pub fn new(client: Client, names: &TableNames) -> Self {
-        DynamoRunnerStore { client, table: names.runners() }
+        DynamoRunnerStore {
+            client,
+            table: names.runners(),
+        }
     }
 }
 
@@ -36,9 +39,9 @@ impl RunnerStore for DynamoRunnerStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {
-                Err(StepError::conflict(format!("runner {} already exists", runner.id)))
-            }
+            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => Err(
+                StepError::conflict(format!("runner {} already exists", runner.id)),
+            ),
             Err(e) => Err(classify(&format!("registering runner {}", runner.id), e)),
         }
     }
@@ -71,7 +74,10 @@ impl RunnerStore for DynamoRunnerStore {
         match result {
             Ok(_) => Ok(()),
             Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {
-                Err(StepError::conflict(format!("runner {} changed concurrently (or was removed)", runner.id)))
+                Err(StepError::conflict(format!(
+                    "runner {} changed concurrently (or was removed)",
+                    runner.id
+                )))
             }
             Err(e) => Err(classify(&format!("updating runner {}", runner.id), e)),
         }
@@ -109,7 +115,7 @@ impl RunnerStore for DynamoRunnerStore {
             match resp.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => {
-                    out.sort_by(|a: &Runner, b: &Runner| a.registered_at.cmp(&b.registered_at));
+                    out.sort_by_key(|r: &Runner| r.registered_at);
                     return Ok(out);
                 }
             }

@@ -17,7 +17,10 @@ pub struct DynamoWorkerStore {
 
 impl DynamoWorkerStore {
     pub fn new(client: Client, names: &TableNames) -> Self {
-        DynamoWorkerStore { client, table: names.workers() }
+        DynamoWorkerStore {
+            client,
+            table: names.workers(),
+        }
     }
 }
 
@@ -39,16 +42,24 @@ impl WorkerStore for DynamoWorkerStore {
     async fn put(&self, worker: &Worker, expected_version: Option<u64>) -> PortResult<()> {
         let mut stored = worker.clone();
         stored.version = expected_version.map_or(1, |v| v + 1);
-        let mut req = self.client.put_item().table_name(&self.table).set_item(Some(to_item("worker", &stored)?));
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item("worker", &stored)?));
         req = match expected_version {
-            None => req.condition_expression("attribute_not_exists(#n)").expression_attribute_names("#n", "name"),
-            Some(v) => req.condition_expression("version = :v").expression_attribute_values(":v", n(v)),
+            None => req
+                .condition_expression("attribute_not_exists(#n)")
+                .expression_attribute_names("#n", "name"),
+            Some(v) => req
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(v)),
         };
         match req.send().await {
             Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {
-                Err(StepError::conflict(format!("worker {} changed concurrently", worker.name)))
-            }
+            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => Err(
+                StepError::conflict(format!("worker {} changed concurrently", worker.name)),
+            ),
             Err(e) => Err(classify(&format!("writing worker {}", worker.name), e)),
         }
     }

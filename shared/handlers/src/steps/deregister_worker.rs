@@ -31,12 +31,13 @@ pub async fn handle(deps: &StepDeps, payload: Value) -> Result<Value, StepError>
     }
     let name = input.name.clone();
     run_step(deps, &input.job_id, &step, |job| async move {
-        let mut worker = deps
-            .workers
-            .get(&name)
-            .await?
-            .ok_or_else(|| StepError::not_found(format!("worker {name} has no deployment record")))?;
-        let runner_id = worker.runner_id.clone().unwrap_or_else(|| worker.worker_id.clone());
+        let mut worker = deps.workers.get(&name).await?.ok_or_else(|| {
+            StepError::not_found(format!("worker {name} has no deployment record"))
+        })?;
+        let runner_id = worker
+            .runner_id
+            .clone()
+            .unwrap_or_else(|| worker.worker_id.clone());
         let removed = deps.registry.deregister(&runner_id).await?;
         if worker.status != WorkerStatus::Destroyed {
             let expected = worker.version;

@@ -22,7 +22,10 @@ struct Input {
 
 pub async fn handle(deps: &StepDeps, payload: Value) -> Result<Value, StepError> {
     let input: Input = input("DiscoverResources", payload)?;
-    let step = input.step.clone().unwrap_or_else(|| "DiscoverResources".into());
+    let step = input
+        .step
+        .clone()
+        .unwrap_or_else(|| "DiscoverResources".into());
     run_step(deps, &input.job_id, &step, |job| async move {
         let params = JobParams::parse(job.job_type, &job.params, &Defaults::default()).map_err(|e| StepError::invalid(e.to_string()))?;
         let id = params.cloud_identity_id().ok_or_else(|| StepError::invalid("the job has no cloud_identity_id"))?;

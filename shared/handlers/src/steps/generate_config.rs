@@ -23,7 +23,10 @@ struct Input {
 
 pub async fn handle(deps: &StepDeps, payload: Value) -> Result<Value, StepError> {
     let input: Input = input("GenerateConfig", payload)?;
-    let step = input.step.clone().unwrap_or_else(|| "GenerateConfig".into());
+    let step = input
+        .step
+        .clone()
+        .unwrap_or_else(|| "GenerateConfig".into());
     run_step(deps, &input.job_id, &step, |job| async move {
         let params = JobParams::parse(job.job_type, &job.params, &Defaults::default()).map_err(|e| StepError::invalid(e.to_string()))?;
         match params {
@@ -126,5 +129,8 @@ async fn claim_name(deps: &StepDeps, worker: &mut Worker) -> Result<(), StepErro
             }
         }
     }
-    Err(StepError::conflict(format!("worker {:?} is being changed concurrently", worker.name)))
+    Err(StepError::conflict(format!(
+        "worker {:?} is being changed concurrently",
+        worker.name
+    )))
 }

@@ -30,7 +30,11 @@ pub async fn handle(deps: &StepDeps, payload: Value) -> Result<Value, StepError>
             Ok(Write::Yes)
         }
         // A redelivered event for the same execution: already done.
-        JobStatus::Running if job.execution_arn.as_deref() == Some(input.execution_arn.as_str()) => Ok(Write::No),
+        JobStatus::Running
+            if job.execution_arn.as_deref() == Some(input.execution_arn.as_str()) =>
+        {
+            Ok(Write::No)
+        }
         other => Err(StepError::internal(format!(
             "job {} is {other} and cannot start running (execution {})",
             job.id, input.execution_arn

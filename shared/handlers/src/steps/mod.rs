@@ -31,20 +31,39 @@ pub type StepFn = fn(StepDeps, Value) -> BoxFuture<'static, Result<Value, StepEr
 /// use in `FunctionName`. `functions/<name without prefix>/` holds each
 /// one's `main.rs`.
 pub const FUNCTIONS: &[(&str, StepFn)] = &[
-    ("worker-jobs-mark-running", |d, v| Box::pin(async move { mark_running::handle(&d, v).await })),
-    ("worker-jobs-verify-identity", |d, v| Box::pin(async move { verify_identity::handle(&d, v).await })),
-    ("worker-jobs-discover-resources", |d, v| Box::pin(async move { discover_resources::handle(&d, v).await })),
-    ("worker-jobs-generate-config", |d, v| Box::pin(async move { generate_config::handle(&d, v).await })),
-    ("worker-jobs-register-worker", |d, v| Box::pin(async move { register_worker::handle(&d, v).await })),
-    ("worker-jobs-deregister-worker", |d, v| Box::pin(async move { deregister_worker::handle(&d, v).await })),
-    ("worker-jobs-requeue-jobs", |d, v| Box::pin(async move { requeue_jobs::handle(&d, v).await })),
-    ("worker-jobs-report-success", |d, v| Box::pin(async move { report::success(&d, v).await })),
-    ("worker-jobs-report-failure", |d, v| Box::pin(async move { report::failure(&d, v).await })),
+    ("worker-jobs-mark-running", |d, v| {
+        Box::pin(async move { mark_running::handle(&d, v).await })
+    }),
+    ("worker-jobs-verify-identity", |d, v| {
+        Box::pin(async move { verify_identity::handle(&d, v).await })
+    }),
+    ("worker-jobs-discover-resources", |d, v| {
+        Box::pin(async move { discover_resources::handle(&d, v).await })
+    }),
+    ("worker-jobs-generate-config", |d, v| {
+        Box::pin(async move { generate_config::handle(&d, v).await })
+    }),
+    ("worker-jobs-register-worker", |d, v| {
+        Box::pin(async move { register_worker::handle(&d, v).await })
+    }),
+    ("worker-jobs-deregister-worker", |d, v| {
+        Box::pin(async move { deregister_worker::handle(&d, v).await })
+    }),
+    ("worker-jobs-requeue-jobs", |d, v| {
+        Box::pin(async move { requeue_jobs::handle(&d, v).await })
+    }),
+    ("worker-jobs-report-success", |d, v| {
+        Box::pin(async move { report::success(&d, v).await })
+    }),
+    ("worker-jobs-report-failure", |d, v| {
+        Box::pin(async move { report::failure(&d, v).await })
+    }),
 ];
 
 /// Decodes a step's payload; a malformed one is a fatal input error.
 pub fn input<T: DeserializeOwned>(step: &str, payload: Value) -> Result<T, StepError> {
-    serde_json::from_value(payload).map_err(|e| StepError::invalid(format!("{step}: unexpected payload: {e}")))
+    serde_json::from_value(payload)
+        .map_err(|e| StepError::invalid(format!("{step}: unexpected payload: {e}")))
 }
 
 /// What a change function decided.
@@ -84,7 +103,9 @@ where
             }
         }
     }
-    Err(StepError::conflict(format!("job {job_id} kept changing concurrently")))
+    Err(StepError::conflict(format!(
+        "job {job_id} kept changing concurrently"
+    )))
 }
 
 /// Records that `step` started on a running job and answers the job.
@@ -114,7 +135,12 @@ pub async fn finish(deps: &StepDeps, job_id: &str, step: &str) -> Result<Job, St
 }
 
 /// Runs `body` as step `step` of a job: recorded before and after.
-pub async fn run_step<T, Fut>(deps: &StepDeps, job_id: &str, step: &str, body: impl FnOnce(Job) -> Fut) -> Result<T, StepError>
+pub async fn run_step<T, Fut>(
+    deps: &StepDeps,
+    job_id: &str,
+    step: &str,
+    body: impl FnOnce(Job) -> Fut,
+) -> Result<T, StepError>
 where
     Fut: std::future::Future<Output = Result<T, StepError>>,
 {

@@ -41,14 +41,18 @@ pub struct Exported {
 
 impl BuildFacts {
     fn get(&self, name: &str) -> Option<&str> {
-        self.exported.iter().find(|e| e.name == name).map(|e| e.value.as_str()).filter(|v| !v.is_empty())
+        self.exported
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.value.as_str())
+            .filter(|v| !v.is_empty())
     }
 
     pub fn outputs(&self) -> Result<WorkerOutputs, StepError> {
         let need = |n: &str| {
-            self.get(n)
-                .map(str::to_string)
-                .ok_or_else(|| StepError::internal(format!("the Terraform build did not export {n}")))
+            self.get(n).map(str::to_string).ok_or_else(|| {
+                StepError::internal(format!("the Terraform build did not export {n}"))
+            })
         };
         Ok(WorkerOutputs {
             cluster_arn: need("TF_OUT_CLUSTER_ARN")?,
@@ -61,10 +65,19 @@ impl BuildFacts {
 }
 
 /// Records the Terraform build as a step of the job, with its own times.
-pub async fn record_build(deps: &StepDeps, job_id: &str, step: &str, facts: &BuildFacts) -> Result<(), StepError> {
-    let to_time = |ms: Option<f64>| ms.and_then(|m| chrono::DateTime::from_timestamp_millis(m as i64));
+pub async fn record_build(
+    deps: &StepDeps,
+    job_id: &str,
+    step: &str,
+    facts: &BuildFacts,
+) -> Result<(), StepError> {
+    let to_time =
+        |ms: Option<f64>| ms.and_then(|m| chrono::DateTime::from_timestamp_millis(m as i64));
     let now = deps.clock.now();
-    let (started, ended) = (to_time(facts.started_ms).unwrap_or(now), to_time(facts.ended_ms).unwrap_or(now));
+    let (started, ended) = (
+        to_time(facts.started_ms).unwrap_or(now),
+        to_time(facts.ended_ms).unwrap_or(now),
+    );
     modify_job(deps, job_id, |job| {
         job.record_step(step, started, ended, true);
         Ok(Write::Yes)
@@ -92,7 +105,10 @@ fn default_build_step() -> String {
 
 pub async fn handle(deps: &StepDeps, payload: Value) -> Result<Value, StepError> {
     let input: Input = input("RegisterWorker", payload)?;
-    let step = input.step.clone().unwrap_or_else(|| "RegisterWorker".into());
+    let step = input
+        .step
+        .clone()
+        .unwrap_or_else(|| "RegisterWorker".into());
     record_build(deps, &input.job_id, &input.build_step, &input.terraform).await?;
     let name = input.name.clone();
     let facts = input.terraform.clone();

@@ -37,7 +37,10 @@ pub async fn success(deps: &StepDeps, payload: Value) -> Result<Value, StepError
             Ok(Write::Yes)
         }
         JobStatus::Success => Ok(Write::No),
-        other => Err(StepError::internal(format!("job {} is {other}; it cannot succeed now", job.id))),
+        other => Err(StepError::internal(format!(
+            "job {} is {other}; it cannot succeed now",
+            job.id
+        ))),
     })
     .await?;
     tracing::info!(job_id = %job.id, job_type = %job.job_type, "job succeeded");
@@ -67,30 +70,46 @@ struct FailureInput {
 /// The code and message for a caught error.
 pub fn describe(error: &str, cause: &str, failed_step: Option<&str>) -> JobError {
     // A Lambda function error: Cause is {"errorType", "errorMessage"}.
-    let lambda_message = serde_json::from_str::<Value>(cause)
-        .ok()
-        .and_then(|v| v.get("errorMessage").and_then(Value::as_str).map(str::to_string));
+    let lambda_message = serde_json::from_str::<Value>(cause).ok().and_then(|v| {
+        v.get("errorMessage")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
     if let Some(kind) = ErrorKind::from_error_type(error) {
-        return JobError { code: kind.code().into(), message: clip(lambda_message.as_deref().unwrap_or(cause)) };
+        return JobError {
+            code: kind.code().into(),
+            message: clip(lambda_message.as_deref().unwrap_or(cause)),
+        };
     }
     let step = failed_step.unwrap_or("a step");
     match error {
-        "States.TaskFailed" if failed_step.is_some_and(|s| s.starts_with("Terraform")) => JobError {
-            code: ErrorKind::Terraform.code().into(),
-            message: clip(&format!("{step} failed: {}", terraform_summary(cause))),
-        },
+        "States.TaskFailed" if failed_step.is_some_and(|s| s.starts_with("Terraform")) => {
+            JobError {
+                code: ErrorKind::Terraform.code().into(),
+                message: clip(&format!("{step} failed: {}", terraform_summary(cause))),
+            }
+        }
         "States.Timeout" | "States.HeartbeatTimeout" => JobError {
             code: "TIMEOUT".into(),
             message: clip(&format!("{step} did not finish in time: {cause}")),
         },
         e if e.starts_with("Lambda.") => JobError {
             code: "STEP_CRASHED".into(),
-            message: clip(&format!("{step} crashed or could not be invoked ({e}): {}", lambda_message.as_deref().unwrap_or(cause))),
+            message: clip(&format!(
+                "{step} crashed or could not be invoked ({e}): {}",
+                lambda_message.as_deref().unwrap_or(cause)
+            )),
         },
-        "" => JobError { code: "UNKNOWN".into(), message: "the job failed without an error description".into() },
+        "" => JobError {
+            code: "UNKNOWN".into(),
+            message: "the job failed without an error description".into(),
+        },
         e => JobError {
             code: "STEP_FAILED".into(),
-            message: clip(&format!("{step} failed with {e}: {}", lambda_message.as_deref().unwrap_or(cause))),
+            message: clip(&format!(
+                "{step} failed with {e}: {}",
+                lambda_message.as_deref().unwrap_or(cause)
+            )),
         },
     }
 }
@@ -120,7 +139,12 @@ pub fn terraform_summary(log: &str) -> String {
         blocks.push(b.join("\n"));
     }
     if blocks.is_empty() {
-        let tail: Vec<&str> = log.lines().rev().filter(|l| !l.trim().is_empty()).take(8).collect();
+        let tail: Vec<&str> = log
+            .lines()
+            .rev()
+            .filter(|l| !l.trim().is_empty())
+            .take(8)
+            .collect();
         return tail.into_iter().rev().collect::<Vec<_>>().join("\n");
     }
     blocks.join("\n\n")
@@ -138,7 +162,11 @@ fn clip(s: &str) -> String {
 
 pub async fn failure(deps: &StepDeps, payload: Value) -> Result<Value, StepError> {
     let input: FailureInput = input("ReportFailure", payload)?;
-    let described = describe(&input.error.error, &input.error.cause, input.failed_step.as_deref());
+    let described = describe(
+        &input.error.error,
+        &input.error.cause,
+        input.failed_step.as_deref(),
+    );
     let now = deps.clock.now();
     let job = modify_job(deps, &input.job_id, |job| {
         if job.status.is_terminal() {
@@ -156,7 +184,12 @@ pub async fn failure(deps: &StepDeps, payload: Value) -> Result<Value, StepError
         Ok(Write::Yes)
     })
     .await?;
-    let failed_steps: Vec<&str> = job.steps.iter().filter(|s| s.status == StepStatus::Failed).map(|s| s.name.as_str()).collect();
+    let failed_steps: Vec<&str> = job
+        .steps
+        .iter()
+        .filter(|s| s.status == StepStatus::Failed)
+        .map(|s| s.name.as_str())
+        .collect();
     tracing::warn!(job_id = %job.id, code = %described.code, steps = ?failed_steps, "job failed");
     Ok(json!({"job_id": job.id, "status": job.status, "code": described.code}))
 }
@@ -167,7 +200,11 @@ mod tests {
 
     #[test]
     fn lambda_errors_keep_their_kind_and_message() {
-        let e = describe("Fatal.AccessDenied", r#"{"errorType":"Fatal.AccessDenied","errorMessage":"fix the trust policy"}"#, None);
+        let e = describe(
+            "Fatal.AccessDenied",
+            r#"{"errorType":"Fatal.AccessDenied","errorMessage":"fix the trust policy"}"#,
+            None,
+        );
         assert_eq!(e.code, "ACCESS_DENIED");
         assert_eq!(e.message, "fix the trust policy");
     }
@@ -178,14 +215,25 @@ mod tests {
         let e = describe("States.TaskFailed", log, Some("TerraformApply"));
         assert_eq!(e.code, "TERRAFORM_FAILED");
         assert!(e.message.contains("InvalidVpcID.NotFound"), "{}", e.message);
-        assert!(e.message.contains("with module.runner.aws_security_group.this"), "{}", e.message);
+        assert!(
+            e.message
+                .contains("with module.runner.aws_security_group.this"),
+            "{}",
+            e.message
+        );
         assert!(!e.message.contains("Initializing"), "{}", e.message);
     }
 
     #[test]
     fn other_errors() {
-        assert_eq!(describe("States.Timeout", "x", Some("RegisterWorker")).code, "TIMEOUT");
-        assert_eq!(describe("Lambda.Unknown", "boom", None).code, "STEP_CRASHED");
+        assert_eq!(
+            describe("States.Timeout", "x", Some("RegisterWorker")).code,
+            "TIMEOUT"
+        );
+        assert_eq!(
+            describe("Lambda.Unknown", "boom", None).code,
+            "STEP_CRASHED"
+        );
         assert_eq!(describe("Custom", "c", None).code, "STEP_FAILED");
     }
 }

@@ -21,16 +21,24 @@ struct Input {
 
 pub async fn handle(deps: &StepDeps, payload: Value) -> Result<Value, StepError> {
     let input: Input = input("VerifyIdentity", payload)?;
-    let step = input.step.clone().unwrap_or_else(|| "VerifyIdentity".into());
+    let step = input
+        .step
+        .clone()
+        .unwrap_or_else(|| "VerifyIdentity".into());
     run_step(deps, &input.job_id, &step, |job| async move {
-        let params = JobParams::parse(job.job_type, &job.params, &Defaults::default()).map_err(|e| StepError::invalid(e.to_string()))?;
-        let id = params.cloud_identity_id().ok_or_else(|| StepError::invalid("the job has no cloud_identity_id"))?;
-        let identity = deps
-            .identities
-            .get(id)
-            .await?
-            .ok_or_else(|| StepError::not_found(format!("cloud identity {id} does not exist")))?;
-        let caller = deps.verifier.verify(&identity, &session_name(&job.id)).await?;
+        let params = JobParams::parse(job.job_type, &job.params, &Defaults::default())
+            .map_err(|e| StepError::invalid(e.to_string()))?;
+        let id = params
+            .cloud_identity_id()
+            .ok_or_else(|| StepError::invalid("the job has no cloud_identity_id"))?;
+        let identity =
+            deps.identities.get(id).await?.ok_or_else(|| {
+                StepError::not_found(format!("cloud identity {id} does not exist"))
+            })?;
+        let caller = deps
+            .verifier
+            .verify(&identity, &session_name(&job.id))
+            .await?;
         tracing::info!(job_id = %job.id, account = %caller.account, "identity verified");
         Ok(json!({"account": caller.account, "arn": caller.arn}))
     })
