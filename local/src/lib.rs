@@ -10,8 +10,10 @@
 //! * [`demo`]: what the README's first command shows.
 
 pub mod aws_env;
+pub mod bench;
 pub mod demo;
 pub mod http_api;
+pub mod latency;
 pub mod leftovers;
 pub mod moto;
 pub mod paths;

@@ -36,6 +36,12 @@ enum Command {
         #[arg(long, default_value = ".local/stack.env")]
         env_file: PathBuf,
     },
+    /// Benchmark discovery of a seeded account against a sequential boto3 script.
+    BenchDiscovery {
+        /// Runs of each (the median is printed).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
 }
 
 #[tokio::main]
@@ -54,6 +60,7 @@ async fn main() {
             sfn_port,
             env_file,
         } => up(api_port, sfn_port, env_file).await,
+        Command::BenchDiscovery { runs } => bench(runs).await,
     };
     if let Err(e) = result {
         eprintln!("local-stack: {e}");
@@ -106,4 +113,11 @@ async fn up(api_port: u16, sfn_port: u16, env_file: PathBuf) -> local_stack::Res
     println!("Stopping.");
     stack.stop().await;
     Ok(())
+}
+
+async fn bench(runs: usize) -> local_stack::Result<()> {
+    let stack = LocalStack::start(StackOptions::default()).await?;
+    let result = local_stack::bench::discovery(&stack, runs.max(1)).await;
+    stack.stop().await;
+    result
 }
