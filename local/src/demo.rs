@@ -342,6 +342,29 @@ pub async fn worker_lifecycle(stack: &LocalStack) -> Result<()> {
         claimed.join(", ")
     );
 
+    println!("\n== UPDATE_WORKER ==");
+    let job = api
+        .submit(
+            "UPDATE_WORKER",
+            json!({"name": name, "image": "public.ecr.aws/alethia/runner:1.1.0"}),
+        )
+        .await?;
+    let job_id = job["id"].as_str().unwrap_or_default().to_string();
+    println!("POST /api/jobs UPDATE_WORKER {name} image runner:1.1.0 -> {job_id}:");
+    let updated = api.follow(&job_id, true, Duration::from_secs(600)).await?;
+    if updated["status"] != "SUCCESS" {
+        return Err(LocalError::Http(format!(
+            "UPDATE_WORKER ended {}: {}",
+            updated["status"], updated["error"]
+        )));
+    }
+    println!("  step wall times:");
+    print_step_times(&updated);
+    runner.heartbeat().await?;
+    println!(
+        "The service now runs a new task definition revision with the new image; the runner keeps its id and token."
+    );
+
     println!("\n== DESTROY_WORKER ==");
     let job = api.submit("DESTROY_WORKER", json!({"name": name})).await?;
     let job_id = job["id"].as_str().unwrap_or_default().to_string();

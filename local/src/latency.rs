@@ -72,6 +72,7 @@ async fn forward(
 ) -> Response<Full<Bytes>> {
     tokio::time::sleep(delay).await;
     let (parts, body) = req.into_parts();
+    let head = parts.method == http::Method::HEAD;
     let body = body
         .collect()
         .await
@@ -103,7 +104,8 @@ async fn forward(
     };
     let mut builder = Response::builder().status(resp.status());
     for (k, v) in resp.headers() {
-        if k != "content-length" && k != "transfer-encoding" {
+        // A HEAD answer has no body: its Content-Length is the object's.
+        if (k != "content-length" || head) && k != "transfer-encoding" {
             builder = builder.header(k, v);
         }
     }

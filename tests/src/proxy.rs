@@ -164,6 +164,7 @@ async fn handle(
     client: &reqwest::Client,
 ) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
+    let head = parts.method == http::Method::HEAD;
     let body = body
         .collect()
         .await
@@ -232,7 +233,8 @@ async fn handle(
     }
     let mut builder = Response::builder().status(status);
     for (k, v) in &headers {
-        if k != "content-length" && k != "transfer-encoding" {
+        // A HEAD answer has no body: its Content-Length is the object's.
+        if (k != "content-length" || head) && k != "transfer-encoding" {
             builder = builder.header(k, v);
         }
     }

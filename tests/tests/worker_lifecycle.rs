@@ -349,3 +349,134 @@ async fn bad_worker_input_is_refused_and_nothing_is_provisioned() {
     assert!(e2e::executions(&s).await.is_empty());
     s.stop().await;
 }
+
+async fn update(s: &LocalStack, name: &str, image: &str) -> Value {
+    let job = api(s)
+        .submit("UPDATE_WORKER", json!({"name": name, "image": image}))
+        .await
+        .unwrap();
+    finish(s, job["id"].as_str().unwrap()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_worker_deploys_a_new_revision_and_waits_for_the_rollout() {
+    let s = stack().await;
+    let name = "runner-update";
+    let deployed = deploy(
+        &s,
+        name,
+        json!({"image": "public.ecr.aws/alethia/runner:1.0.0"}),
+    )
+    .await;
+    assert_eq!(deployed["status"], "SUCCESS", "{deployed}");
+    let first_td = deployed["result"]["worker"]["task_definition_arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let updated = update(&s, name, "public.ecr.aws/alethia/runner:1.1.0").await;
+    assert_eq!(updated["status"], "SUCCESS", "{updated}");
+    let steps: Vec<&str> = updated["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "MarkRunning",
+            "GenerateConfig",
+            "TerraformApply",
+            "CheckDeployment",
+            "ReportSuccess"
+        ]
+    );
+    let ecs = aws_sdk_ecs::Client::new(&s.sdk);
+    let w = &deployed["result"]["worker"];
+    let svc = ecs
+        .describe_services()
+        .cluster(w["cluster_arn"].as_str().unwrap())
+        .services(w["service_name"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .services
+        .unwrap()
+        .remove(0);
+    let now_td = svc.task_definition.unwrap();
+    assert_ne!(now_td, first_td, "a new revision");
+    let td = ecs
+        .describe_task_definition()
+        .task_definition(&now_td)
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap();
+    assert_eq!(
+        td.container_definitions.unwrap()[0].image.as_deref(),
+        Some("public.ecr.aws/alethia/runner:1.1.0")
+    );
+    assert_eq!(svc.desired_count, 1, "still running its one task");
+    let (clean, output) = terraform::plan_is_clean(&s, name).await.unwrap();
+    assert!(clean, "{output}");
+    // The same runner registration and token keep working.
+    runner_env(&s, &deployed).await.heartbeat().await.unwrap();
+
+    let destroyed = destroy(&s, name).await;
+    assert_eq!(destroyed["status"], "SUCCESS", "{destroyed}");
+    let left = leftovers::find(&s.sdk, "us-east-1", name).await.unwrap();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolled_back_update_fails_the_job() {
+    use e2e::proxy::{FaultProxy, Rule};
+    use local_stack::moto::MotoServer;
+    let moto = MotoServer::start().await.unwrap();
+    let proxy = FaultProxy::start(&moto.endpoint()).await;
+    let s = stack_with(StackOptions {
+        aws_endpoint: Some(proxy.endpoint()),
+        clock_speedup: 200.0,
+        ..StackOptions::default()
+    })
+    .await;
+    let name = "runner-rollback";
+    let deployed = deploy(&s, name, json!({})).await;
+    assert_eq!(deployed["status"], "SUCCESS", "{deployed}");
+    // The emulator's deployments always complete; the proxy reports what
+    // ECS reports when the circuit breaker gives up on the new revision.
+    proxy.add(Rule::Rewrite {
+        service: "ecs",
+        action: "DescribeServices",
+        f: std::sync::Arc::new(|body: String| {
+            body.replace("\"COMPLETED\"", "\"FAILED\"").replace(
+                "completed.",
+                "failed: tasks failed to start (circuit breaker).",
+            )
+        }),
+    });
+    let updated = update(&s, name, "public.ecr.aws/alethia/runner:broken").await;
+    assert_eq!(updated["status"], "FAILED", "{updated}");
+    assert_eq!(updated["error"]["code"], "DEPLOYMENT_FAILED");
+    assert!(
+        updated["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("circuit breaker"),
+        "{}",
+        updated["error"]
+    );
+    let worker = s.step_deps.workers.get(name).await.unwrap().unwrap();
+    assert_ne!(
+        worker.spec.image, "public.ecr.aws/alethia/runner:broken",
+        "the failed image is not recorded as running"
+    );
+    proxy.clear();
+    let destroyed = destroy(&s, name).await;
+    assert_eq!(destroyed["status"], "SUCCESS", "{destroyed}");
+    s.stop().await;
+    drop(moto);
+}

@@ -1,20 +1,22 @@
-//! Scales a worker's ECS service (in the worker's region).
+//! A worker's ECS service (in the worker's region): scaling it, and
+//! reading its deployments.
 
 use async_trait::async_trait;
 use aws_sdk_ecs::Client;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
-use jobs_domain::ports::{PortResult, ServiceScaler};
+use jobs_domain::StepError;
+use jobs_domain::ports::{Deployment, PortResult, ServiceState, WorkerServices};
 
 use crate::aws::classify;
 
-pub struct EcsServiceScaler {
+pub struct EcsWorkerServices {
     config: SdkConfig,
 }
 
-impl EcsServiceScaler {
+impl EcsWorkerServices {
     pub fn new(config: SdkConfig) -> Self {
-        EcsServiceScaler { config }
+        EcsWorkerServices { config }
     }
 
     fn client(&self, region: &str) -> Client {
@@ -26,7 +28,7 @@ impl EcsServiceScaler {
 }
 
 #[async_trait]
-impl ServiceScaler for EcsServiceScaler {
+impl WorkerServices for EcsWorkerServices {
     async fn set_desired_count(
         &self,
         region: &str,
@@ -43,5 +45,40 @@ impl ServiceScaler for EcsServiceScaler {
             .await
             .map_err(|e| classify(&format!("scaling service {service} to {count}"), e))?;
         Ok(())
+    }
+
+    async fn state(&self, region: &str, cluster: &str, service: &str) -> PortResult<ServiceState> {
+        let out = self
+            .client(region)
+            .describe_services()
+            .cluster(cluster)
+            .services(service)
+            .send()
+            .await
+            .map_err(|e| classify(&format!("describing service {service}"), e))?;
+        let svc = out
+            .services
+            .unwrap_or_default()
+            .into_iter()
+            .find(|s| s.status.as_deref() != Some("INACTIVE"))
+            .ok_or_else(|| {
+                StepError::not_found(format!("service {service} does not exist in {cluster}"))
+            })?;
+        Ok(ServiceState {
+            task_definition: svc.task_definition.unwrap_or_default(),
+            deployments: svc
+                .deployments
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| Deployment {
+                    status: d.status.unwrap_or_default(),
+                    task_definition: d.task_definition.unwrap_or_default(),
+                    rollout_state: d.rollout_state.map(|r| r.as_str().to_string()),
+                    rollout_state_reason: d.rollout_state_reason,
+                    desired_count: d.desired_count,
+                    running_count: d.running_count,
+                })
+                .collect(),
+        })
     }
 }

@@ -204,9 +204,29 @@ pub trait WorkerSecrets: Send + Sync {
     async fn get(&self, secret_arn: &str) -> PortResult<Option<(String, SecretString)>>;
 }
 
-/// Scales a worker's ECS service.
+/// One deployment of an ECS service, as `ecs:DescribeServices` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    /// PRIMARY, ACTIVE or INACTIVE.
+    pub status: String,
+    pub task_definition: String,
+    /// IN_PROGRESS, COMPLETED or FAILED (absent on old services).
+    pub rollout_state: Option<String>,
+    pub rollout_state_reason: Option<String>,
+    pub desired_count: i32,
+    pub running_count: i32,
+}
+
+/// A worker's ECS service: what it runs now and its deployments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceState {
+    pub task_definition: String,
+    pub deployments: Vec<Deployment>,
+}
+
+/// A worker's ECS service (in the worker's region).
 #[async_trait]
-pub trait ServiceScaler: Send + Sync {
+pub trait WorkerServices: Send + Sync {
     async fn set_desired_count(
         &self,
         region: &str,
@@ -214,4 +234,7 @@ pub trait ServiceScaler: Send + Sync {
         service: &str,
         count: i32,
     ) -> PortResult<()>;
+    /// The service's current task definition and deployments; `NotFound`
+    /// when the service does not exist.
+    async fn state(&self, region: &str, cluster: &str, service: &str) -> PortResult<ServiceState>;
 }

@@ -7,7 +7,7 @@ use jobs_domain::SecretString;
 use jobs_domain::params::Defaults;
 use jobs_domain::ports::{
     ArtifactStore, Clock, ExecutionStarter, IdentityStore, IdentityVerifier, JobStore,
-    ResourceDiscovery, RunnerRegistry, RunnerStore, ServiceScaler, WorkerSecrets, WorkerStore,
+    ResourceDiscovery, RunnerRegistry, RunnerStore, WorkerSecrets, WorkerServices, WorkerStore,
 };
 use jobs_domain::terraform::PlatformSettings;
 
@@ -44,7 +44,7 @@ pub struct StepDeps {
     pub artifacts: Arc<dyn ArtifactStore>,
     pub secrets: Arc<dyn WorkerSecrets>,
     pub registry: Arc<dyn RunnerRegistry>,
-    pub scaler: Arc<dyn ServiceScaler>,
+    pub services: Arc<dyn WorkerServices>,
     pub platform: PlatformSettings,
     pub clock: Arc<dyn Clock>,
 }

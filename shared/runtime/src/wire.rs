@@ -8,7 +8,7 @@ use jobs_adapters::dynamo::identities::DynamoIdentityStore;
 use jobs_adapters::dynamo::jobs::DynamoJobStore;
 use jobs_adapters::dynamo::runners::DynamoRunnerStore;
 use jobs_adapters::dynamo::workers::DynamoWorkerStore;
-use jobs_adapters::ecs::EcsServiceScaler;
+use jobs_adapters::ecs::EcsWorkerServices;
 use jobs_adapters::registry_http::{AdminToken, HttpRunnerRegistry};
 use jobs_adapters::s3::S3ArtifactStore;
 use jobs_adapters::secrets::SecretsManagerWorkerSecrets;
@@ -93,7 +93,7 @@ pub fn step_deps(config: &StepConfig, sdk: &SdkConfig) -> Result<StepDeps, Confi
         )),
         secrets: Arc::new(SecretsManagerWorkerSecrets::new(secrets)),
         registry: Arc::new(registry),
-        scaler: Arc::new(EcsServiceScaler::new(sdk.clone())),
+        services: Arc::new(EcsWorkerServices::new(sdk.clone())),
         platform: config.platform.clone(),
         clock: Arc::new(SystemClock),
     })

@@ -1,4 +1,4 @@
-//! GenerateConfig (DEPLOY_WORKER, DESTROY_WORKER): records the worker
+//! GenerateConfig (DEPLOY_WORKER, UPDATE_WORKER, DESTROY_WORKER): records the worker
 //! deployment and writes the worker's root Terraform configuration where
 //! the Terraform build fetches it. The rendering is pure and deterministic
 //! (`jobs_domain::terraform`), so a replay writes the same bytes.
@@ -90,6 +90,31 @@ pub async fn handle(deps: &StepDeps, payload: Value) -> Result<Value, StepError>
                     // Nothing was ever applied if the deployment has no config.
                     "skip_terraform": worker.config_key.is_none(),
                 }))
+            }
+            JobParams::UpdateWorker { name, image } => {
+                let Some(mut worker) = deps.workers.get(&name).await? else {
+                    return Err(StepError::not_found(format!("worker {name:?} does not exist")));
+                };
+                if worker.status != WorkerStatus::Deployed {
+                    return Err(StepError::invalid(format!("worker {name:?} is {:?}; only a DEPLOYED worker can be updated", worker.status)));
+                }
+                // The new image is recorded on the worker only when the
+                // deployment completes (CheckDeployment); until then the
+                // stored spec is what runs.
+                let mut spec = worker.spec.clone();
+                spec.image = image.clone();
+                let root = render_root(&spec, &worker.worker_id, &worker.deploy_job_id, &deps.platform);
+                let body = serde_json::to_vec_pretty(&root).map_err(|e| StepError::internal(e.to_string()))?;
+                let key = config_key(&name, &job.id);
+                let uri = deps.artifacts.put(&key, body).await?;
+                if worker.last_job_id != job.id {
+                    let expected = worker.version;
+                    worker.last_job_id = job.id.clone();
+                    worker.config_key = Some(key);
+                    worker.updated_at = deps.clock.now();
+                    deps.workers.put(&worker, Some(expected)).await?;
+                }
+                Ok(json!({"name": name, "worker_id": worker.worker_id, "region": worker.spec.region, "config_uri": uri, "action": "apply", "image": image}))
             }
             other => Err(StepError::invalid(format!("GenerateConfig does not handle {other:?}"))),
         }

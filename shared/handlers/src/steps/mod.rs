@@ -7,6 +7,7 @@
 //! event twice, so writes are conditional on versions, names are
 //! deterministic and "already done" counts as success.
 
+pub mod check_deployment;
 pub mod deregister_worker;
 pub mod discover_resources;
 pub mod generate_config;
@@ -45,6 +46,9 @@ pub const FUNCTIONS: &[(&str, StepFn)] = &[
     }),
     ("worker-jobs-register-worker", |d, v| {
         Box::pin(async move { register_worker::handle(&d, v).await })
+    }),
+    ("worker-jobs-check-deployment", |d, v| {
+        Box::pin(async move { check_deployment::handle(&d, v).await })
     }),
     ("worker-jobs-deregister-worker", |d, v| {
         Box::pin(async move { deregister_worker::handle(&d, v).await })

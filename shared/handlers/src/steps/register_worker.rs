@@ -142,7 +142,7 @@ pub async fn handle(deps: &StepDeps, payload: Value) -> Result<Value, StepError>
                 registration.id
             }
         };
-        deps.scaler
+        deps.services
             .set_desired_count(worker.spec.region.as_str(), &outputs.cluster_arn, &outputs.service_name, 1)
             .await?;
 
