@@ -124,6 +124,14 @@ locals {
       Resource = [local.table_arn["runners"]]
     }
 
+    # UPDATE_WORKER: watch the service roll to the new task definition.
+    describe_worker_service = {
+      Sid      = "WatchWorkerServiceRollout"
+      Effect   = "Allow"
+      Action   = ["ecs:DescribeServices"]
+      Resource = ["arn:${local.partition}:ecs:*:${local.account}:service/*/alethia-worker-*"]
+    }
+
     # Customer roles. Discovery calls (ec2:Describe*, route53:ListHostedZones,
     # iam:ListUsers) run under the assumed role, not this one. The ExternalId
     # is enforced by the customer's trust policy. Roles of this very account
@@ -205,6 +213,7 @@ locals {
     "register-worker"      = [local.st.jobs_step, local.st.workers_read_write, local.st.worker_secrets, local.st.scale_worker_service, local.st.admin_token_read]
     "deregister-worker"    = [local.st.jobs_step, local.st.workers_read_write, local.st.admin_token_read]
     "requeue-jobs"         = [local.st.jobs_step, local.st.jobs_by_runner]
+    "check-deployment"     = [local.st.jobs_step, local.st.workers_read_write, local.st.describe_worker_service]
     "report-success"       = [local.st.jobs_step]
     "report-failure"       = [local.st.jobs_step]
     "job-api"              = [local.st.jobs_api, local.st.idempotency, local.st.identities_read_write, local.st.inventory_read, local.st.workers_read, local.st.start_any_machine]

@@ -1,5 +1,6 @@
 # One function per crate in functions/, named "worker-jobs-<crate>" (fixed:
-# the state machines call the steps by these names). Code comes from the
+# the state machines call the steps by these names; infra/scripts/validate.sh
+# checks that every crate and every FunctionName in the ASL is listed here). Code comes from the
 # zips `cargo lambda build --release [--arm64]` writes to
 # $CARGO_TARGET_DIR/lambda/<crate>/bootstrap.zip.
 
@@ -22,6 +23,7 @@ locals {
     "register-worker"      = { family = "step", memory_size = 256, timeout = 60 }
     "deregister-worker"    = { family = "step", memory_size = 256, timeout = 60 }
     "requeue-jobs"         = { family = "step", memory_size = 256, timeout = 60 }
+    "check-deployment"     = { family = "step", memory_size = 256, timeout = 60 }
     "report-success"       = { family = "step", memory_size = 256, timeout = 30 }
     "report-failure"       = { family = "step", memory_size = 256, timeout = 30 }
     "job-api"              = { family = "job_api", memory_size = 256, timeout = 29 }

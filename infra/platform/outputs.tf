@@ -9,7 +9,7 @@ output "job_api_execution_arn" {
 }
 
 output "state_machine_arns" {
-  description = "State machine ARNs by file name (connection_test, fetch_resources, deploy_worker, destroy_worker)."
+  description = "State machine ARNs by file name (connection_test, fetch_resources, deploy_worker, update_worker, destroy_worker)."
   value       = { for k, m in aws_sfn_state_machine.this : k => m.arn }
 }
 

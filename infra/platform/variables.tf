@@ -107,10 +107,10 @@ variable "function_overrides" {
   validation {
     condition = alltrue([for k in keys(var.function_overrides) : contains([
       "mark-running", "verify-identity", "discover-resources", "generate-config", "register-worker",
-      "deregister-worker", "requeue-jobs", "report-success", "report-failure",
+      "deregister-worker", "requeue-jobs", "check-deployment", "report-success", "report-failure",
       "job-api", "runners-api", "refresh-scheduler", "execution-reconciler",
     ], k)])
-    error_message = "function_overrides keys must be crate names: mark-running, verify-identity, discover-resources, generate-config, register-worker, deregister-worker, requeue-jobs, report-success, report-failure, job-api, runners-api, refresh-scheduler, execution-reconciler."
+    error_message = "function_overrides keys must be crate names: mark-running, verify-identity, discover-resources, generate-config, register-worker, deregister-worker, requeue-jobs, check-deployment, report-success, report-failure, job-api, runners-api, refresh-scheduler, execution-reconciler."
   }
 
   validation {

@@ -1,5 +1,5 @@
-# The platform stack of the worker jobs: every Lambda function, the four
-# state machines, the HTTP API, DynamoDB tables, S3 buckets, the CodeBuild
+# The platform stack of the worker jobs: every Lambda function, every state
+# machine in statemachines/, the HTTP API, DynamoDB tables, S3 buckets, the CodeBuild
 # project that runs the Terraform step, and the IAM that ties them together.
 #
 # Only hashicorp/aws is used (no random/archive providers): Lambda code comes

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Offline checks of the Terraform in infra/: fmt, and `terraform validate` of the
-# fargate-runner module and of the example rendered root config, with the
-# provider from a filesystem mirror (TF_PROVIDER_MIRROR, default /opt/tf-plugins)
-# and no backend. Works in scratch copies so nothing is written under infra/.
+# fargate-runner module, of the example rendered root config and of the
+# platform stack (infra/platform), with the provider from a filesystem mirror
+# (TF_PROVIDER_MIRROR, default /opt/tf-plugins) and no backend; then a
+# cross-check that the platform deploys every function the state machines call.
+# Works in scratch copies so nothing is written under infra/.
 #
 #   infra/scripts/validate.sh
 set -euo pipefail
@@ -45,3 +47,37 @@ cp "$infra/buildspec/worker-root.terraform.lock.hcl" "$scratch/root/.terraform.l
 # -lockfile=readonly: fail if the committed lock file does not match the config.
 terraform -chdir="$scratch/root" init -backend=false -input=false -no-color -lockfile=readonly >/dev/null
 terraform -chdir="$scratch/root" validate -no-color
+
+echo "== platform stack (infra/platform)"
+# The stack reads ../tables.json and ../../statemachines: copy that layout.
+# Only the committed *.tf files and lock file: no local overrides, tfvars or .terraform.
+repo="$scratch/platform-repo"
+mkdir -p "$repo/infra/platform" "$repo/statemachines"
+for f in "$infra"/platform/*.tf; do
+  case "$(basename "$f")" in override.tf | *_override.tf) continue ;; esac
+  cp "$f" "$repo/infra/platform/"
+done
+cp "$infra/platform/.terraform.lock.hcl" "$repo/infra/platform/"
+cp "$infra/tables.json" "$repo/infra/tables.json"
+cp "$infra"/../statemachines/*.asl.json "$repo/statemachines/"
+TF_DATA_DIR="$scratch/platform-data" terraform -chdir="$repo/infra/platform" init -backend=false -input=false -no-color -lockfile=readonly >/dev/null
+TF_DATA_DIR="$scratch/platform-data" terraform -chdir="$repo/infra/platform" validate -no-color
+
+echo "== platform deploys what the state machines call"
+# terraform console needs an initialised backend: a local one, in scratch only.
+printf 'terraform {\n  backend "local" {\n    path = "%s"\n  }\n}\n' "$scratch/console.tfstate" >"$repo/infra/platform/backend_override.tf"
+TF_DATA_DIR="$scratch/console-data" terraform -chdir="$repo/infra/platform" init -input=false -no-color -lockfile=readonly >/dev/null
+deployed=$(echo 'join(" ", concat([for c, f in local.functions : f.name], [local.codebuild_project_name]))' |
+  TF_DATA_DIR="$scratch/console-data" terraform -chdir="$repo/infra/platform" console -var build_source_s3=example-bucket/infra.zip 2>/dev/null | tr -d '"')
+[ -n "$deployed" ] || { echo "could not list the platform's functions (terraform console)" >&2; exit 1; }
+missing=0
+called=$(sed -n 's/.*"\(FunctionName\|ProjectName\)": *"\([^"]*\)".*/\2/p' "$infra"/../statemachines/*.asl.json | sort -u)
+crates=$(cd "$infra/../functions" && for d in */; do printf 'worker-jobs-%s\n' "${d%/}"; done)
+for name in $called $crates; do
+  case " $deployed " in
+    *" $name "*) ;;
+    *) echo "not deployed by infra/platform: $name" >&2; missing=1 ;;
+  esac
+done
+[ "$missing" = 0 ]
+echo "ok: $(echo "$called" | wc -w) names called by the state machines, $(echo "$crates" | wc -w) function crates, all deployed"
