@@ -251,6 +251,24 @@ pub fn print_step_times(job: &Value) {
     }
 }
 
+/// Submits a worker job, shows its steps as they move and their wall
+/// times, and insists that it succeeds.
+async fn run_worker_job(api: &Api, job_type: &str, params: Value, what: &str) -> Result<Value> {
+    let job = api.submit(job_type, params).await?;
+    let job_id = job["id"].as_str().unwrap_or_default().to_string();
+    println!("POST /api/jobs {job_type} {what} -> {job_id}:");
+    let done = api.follow(&job_id, true, Duration::from_secs(600)).await?;
+    if done["status"] != "SUCCESS" {
+        return Err(LocalError::Http(format!(
+            "{job_type} ended {}: {}",
+            done["status"], done["error"]
+        )));
+    }
+    println!("  step wall times:");
+    print_step_times(&done);
+    Ok(done)
+}
+
 /// DEPLOY_WORKER, the Runner coming ONLINE, jobs claimed, DESTROY_WORKER,
 /// the jobs requeued, nothing left in the account.
 pub async fn worker_lifecycle(stack: &LocalStack) -> Result<()> {
@@ -258,25 +276,13 @@ pub async fn worker_lifecycle(stack: &LocalStack) -> Result<()> {
     let admin = stack.admin_token.expose().to_string();
     let name = "runner-demo-1";
     println!("\n== DEPLOY_WORKER ==");
-    let job = api
-        .submit(
-            "DEPLOY_WORKER",
-            json!({"name": name, "region": "us-east-1", "cpu": 512, "memory": 1024}),
-        )
-        .await?;
-    let job_id = job["id"].as_str().unwrap_or_default().to_string();
-    println!(
-        "POST /api/jobs DEPLOY_WORKER {name} -> {job_id} (Terraform runs for real against the emulator):"
-    );
-    let deployed = api.follow(&job_id, true, Duration::from_secs(600)).await?;
-    if deployed["status"] != "SUCCESS" {
-        return Err(LocalError::Http(format!(
-            "DEPLOY_WORKER ended {}: {}",
-            deployed["status"], deployed["error"]
-        )));
-    }
-    println!("  step wall times:");
-    print_step_times(&deployed);
+    let deployed = run_worker_job(
+        &api,
+        "DEPLOY_WORKER",
+        json!({"name": name, "region": "us-east-1", "cpu": 512, "memory": 1024}),
+        &format!("{name} (Terraform runs for real against the emulator)"),
+    )
+    .await?;
     let worker = &deployed["result"]["worker"];
     let runner_id = worker["runner_id"].as_str().unwrap_or_default().to_string();
     println!(
@@ -343,41 +349,20 @@ pub async fn worker_lifecycle(stack: &LocalStack) -> Result<()> {
     );
 
     println!("\n== UPDATE_WORKER ==");
-    let job = api
-        .submit(
-            "UPDATE_WORKER",
-            json!({"name": name, "image": "public.ecr.aws/alethia/runner:1.1.0"}),
-        )
-        .await?;
-    let job_id = job["id"].as_str().unwrap_or_default().to_string();
-    println!("POST /api/jobs UPDATE_WORKER {name} image runner:1.1.0 -> {job_id}:");
-    let updated = api.follow(&job_id, true, Duration::from_secs(600)).await?;
-    if updated["status"] != "SUCCESS" {
-        return Err(LocalError::Http(format!(
-            "UPDATE_WORKER ended {}: {}",
-            updated["status"], updated["error"]
-        )));
-    }
-    println!("  step wall times:");
-    print_step_times(&updated);
+    run_worker_job(
+        &api,
+        "UPDATE_WORKER",
+        json!({"name": name, "image": "public.ecr.aws/alethia/runner:1.1.0"}),
+        &format!("{name} to image runner:1.1.0"),
+    )
+    .await?;
     runner.heartbeat().await?;
     println!(
         "The service now runs a new task definition revision with the new image; the runner keeps its id and token."
     );
 
     println!("\n== DESTROY_WORKER ==");
-    let job = api.submit("DESTROY_WORKER", json!({"name": name})).await?;
-    let job_id = job["id"].as_str().unwrap_or_default().to_string();
-    println!("POST /api/jobs DESTROY_WORKER {name} -> {job_id}:");
-    let destroyed = api.follow(&job_id, true, Duration::from_secs(600)).await?;
-    if destroyed["status"] != "SUCCESS" {
-        return Err(LocalError::Http(format!(
-            "DESTROY_WORKER ended {}: {}",
-            destroyed["status"], destroyed["error"]
-        )));
-    }
-    println!("  step wall times:");
-    print_step_times(&destroyed);
+    let destroyed = run_worker_job(&api, "DESTROY_WORKER", json!({"name": name}), name).await?;
     println!("Requeued: {}", destroyed["result"]["requeued"]);
     for id in &claimed {
         let j = api

@@ -9,6 +9,7 @@ use aws_credential_types::Credentials;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 use futures::StreamExt;
+use jobs_adapters::aws::source_chain;
 use serde_json::json;
 
 use crate::{LocalError, Result};
@@ -60,6 +61,31 @@ pub struct Seeded {
     pub security_groups: usize,
     pub hosted_zones: usize,
     pub iam_users: usize,
+}
+
+/// Runs `call` for every item, `concurrency` at a time; answers how many
+/// succeeded, or the first error.
+async fn all<T, F, Fut>(
+    concurrency: usize,
+    items: impl IntoIterator<Item = T>,
+    what: &str,
+    call: F,
+) -> Result<usize>
+where
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<(), String>>,
+{
+    let results: Vec<std::result::Result<(), String>> = futures::stream::iter(items)
+        .map(call)
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut n = 0;
+    for r in results {
+        r.map_err(fail(what))?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 fn fail(what: &str) -> impl Fn(String) -> LocalError + '_ {
@@ -160,55 +186,42 @@ pub async fn seed(platform: &SdkConfig, spec: &SeedSpec) -> Result<Seeded> {
                 })
             })
             .collect();
-        let results: Vec<std::result::Result<(), String>> = futures::stream::iter(subnet_jobs)
-            .map(|(vpc, cidr)| {
+        seeded.subnets += all(spec.concurrency, subnet_jobs, "subnet", |(vpc, cidr)| {
+            let client = client.clone();
+            async move {
+                client
+                    .create_subnet()
+                    .vpc_id(vpc)
+                    .cidr_block(cidr)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| source_chain(&e))
+            }
+        })
+        .await?;
+        seeded.security_groups += all(
+            spec.concurrency,
+            0..spec.security_groups_per_region,
+            "security group",
+            |g| {
                 let client = client.clone();
+                let vpc = vpc_ids
+                    .get(g % vpc_ids.len().max(1))
+                    .map(|(_, id)| id.clone());
                 async move {
-                    client
-                        .create_subnet()
-                        .vpc_id(vpc)
-                        .cidr_block(cidr)
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| jobs_adapters::aws::source_chain(&e))
-                }
-            })
-            .buffer_unordered(spec.concurrency)
-            .collect()
-            .await;
-        for r in results {
-            r.map_err(fail("subnet"))?;
-            seeded.subnets += 1;
-        }
-        let groups: Vec<std::result::Result<(), String>> =
-            futures::stream::iter(0..spec.security_groups_per_region)
-                .map(|g| {
-                    let client = client.clone();
-                    let vpc = vpc_ids
-                        .get(g % vpc_ids.len().max(1))
-                        .map(|(_, id)| id.clone());
-                    async move {
-                        let mut req = client
-                            .create_security_group()
-                            .group_name(format!("app-{g}"))
-                            .description(format!("application tier {g}"));
-                        if let Some(v) = vpc {
-                            req = req.vpc_id(v);
-                        }
-                        req.send()
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| jobs_adapters::aws::source_chain(&e))
+                    let mut req = client
+                        .create_security_group()
+                        .group_name(format!("app-{g}"))
+                        .description(format!("application tier {g}"));
+                    if let Some(v) = vpc {
+                        req = req.vpc_id(v);
                     }
-                })
-                .buffer_unordered(spec.concurrency)
-                .collect()
-                .await;
-        for r in groups {
-            r.map_err(fail("security group"))?;
-            seeded.security_groups += 1;
-        }
+                    req.send().await.map(|_| ()).map_err(|e| source_chain(&e))
+                }
+            },
+        )
+        .await?;
     }
 
     let route53 = aws_sdk_route53::Client::from_conf(
@@ -216,45 +229,31 @@ pub async fn seed(platform: &SdkConfig, spec: &SeedSpec) -> Result<Seeded> {
             .credentials_provider(creds.clone())
             .build(),
     );
-    let zones: Vec<std::result::Result<(), String>> = futures::stream::iter(0..spec.hosted_zones)
-        .map(|z| {
-            let route53 = route53.clone();
-            async move {
-                route53
-                    .create_hosted_zone()
-                    .name(format!("zone{z}.acme.example"))
-                    .caller_reference(format!("seed-{z}"))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| jobs_adapters::aws::source_chain(&e))
-            }
-        })
-        .buffer_unordered(spec.concurrency)
-        .collect()
-        .await;
-    for r in zones {
-        r.map_err(fail("hosted zone"))?;
-        seeded.hosted_zones += 1;
-    }
-    let users: Vec<std::result::Result<(), String>> = futures::stream::iter(0..spec.iam_users)
-        .map(|u| {
-            let iam = iam.clone();
-            async move {
-                iam.create_user()
-                    .user_name(format!("engineer-{u}"))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| jobs_adapters::aws::source_chain(&e))
-            }
-        })
-        .buffer_unordered(spec.concurrency)
-        .collect()
-        .await;
-    for r in users {
-        r.map_err(fail("iam user"))?;
-        seeded.iam_users += 1;
-    }
+    seeded.hosted_zones = all(spec.concurrency, 0..spec.hosted_zones, "hosted zone", |z| {
+        let route53 = route53.clone();
+        async move {
+            route53
+                .create_hosted_zone()
+                .name(format!("zone{z}.acme.example"))
+                .caller_reference(format!("seed-{z}"))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| source_chain(&e))
+        }
+    })
+    .await?;
+    seeded.iam_users = all(spec.concurrency, 0..spec.iam_users, "iam user", |u| {
+        let iam = iam.clone();
+        async move {
+            iam.create_user()
+                .user_name(format!("engineer-{u}"))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| source_chain(&e))
+        }
+    })
+    .await?;
     Ok(seeded)
 }

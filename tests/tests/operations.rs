@@ -20,32 +20,72 @@ use serde_json::{Value, json};
 async fn a_denied_resource_type_and_a_disabled_region_are_reported_not_fatal() {
     let moto = MotoServer::start().await.unwrap();
     let proxy = FaultProxy::start(&moto.endpoint()).await;
-    let s = stack_with(StackOptions { aws_endpoint: Some(proxy.endpoint()), clock_speedup: 200.0, ..StackOptions::default() }).await;
+    let s = stack_with(StackOptions {
+        aws_endpoint: Some(proxy.endpoint()),
+        clock_speedup: 200.0,
+        ..StackOptions::default()
+    })
+    .await;
     // ap-east-1 is an opt-in region the emulated account has not enabled.
     let created = api(&s)
         .expect(201, Method::PUT, "/api/cloud-identities/acme", Some(json!({"role_arn": SeedSpec::demo("").role_arn(), "regions": ["us-east-1", "ap-east-1"]})), None)
         .await
         .unwrap();
-    seed(&s.sdk, &SeedSpec { regions: vec!["us-east-1".into()], ..SeedSpec::demo(created["external_id"].as_str().unwrap()) }).await.unwrap();
+    seed(
+        &s.sdk,
+        &SeedSpec {
+            regions: vec!["us-east-1".into()],
+            ..SeedSpec::demo(created["external_id"].as_str().unwrap())
+        },
+    )
+    .await
+    .unwrap();
     proxy.add(Rule::Fail {
         service: "iam",
         action: "ListUsers",
         status: 403,
-        body: sts_error("AccessDenied", "User is not authorized to perform: iam:ListUsers"),
+        body: sts_error(
+            "AccessDenied",
+            "User is not authorized to perform: iam:ListUsers",
+        ),
     });
-    let job = api(&s).submit("FETCH_RESOURCES", json!({"cloud_identity_id": "acme"})).await.unwrap();
+    let job = api(&s)
+        .submit("FETCH_RESOURCES", json!({"cloud_identity_id": "acme"}))
+        .await
+        .unwrap();
     let job = finish(&s, job["id"].as_str().unwrap()).await;
-    assert_eq!(job["status"], "SUCCESS", "partial results are a success: {job}");
-    let cached = api(&s).expect(200, Method::GET, "/api/cloud-identities/acme", None, None).await.unwrap();
+    assert_eq!(
+        job["status"], "SUCCESS",
+        "partial results are a success: {job}"
+    );
+    let cached = api(&s)
+        .expect(200, Method::GET, "/api/cloud-identities/acme", None, None)
+        .await
+        .unwrap();
     let outcome = |t: &str, r: &str| -> Value {
-        cached["outcomes"].as_array().unwrap().iter().find(|o| o["resource_type"] == t && o["region"] == r).cloned().unwrap_or(Value::Null)
+        cached["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["resource_type"] == t && o["region"] == r)
+            .cloned()
+            .unwrap_or(Value::Null)
     };
     assert_eq!(outcome("iam_users", "global")["status"], "access_denied");
     assert_eq!(outcome("vpcs", "ap-east-1")["status"], "region_disabled");
     assert_eq!(outcome("subnets", "us-east-1")["status"], "ok");
     assert_eq!(outcome("hosted_zones", "global")["status"], "ok");
-    assert!(cached["resources"]["subnets"]["us-east-1"].as_array().unwrap().len() >= 6);
-    assert_eq!(job["result"]["discovery"]["problems"], 4, "iam_users and the three regional types of ap-east-1");
+    assert!(
+        cached["resources"]["subnets"]["us-east-1"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 6
+    );
+    assert_eq!(
+        job["result"]["discovery"]["problems"], 4,
+        "iam_users and the three regional types of ap-east-1"
+    );
     s.stop().await;
     drop(moto);
 }
@@ -60,13 +100,28 @@ async fn the_scheduled_refresh_starts_one_job_per_identity_per_tick() {
             .unwrap();
     }
     let tick = json!({"source": "aws.events", "detail-type": "Scheduled Event", "time": "2026-11-28T06:00:00Z", "detail": {}});
-    let first = jobs_handlers::schedule::refresh_all(&s.job_deps, tick.clone()).await.unwrap();
-    let again = jobs_handlers::schedule::refresh_all(&s.job_deps, tick).await.unwrap();
+    let first = jobs_handlers::schedule::refresh_all(&s.job_deps, tick.clone())
+        .await
+        .unwrap();
+    let again = jobs_handlers::schedule::refresh_all(&s.job_deps, tick)
+        .await
+        .unwrap();
     assert_eq!(first["jobs"].as_array().unwrap().len(), 2);
-    assert_eq!(first["jobs"], again["jobs"], "a redelivered tick starts nothing new");
-    let next = jobs_handlers::schedule::refresh_all(&s.job_deps, json!({"time": "2026-11-28T12:00:00Z"})).await.unwrap();
+    assert_eq!(
+        first["jobs"], again["jobs"],
+        "a redelivered tick starts nothing new"
+    );
+    let next =
+        jobs_handlers::schedule::refresh_all(&s.job_deps, json!({"time": "2026-11-28T12:00:00Z"}))
+            .await
+            .unwrap();
     assert_ne!(next["jobs"], first["jobs"], "the next tick refreshes again");
-    for id in first["jobs"].as_array().unwrap().iter().chain(next["jobs"].as_array().unwrap()) {
+    for id in first["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(next["jobs"].as_array().unwrap())
+    {
         let job = finish(&s, id.as_str().unwrap()).await;
         assert_eq!(job["type"], "FETCH_RESOURCES");
     }
@@ -77,12 +132,26 @@ async fn the_scheduled_refresh_starts_one_job_per_identity_per_tick() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_an_execution_from_the_console_fails_its_job_and_stops_terraform() {
     let s = stack().await;
-    let job = api(&s).submit("DEPLOY_WORKER", json!({"name": "runner-stopped", "region": "us-east-1"})).await.unwrap();
+    let job = api(&s)
+        .submit(
+            "DEPLOY_WORKER",
+            json!({"name": "runner-stopped", "region": "us-east-1"}),
+        )
+        .await
+        .unwrap();
     let id = job["id"].as_str().unwrap().to_string();
     // Wait until Terraform runs, then stop the execution as an operator would.
     for _ in 0..200 {
-        let j = api(&s).expect(200, Method::GET, &format!("/api/jobs/{id}"), None, None).await.unwrap();
-        if j["steps"].as_array().unwrap().iter().any(|st| st["name"] == "GenerateConfig" && st["status"] == "SUCCEEDED") {
+        let j = api(&s)
+            .expect(200, Method::GET, &format!("/api/jobs/{id}"), None, None)
+            .await
+            .unwrap();
+        if j["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|st| st["name"] == "GenerateConfig" && st["status"] == "SUCCEEDED")
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -93,17 +162,38 @@ async fn stopping_an_execution_from_the_console_fails_its_job_and_stops_terrafor
     let job = finish(&s, &id).await;
     assert_eq!(job["status"], "FAILED", "{job}");
     assert_eq!(job["error"]["code"], "EXECUTION_ABORTED");
-    assert!(job["error"]["message"].as_str().unwrap().contains("stopped from the console"));
+    assert!(
+        job["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("stopped from the console")
+    );
     // The build's process group was stopped: no terraform of this worker runs on.
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    let ps = std::process::Command::new("ps")
+        .args(["-eo", "args"])
+        .output()
+        .unwrap();
     let running = String::from_utf8_lossy(&ps.stdout);
-    assert!(!running.lines().any(|l| l.contains("terraform") && l.contains("runner-stopped")), "{running}");
+    assert!(
+        !running
+            .lines()
+            .any(|l| l.contains("terraform") && l.contains("runner-stopped")),
+        "{running}"
+    );
     // The partial stack is still destroyable.
-    let destroyed = api(&s).submit("DESTROY_WORKER", json!({"name": "runner-stopped"})).await.unwrap();
+    let destroyed = api(&s)
+        .submit("DESTROY_WORKER", json!({"name": "runner-stopped"}))
+        .await
+        .unwrap();
     let destroyed = finish(&s, destroyed["id"].as_str().unwrap()).await;
     assert_eq!(destroyed["status"], "SUCCESS", "{destroyed}");
-    assert!(local_stack::leftovers::find(&s.sdk, "us-east-1", "runner-stopped").await.unwrap().is_empty());
+    assert!(
+        local_stack::leftovers::find(&s.sdk, "us-east-1", "runner-stopped")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     s.stop().await;
 }
 
@@ -116,7 +206,11 @@ fn the_rendered_configuration_passes_terraform_validate_offline() {
         cpu: 1024,
         memory: 2048,
         pool: "default".into(),
-        network: NetworkSpec { vpc_id: Some("vpc-0123456789abcdef0".into()), subnet_ids: vec!["subnet-0123456789abcdef0".into()], assign_public_ip: true },
+        network: NetworkSpec {
+            vpc_id: Some("vpc-0123456789abcdef0".into()),
+            subnet_ids: vec!["subnet-0123456789abcdef0".into()],
+            assign_public_ip: true,
+        },
     };
     let platform = PlatformSettings {
         state_bucket: "state".into(),
@@ -129,10 +223,23 @@ fn the_rendered_configuration_passes_terraform_validate_offline() {
     let root = local_stack::paths::root();
     let work = std::env::temp_dir().join(format!("tf-validate-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
-    std::fs::write(work.join("main.tf.json"), serde_json::to_vec_pretty(&render_root(&spec, "wkr-0123", "job-0123", &platform)).unwrap()).unwrap();
-    let copy = std::process::Command::new("cp").arg("-R").arg(root.join("infra/modules")).arg(work.join("modules")).status().unwrap();
+    std::fs::write(
+        work.join("main.tf.json"),
+        serde_json::to_vec_pretty(&render_root(&spec, "wkr-0123", "job-0123", &platform)).unwrap(),
+    )
+    .unwrap();
+    let copy = std::process::Command::new("cp")
+        .arg("-R")
+        .arg(root.join("infra/modules"))
+        .arg(work.join("modules"))
+        .status()
+        .unwrap();
     assert!(copy.success());
-    std::fs::copy(root.join("infra/buildspec/worker-root.terraform.lock.hcl"), work.join(".terraform.lock.hcl")).unwrap();
+    std::fs::copy(
+        root.join("infra/buildspec/worker-root.terraform.lock.hcl"),
+        work.join(".terraform.lock.hcl"),
+    )
+    .unwrap();
     let mirror = local_stack::paths::provider_mirror().unwrap();
     std::fs::write(
         work.join("terraformrc"),
@@ -149,8 +256,17 @@ fn the_rendered_configuration_passes_terraform_validate_offline() {
             .unwrap()
     };
     let init = tf(&["init", "-backend=false", "-input=false", "-no-color"]);
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
     let validate = tf(&["validate", "-no-color"]);
-    assert!(validate.status.success(), "{}{}", String::from_utf8_lossy(&validate.stdout), String::from_utf8_lossy(&validate.stderr));
+    assert!(
+        validate.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&validate.stdout),
+        String::from_utf8_lossy(&validate.stderr)
+    );
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -58,6 +58,23 @@ impl Intercept for CallCounter {
     }
 }
 
+/// A client of SDK crate `$sdk` in `$region`, with the given credentials
+/// (the platform's own when `None`) and the call counter, if any. The
+/// endpoint comes from the shared configuration.
+macro_rules! client {
+    ($sdk:ident, $cloud:expr, $credentials:expr, $region:expr) => {{
+        let mut b =
+            $sdk::config::Builder::from(&$cloud.base).region(SdkRegion::new($region.to_string()));
+        if let Some(c) = $credentials {
+            b = b.credentials_provider(c);
+        }
+        if let Some(counter) = &$cloud.counter {
+            b = b.interceptor(counter.clone());
+        }
+        $sdk::Client::from_conf(b.build())
+    }};
+}
+
 /// The customer-account adapter.
 pub struct AwsCloud {
     base: SdkConfig,
@@ -133,45 +150,19 @@ impl AwsCloud {
     }
 
     fn sts(&self, credentials: Option<Credentials>, region: &str) -> aws_sdk_sts::Client {
-        let mut b = aws_sdk_sts::config::Builder::from(&self.base)
-            .region(SdkRegion::new(region.to_string()));
-        if let Some(c) = credentials {
-            b = b.credentials_provider(c);
-        }
-        if let Some(counter) = &self.counter {
-            b = b.interceptor(counter.clone());
-        }
-        aws_sdk_sts::Client::from_conf(b.build())
+        client!(aws_sdk_sts, self, credentials, region)
     }
 
     fn ec2(&self, credentials: &Credentials, region: &str) -> aws_sdk_ec2::Client {
-        let mut b = aws_sdk_ec2::config::Builder::from(&self.base)
-            .region(SdkRegion::new(region.to_string()))
-            .credentials_provider(credentials.clone());
-        if let Some(counter) = &self.counter {
-            b = b.interceptor(counter.clone());
-        }
-        aws_sdk_ec2::Client::from_conf(b.build())
+        client!(aws_sdk_ec2, self, Some(credentials.clone()), region)
     }
 
     fn route53(&self, credentials: &Credentials, region: &str) -> aws_sdk_route53::Client {
-        let mut b = aws_sdk_route53::config::Builder::from(&self.base)
-            .region(SdkRegion::new(region.to_string()))
-            .credentials_provider(credentials.clone());
-        if let Some(counter) = &self.counter {
-            b = b.interceptor(counter.clone());
-        }
-        aws_sdk_route53::Client::from_conf(b.build())
+        client!(aws_sdk_route53, self, Some(credentials.clone()), region)
     }
 
     fn iam(&self, credentials: &Credentials, region: &str) -> aws_sdk_iam::Client {
-        let mut b = aws_sdk_iam::config::Builder::from(&self.base)
-            .region(SdkRegion::new(region.to_string()))
-            .credentials_provider(credentials.clone());
-        if let Some(counter) = &self.counter {
-            b = b.interceptor(counter.clone());
-        }
-        aws_sdk_iam::Client::from_conf(b.build())
+        client!(aws_sdk_iam, self, Some(credentials.clone()), region)
     }
 
     /// Assumes the identity's role. The credentials never leave this type.

@@ -27,7 +27,7 @@ use jobs_domain::{ErrorKind, StepError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Item, from_item, n, s, to_item};
+use super::{Item, from_item, get_item, n, s, to_item};
 use crate::aws::{classify, error_code};
 use crate::tables::TableNames;
 
@@ -175,16 +175,15 @@ fn identity_item(identity: &CloudIdentity) -> Result<Item, StepError> {
 #[async_trait]
 impl IdentityStore for DynamoIdentityStore {
     async fn get(&self, id: &str) -> PortResult<Option<CloudIdentity>> {
-        let resp = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("id", s(id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify(&format!("reading cloud identity {id}"), e))?;
-        match resp.item {
+        match get_item(
+            &self.client,
+            &self.table,
+            "id",
+            id,
+            &format!("cloud identity {id}"),
+        )
+        .await?
+        {
             None => Ok(None),
             Some(mut item) => {
                 item.remove("credentials");

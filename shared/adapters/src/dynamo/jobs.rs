@@ -9,7 +9,7 @@ use jobs_domain::job::{Job, JobStatus, JobType};
 use jobs_domain::ports::{Created, IdempotencyKey, JobFilter, JobStore, Page, PortResult};
 use jobs_domain::{ErrorKind, StepError};
 
-use super::{Item, decode_cursor, encode_cursor, from_item, n, s, to_item};
+use super::{Item, decode_cursor, encode_cursor, from_item, get_item, n, s, to_item};
 use crate::aws::{classify, error_code};
 use crate::tables::TableNames;
 
@@ -179,16 +179,10 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn get(&self, id: &str) -> PortResult<Option<Job>> {
-        let resp = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("id", s(id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify(&format!("reading job {id}"), e))?;
-        resp.item.map(Self::decode).transpose()
+        get_item(&self.client, &self.table, "id", id, &format!("job {id}"))
+            .await?
+            .map(Self::decode)
+            .transpose()
     }
 
     async fn update(&self, job: &Job, expected_version: u64) -> PortResult<()> {

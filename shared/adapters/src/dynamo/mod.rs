@@ -16,6 +16,26 @@ use serde::de::DeserializeOwned;
 
 pub type Item = HashMap<String, AttributeValue>;
 
+/// Reads one item by its hash key, strongly consistent (a step reading
+/// what the previous step wrote must see it).
+pub async fn get_item(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    key_attr: &str,
+    key: &str,
+    what: &str,
+) -> Result<Option<Item>, StepError> {
+    let resp = client
+        .get_item()
+        .table_name(table)
+        .key(key_attr, s(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| crate::aws::classify(&format!("reading {what}"), e))?;
+    Ok(resp.item)
+}
+
 pub fn to_item<T: Serialize>(what: &str, value: &T) -> Result<Item, StepError> {
     serde_dynamo::to_item(value).map_err(|e| StepError::internal(format!("encoding {what}: {e}")))
 }

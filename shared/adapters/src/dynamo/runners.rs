@@ -8,7 +8,7 @@ use jobs_domain::StepError;
 use jobs_domain::ports::{PortResult, RunnerStore};
 use jobs_domain::runner::Runner;
 
-use super::{from_item, n, s, to_item};
+use super::{from_item, get_item, n, s, to_item};
 use crate::aws::{classify, error_code};
 use crate::tables::TableNames;
 
@@ -47,16 +47,10 @@ impl RunnerStore for DynamoRunnerStore {
     }
 
     async fn get(&self, id: &str) -> PortResult<Option<Runner>> {
-        let resp = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("id", s(id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify(&format!("reading runner {id}"), e))?;
-        resp.item.map(|i| from_item("runner", i)).transpose()
+        get_item(&self.client, &self.table, "id", id, &format!("runner {id}"))
+            .await?
+            .map(|i| from_item("runner", i))
+            .transpose()
     }
 
     async fn update(&self, runner: &Runner, expected_version: u64) -> PortResult<()> {

@@ -6,7 +6,7 @@ use jobs_domain::StepError;
 use jobs_domain::ports::{PortResult, WorkerStore};
 use jobs_domain::worker::Worker;
 
-use super::{from_item, n, s, to_item};
+use super::{from_item, get_item, n, to_item};
 use crate::aws::{classify, error_code};
 use crate::tables::TableNames;
 
@@ -27,16 +27,16 @@ impl DynamoWorkerStore {
 #[async_trait]
 impl WorkerStore for DynamoWorkerStore {
     async fn get(&self, name: &str) -> PortResult<Option<Worker>> {
-        let resp = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("name", s(name))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify(&format!("reading worker {name}"), e))?;
-        resp.item.map(|i| from_item("worker", i)).transpose()
+        get_item(
+            &self.client,
+            &self.table,
+            "name",
+            name,
+            &format!("worker {name}"),
+        )
+        .await?
+        .map(|i| from_item("worker", i))
+        .transpose()
     }
 
     async fn put(&self, worker: &Worker, expected_version: Option<u64>) -> PortResult<()> {

@@ -5,14 +5,14 @@
 //! until the deployment is complete, failed or rolled back (→ FAILED), or
 //! takes too long.
 
-use jobs_domain::params::{Defaults, JobParams};
+use jobs_domain::params::JobParams;
 use jobs_domain::worker::{Rollout, WorkerStatus, rollout};
 use jobs_domain::{ErrorKind, StepError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::register_worker::{BuildFacts, record_build};
-use super::{input, run_step};
+use super::{input, params_of, run_step, step_name};
 use crate::deps::StepDeps;
 
 /// Checks before giving up; with the state machine's 15 s wait, 30 minutes.
@@ -32,10 +32,7 @@ struct Input {
 
 pub async fn handle(deps: &StepDeps, payload: Value) -> Result<Value, StepError> {
     let input: Input = input("CheckDeployment", payload)?;
-    let step = input
-        .step
-        .clone()
-        .unwrap_or_else(|| "CheckDeployment".into());
+    let step = step_name(&input.step, "CheckDeployment");
     if input.checks == 0 {
         record_build(deps, &input.job_id, "TerraformApply", &input.terraform).await?;
     }
@@ -53,7 +50,7 @@ pub async fn handle(deps: &StepDeps, payload: Value) -> Result<Value, StepError>
         match rollout(&state, &outputs.task_definition_arn) {
             Rollout::Done => {
                 let JobParams::UpdateWorker { image, .. } =
-                    JobParams::parse(job.job_type, &job.params, &Defaults::default()).map_err(|e| StepError::invalid(e.to_string()))?
+                    params_of(&job)?
                 else {
                     return Err(StepError::invalid("CheckDeployment runs for UPDATE_WORKER jobs"));
                 };

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::register_worker::{BuildFacts, record_build};
-use super::{input, run_step};
+use super::{input, run_step, step_name};
 use crate::deps::StepDeps;
 
 #[derive(Deserialize)]
@@ -25,7 +25,7 @@ struct Input {
 
 pub async fn handle(deps: &StepDeps, payload: Value) -> Result<Value, StepError> {
     let input: Input = input("Deregister", payload)?;
-    let step = input.step.clone().unwrap_or_else(|| "Deregister".into());
+    let step = step_name(&input.step, "Deregister");
     if let Some(facts) = &input.terraform {
         record_build(deps, &input.job_id, "TerraformDestroy", facts).await?;
     }

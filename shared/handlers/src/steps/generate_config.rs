@@ -3,32 +3,20 @@
 //! the Terraform build fetches it. The rendering is pure and deterministic
 //! (`jobs_domain::terraform`), so a replay writes the same bytes.
 
-use jobs_domain::params::{Defaults, JobParams};
+use jobs_domain::params::JobParams;
 use jobs_domain::terraform::render_root;
 use jobs_domain::worker::{Worker, WorkerStatus, config_key, worker_id};
 use jobs_domain::{ErrorKind, StepError};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{input, run_step};
+use super::{JobRef, input, params_of, run_step, step_name};
 use crate::deps::StepDeps;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Input {
-    job_id: String,
-    #[serde(default)]
-    step: Option<String>,
-}
-
 pub async fn handle(deps: &StepDeps, payload: Value) -> Result<Value, StepError> {
-    let input: Input = input("GenerateConfig", payload)?;
-    let step = input
-        .step
-        .clone()
-        .unwrap_or_else(|| "GenerateConfig".into());
+    let input: JobRef = input("GenerateConfig", payload)?;
+    let step = step_name(&input.step, "GenerateConfig");
     run_step(deps, &input.job_id, &step, |job| async move {
-        let params = JobParams::parse(job.job_type, &job.params, &Defaults::default()).map_err(|e| StepError::invalid(e.to_string()))?;
+        let params = params_of(&job)?;
         match params {
             JobParams::DeployWorker(spec) => {
                 let now = deps.clock.now();

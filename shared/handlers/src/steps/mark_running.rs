@@ -5,7 +5,7 @@ use jobs_domain::job::JobStatus;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Write, input, modify_job};
+use super::{Write, input, modify_job, step_name};
 use crate::deps::StepDeps;
 
 #[derive(Deserialize)]
@@ -19,7 +19,7 @@ struct Input {
 
 pub async fn handle(deps: &StepDeps, payload: Value) -> Result<Value, StepError> {
     let input: Input = input("MarkRunning", payload)?;
-    let step = input.step.unwrap_or_else(|| "MarkRunning".into());
+    let step = step_name(&input.step, "MarkRunning");
     let now = deps.clock.now();
     let job = modify_job(deps, &input.job_id, |job| match job.status {
         JobStatus::Queued => {

@@ -18,7 +18,9 @@ pub mod requeue_jobs;
 pub mod verify_identity;
 
 use futures::future::BoxFuture;
+use jobs_domain::identity::CloudIdentity;
 use jobs_domain::job::{Job, JobStatus, is_job_id};
+use jobs_domain::params::{Defaults, JobParams};
 use jobs_domain::{ErrorKind, StepError};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -63,6 +65,40 @@ pub const FUNCTIONS: &[(&str, StepFn)] = &[
         Box::pin(async move { report::failure(&d, v).await })
     }),
 ];
+
+/// The payload of a step that needs only its job.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobRef {
+    pub job_id: String,
+    /// The state's name (`$$.State.Name`), recorded on the job.
+    #[serde(default)]
+    pub step: Option<String>,
+}
+
+/// The name a step records itself under: the state's name when the state
+/// machine passes it, else the step's usual name.
+pub fn step_name(passed: &Option<String>, usual: &str) -> String {
+    passed.clone().unwrap_or_else(|| usual.to_string())
+}
+
+/// The job's params, validated again (they were stored validated).
+pub fn params_of(job: &Job) -> Result<JobParams, StepError> {
+    JobParams::parse(job.job_type, &job.params, &Defaults::default())
+        .map_err(|e| StepError::invalid(e.to_string()))
+}
+
+/// The cloud identity a job refers to.
+pub async fn identity_of(deps: &StepDeps, job: &Job) -> Result<CloudIdentity, StepError> {
+    let params = params_of(job)?;
+    let id = params
+        .cloud_identity_id()
+        .ok_or_else(|| StepError::invalid("the job has no cloud_identity_id"))?;
+    deps.identities
+        .get(id)
+        .await?
+        .ok_or_else(|| StepError::not_found(format!("cloud identity {id} does not exist")))
+}
 
 /// Decodes a step's payload; a malformed one is a fatal input error.
 pub fn input<T: DeserializeOwned>(step: &str, payload: Value) -> Result<T, StepError> {

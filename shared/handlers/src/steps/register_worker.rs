@@ -15,7 +15,7 @@ use jobs_domain::worker::{WorkerOutputs, WorkerStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Write, input, modify_job, run_step};
+use super::{Write, input, modify_job, run_step, step_name};
 use crate::deps::StepDeps;
 
 /// What the Terraform task passed on (its ResultSelector).
@@ -105,10 +105,7 @@ fn default_build_step() -> String {
 
 pub async fn handle(deps: &StepDeps, payload: Value) -> Result<Value, StepError> {
     let input: Input = input("RegisterWorker", payload)?;
-    let step = input
-        .step
-        .clone()
-        .unwrap_or_else(|| "RegisterWorker".into());
+    let step = step_name(&input.step, "RegisterWorker");
     record_build(deps, &input.job_id, &input.build_step, &input.terraform).await?;
     let name = input.name.clone();
     let facts = input.terraform.clone();

@@ -8,7 +8,7 @@ use jobs_domain::{ErrorKind, StepError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Write, input, modify_job};
+use super::{Write, input, modify_job, step_name};
 use crate::deps::StepDeps;
 
 /// The longest error message kept on a job.
@@ -26,7 +26,7 @@ struct SuccessInput {
 
 pub async fn success(deps: &StepDeps, payload: Value) -> Result<Value, StepError> {
     let input: SuccessInput = input("ReportSuccess", payload)?;
-    let step = input.step.unwrap_or_else(|| "ReportSuccess".into());
+    let step = step_name(&input.step, "ReportSuccess");
     let now = deps.clock.now();
     let job = modify_job(deps, &input.job_id, |job| match job.status {
         JobStatus::Running => {

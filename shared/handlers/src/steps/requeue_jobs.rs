@@ -10,7 +10,7 @@ use jobs_domain::runner::must_requeue;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Write, input, modify_job, run_step};
+use super::{Write, input, modify_job, run_step, step_name};
 use crate::deps::StepDeps;
 
 #[derive(Deserialize)]
@@ -24,7 +24,7 @@ struct Input {
 
 pub async fn handle(deps: &StepDeps, payload: Value) -> Result<Value, StepError> {
     let input: Input = input("RequeueJobs", payload)?;
-    let step = input.step.clone().unwrap_or_else(|| "RequeueJobs".into());
+    let step = step_name(&input.step, "RequeueJobs");
     let runner_id = input.runner_id.clone();
     run_step(deps, &input.job_id, &step, |job| async move {
         let assigned = deps.jobs.runner_jobs_of(&runner_id).await?;
