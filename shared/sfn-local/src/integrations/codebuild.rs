@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
+use tokio_util::sync::CancellationToken;
 
 use super::{TaskContext, TaskIntegration};
 use crate::clock::Clock;
@@ -280,22 +281,52 @@ impl TaskIntegration for CodeBuildIntegration {
             .envs(&env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::null())
             .process_group(0)
-            .kill_on_drop(true)
             .spawn()
             .map_err(|e| StatesError::new(names::TASK_FAILED, format!("cannot start bash: {e}")))?;
-        let guard = GroupKiller(child.id());
         let mut stdout = child
             .stdout
             .take()
             .ok_or_else(|| StatesError::runtime("no stdout"))?;
-        let mut raw = Vec::new();
-        stdout.read_to_end(&mut raw).await.map_err(|e| {
-            StatesError::new(names::TASK_FAILED, format!("reading build output: {e}"))
+        // The build runs in its own task, which owns the process: if this
+        // task is dropped (a timeout, StopExecution), the build is asked to
+        // stop (SIGINT to its process group, as an operator's Ctrl-C: tools
+        // such as Terraform then finish the call in flight, save their state
+        // and release their locks) while its output is still read, and is
+        // killed only after a grace period.
+        let stop = CancellationToken::new();
+        let stopping = stop.clone();
+        let group = child.id();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let reader = async {
+                let mut raw = Vec::new();
+                let _ = stdout.read_to_end(&mut raw).await;
+                raw
+            };
+            let stopper = async {
+                stopping.cancelled().await;
+                signal_group(group, "INT");
+                tokio::time::sleep(STOP_GRACE).await;
+                signal_group(group, "KILL");
+                std::future::pending::<()>().await;
+            };
+            let raw = tokio::select! {
+                raw = reader => raw,
+                _ = stopper => Vec::new(),
+            };
+            let _ = child.wait().await;
+            let _ = done_tx.send(raw);
+        });
+        let guard = stop.drop_guard();
+        let raw = done_rx.await.map_err(|_| {
+            StatesError::new(
+                names::TASK_FAILED,
+                "the build's runner task ended without a result",
+            )
         })?;
-        let _ = child.wait().await;
-        std::mem::forget(guard);
+        guard.disarm();
         let end = self.clock.now();
         let output = String::from_utf8_lossy(&raw).into_owned();
         for line in output.lines() {
@@ -348,20 +379,18 @@ impl TaskIntegration for CodeBuildIntegration {
     }
 }
 
-/// Kills the build's whole process group if the task is dropped (timeout
-/// or StopExecution) before the build ends, so that no tool keeps running.
-struct GroupKiller(Option<u32>);
+/// How long a stopped build may take to wind down before it is killed.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(90);
 
-impl Drop for GroupKiller {
-    fn drop(&mut self) {
-        if let Some(pid) = self.0 {
-            let _ = std::process::Command::new("kill")
-                .arg("-TERM")
-                .arg(format!("-{pid}"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
+/// Sends a signal to a build's whole process group.
+fn signal_group(group: Option<u32>, signal: &str) {
+    if let Some(pid) = group {
+        let _ = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(format!("-{pid}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
