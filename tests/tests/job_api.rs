@@ -181,6 +181,15 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
         .await
         .unwrap();
     assert_eq!(bad_key.status(), 400);
+    // A new request under a key is checked like any other.
+    let keyed = client
+        .post(&url)
+        .header("Idempotency-Key", "fresh-key")
+        .json(&json!({"type": "CONNECTION_TEST", "params": {"cloud_identity_id": "nobody"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keyed.status(), 404);
 
     // Cloud identities: malformed role ARNs and regions, unknown fields,
     // an ExternalId offered by the caller.

@@ -11,11 +11,10 @@ use jobs_domain::validate::identifier;
 use jobs_domain::{ErrorKind, SecretString, StepError};
 use serde_json::{Value, json};
 
-/// Where the admin token comes from: a fixed value, or a Secrets Manager
-/// secret read on first use (so that steps that never call the registry
-/// never read it) and kept for the life of the process.
+/// Where the admin token comes from: a Secrets Manager secret read on first
+/// use (so that steps that never call the registry never read it) and kept
+/// for the life of the process.
 pub enum AdminToken {
-    Fixed(SecretString),
     Secret {
         client: aws_sdk_secretsmanager::Client,
         secret_id: String,
@@ -37,7 +36,6 @@ impl AdminToken {
 
     pub async fn get(&self) -> PortResult<SecretString> {
         match self {
-            AdminToken::Fixed(t) => Ok(t.clone()),
             AdminToken::Secret {
                 client,
                 secret_id,

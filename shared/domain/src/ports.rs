@@ -73,6 +73,9 @@ pub enum Created {
 #[async_trait]
 pub trait JobStore: Send + Sync {
     async fn create(&self, job: &Job, key: Option<&IdempotencyKey>) -> PortResult<Created>;
+    /// What an idempotency key is already bound to: `None` when unused,
+    /// `Existing` for the same request, `KeyReused` for another one.
+    async fn find_key(&self, key: &IdempotencyKey) -> PortResult<Option<Created>>;
     async fn get(&self, id: &str) -> PortResult<Option<Job>>;
     async fn update(&self, job: &Job, expected_version: u64) -> PortResult<()>;
     /// Lists jobs, newest first, one page of at most `limit`; the cursor

@@ -173,13 +173,7 @@ pub async fn create_job(
     match deps.jobs.create(&job, key.as_ref()).await? {
         Created::New => {}
         Created::Existing(existing) => return Ok((*existing, true)),
-        Created::KeyReused => {
-            return Err(ApiError::new(
-                422,
-                "IDEMPOTENCY_KEY_REUSED",
-                "this Idempotency-Key was already used with a different request body",
-            ));
-        }
+        Created::KeyReused => return Err(key_reused()),
     }
     let Some(machine) = job_type.state_machine() else {
         return Ok((job, false));
@@ -220,6 +214,14 @@ pub async fn create_job(
     }
 }
 
+fn key_reused() -> ApiError {
+    ApiError::new(
+        422,
+        "IDEMPOTENCY_KEY_REUSED",
+        "this Idempotency-Key was already used with a different request body",
+    )
+}
+
 fn accepted(job: &Job, replayed: bool) -> Response {
     let r = Response::json(202, job_view(job)).header("Location", &format!("/api/jobs/{}", job.id));
     if replayed {
@@ -239,15 +241,16 @@ async fn submit(deps: &JobApiDeps, req: &Request) -> ApiResult {
     let raw_params = f.get("params").cloned().unwrap_or_else(|| json!({}));
     let params = JobParams::parse(job_type, &raw_params, &deps.defaults)?;
     let key = idempotency_key(req, &body)?;
-    // A replay must answer the stored job even if its references changed
-    // since, so the reference checks run only for new requests.
-    if key.is_none() {
-        check_references(deps, &params).await?;
-    } else if let Err(e) = check_references(deps, &params).await
-        && e.status != 409
-    {
-        return Err(e);
+    // A replay answers the stored job as it is now, even if what it refers
+    // to changed since (e.g. the worker it deployed now exists).
+    if let Some(k) = &key {
+        match deps.jobs.find_key(k).await? {
+            Some(Created::Existing(job)) => return Ok(accepted(&job, true)),
+            Some(Created::KeyReused) => return Err(key_reused()),
+            Some(Created::New) | None => {}
+        }
     }
+    check_references(deps, &params).await?;
     let (job, replayed) = create_job(deps, job_type, &params, key).await?;
     Ok(accepted(&job, replayed))
 }

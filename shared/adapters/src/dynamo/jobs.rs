@@ -141,40 +141,43 @@ impl JobStore for DynamoJobStore {
         match result {
             Ok(_) => Ok(Created::New),
             Err(e) if error_code(&e) == Some("TransactionCanceledException") => {
-                // The key is taken (or, far less likely, the job id): read
+                // The key is taken (or, far less likely, the job id): answer
                 // what the key names.
-                let existing = self
-                    .client
-                    .get_item()
-                    .table_name(&self.idempotency_table)
-                    .key("key", s(key.key.clone()))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(|e| classify("reading an idempotency key", e))?
-                    .item
-                    .ok_or_else(|| {
-                        StepError::conflict(
-                            "the idempotency key changed while the job was being created; retry",
-                        )
-                    })?;
-                let same_request = existing.get("request_hash").and_then(|v| v.as_s().ok())
-                    == Some(&key.request_hash);
-                if !same_request {
-                    return Ok(Created::KeyReused);
-                }
-                let job_id = existing
-                    .get("job_id")
-                    .and_then(|v| v.as_s().ok())
-                    .ok_or_else(|| StepError::internal("an idempotency record without job_id"))?;
-                match self.get(job_id).await? {
-                    Some(job) => Ok(Created::Existing(Box::new(job))),
+                match self.find_key(key).await? {
+                    Some(bound) => Ok(bound),
                     None => Err(StepError::conflict(
-                        "the idempotency key names a job that is not readable yet; retry",
+                        "the idempotency key changed while the job was being created; retry",
                     )),
                 }
             }
             Err(e) => Err(classify(&format!("creating job {}", job.id), e)),
+        }
+    }
+
+    async fn find_key(&self, key: &IdempotencyKey) -> PortResult<Option<Created>> {
+        let Some(existing) = get_item(
+            &self.client,
+            &self.idempotency_table,
+            "key",
+            &key.key,
+            "an idempotency key",
+        )
+        .await?
+        else {
+            return Ok(None);
+        };
+        if existing.get("request_hash").and_then(|v| v.as_s().ok()) != Some(&key.request_hash) {
+            return Ok(Some(Created::KeyReused));
+        }
+        let job_id = existing
+            .get("job_id")
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| StepError::internal("an idempotency record without job_id"))?;
+        match self.get(job_id).await? {
+            Some(job) => Ok(Some(Created::Existing(Box::new(job)))),
+            None => Err(StepError::conflict(
+                "the idempotency key names a job that is not readable yet; retry",
+            )),
         }
     }
 

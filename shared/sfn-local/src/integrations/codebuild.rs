@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
@@ -300,6 +302,9 @@ impl TaskIntegration for CodeBuildIntegration {
         let group = child.id();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
+            // If this task is dropped before the build ends (the runtime
+            // shuts down), nothing of the build may keep running.
+            let mut orphan_guard = KillGroupOnDrop(group);
             let reader = async {
                 let mut raw = Vec::new();
                 let _ = stdout.read_to_end(&mut raw).await;
@@ -307,9 +312,9 @@ impl TaskIntegration for CodeBuildIntegration {
             };
             let stopper = async {
                 stopping.cancelled().await;
-                signal_group(group, "INT");
+                signal_group(group, Signal::SIGINT);
                 tokio::time::sleep(STOP_GRACE).await;
-                signal_group(group, "KILL");
+                signal_group(group, Signal::SIGKILL);
                 std::future::pending::<()>().await;
             };
             let raw = tokio::select! {
@@ -317,6 +322,7 @@ impl TaskIntegration for CodeBuildIntegration {
                 _ = stopper => Vec::new(),
             };
             let _ = child.wait().await;
+            orphan_guard.0 = None;
             let _ = done_tx.send(raw);
         });
         let guard = stop.drop_guard();
@@ -382,15 +388,20 @@ impl TaskIntegration for CodeBuildIntegration {
 /// How long a stopped build may take to wind down before it is killed.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(90);
 
-/// Sends a signal to a build's whole process group.
-fn signal_group(group: Option<u32>, signal: &str) {
-    if let Some(pid) = group {
-        let _ = std::process::Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(format!("-{pid}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+/// Kills a build's process group when dropped, unless emptied first.
+struct KillGroupOnDrop(Option<u32>);
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        signal_group(self.0, Signal::SIGKILL);
+    }
+}
+
+/// Sends a signal to a build's whole process group (the build's shell is
+/// the group's leader, so its group id is its process id).
+fn signal_group(group: Option<u32>, signal: Signal) {
+    if let Some(pid) = group.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 1) {
+        let _ = killpg(Pid::from_raw(pid), signal);
     }
 }
 
@@ -567,6 +578,36 @@ phases:
             "only the failed phase's output: {}",
             err.cause
         );
+    }
+
+    // A dropped task (timeout, StopExecution) interrupts the build's own
+    // process group, the way Ctrl-C does, so that tools can clean up.
+    #[tokio::test]
+    async fn a_dropped_build_is_interrupted_gracefully() {
+        let dir = tempfile::tempdir().unwrap();
+        let mark = dir.path().join("interrupted");
+        let cb = project(
+            dir.path(),
+            &format!(
+                "version: 0.2\nphases:\n  build:\n    commands:\n      - |\n        trap 'echo cleaned-up > {}; exit 1' INT\n        sleep 30 &\n        wait\n",
+                mark.display()
+            ),
+        );
+        let task_ctx = ctx();
+        let run = cb.run(START_BUILD_SYNC, json!({"ProjectName": "p"}), &task_ctx);
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(500), run)
+                .await
+                .is_err(),
+            "still building"
+        );
+        for _ in 0..50 {
+            if mark.exists() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(std::fs::read_to_string(&mark).unwrap().trim(), "cleaned-up");
     }
 
     #[tokio::test]
