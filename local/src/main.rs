@@ -84,8 +84,7 @@ async fn demo() -> local_stack::Result<()> {
     }
     if outcome.is_ok() {
         println!(
-            "\nThe execution is in the Step Functions API: aws --endpoint-url {} stepfunctions list-executions --state-machine-arn arn:aws:states:us-east-1:123456789012:stateMachine:connection_test",
-            stack.sfn_url
+            "\nEvery job above is an execution named by its job id. To look at them with the AWS CLI, keep the stack\nrunning with `local/demo.sh up`, then: aws --endpoint-url <its Step Functions endpoint> stepfunctions\nlist-executions --state-machine-arn arn:aws:states:us-east-1:123456789012:stateMachine:connection_test"
         );
     }
     println!("\nStopping the local stack.");
