@@ -49,6 +49,14 @@ async fn a_denied_resource_type_and_a_disabled_region_are_reported_not_fatal() {
             "User is not authorized to perform: iam:ListUsers",
         ),
     });
+    // EC2 answers throttling with 503 RequestLimitExceeded; the SDK backs
+    // off and retries (adaptive mode) before the type is reported throttled.
+    proxy.add(Rule::Fail {
+        service: "ec2",
+        action: "DescribeSecurityGroups",
+        status: 503,
+        body: e2e::proxy::ec2_error("RequestLimitExceeded", "Request limit exceeded."),
+    });
     let job = api(&s)
         .submit("FETCH_RESOURCES", json!({"cloud_identity_id": "acme"}))
         .await
@@ -74,6 +82,8 @@ async fn a_denied_resource_type_and_a_disabled_region_are_reported_not_fatal() {
     assert_eq!(outcome("iam_users", "global")["status"], "access_denied");
     assert_eq!(outcome("vpcs", "ap-east-1")["status"], "region_disabled");
     assert_eq!(outcome("subnets", "us-east-1")["status"], "ok");
+    assert_eq!(outcome("security_groups", "us-east-1")["status"], "throttled");
+    assert!(proxy.count("ec2", "DescribeSecurityGroups") >= 5, "retried with back-off before giving up");
     assert_eq!(outcome("hosted_zones", "global")["status"], "ok");
     assert!(
         cached["resources"]["subnets"]["us-east-1"]
@@ -83,8 +93,8 @@ async fn a_denied_resource_type_and_a_disabled_region_are_reported_not_fatal() {
             >= 6
     );
     assert_eq!(
-        job["result"]["discovery"]["problems"], 4,
-        "iam_users and the three regional types of ap-east-1"
+        job["result"]["discovery"]["problems"], 5,
+        "iam_users, throttled security groups and the three regional types of ap-east-1"
     );
     s.stop().await;
     drop(moto);
