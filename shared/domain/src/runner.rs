@@ -115,11 +115,6 @@ pub fn verify_token(token: &str, stored_hash: &str) -> bool {
             == 0
 }
 
-/// A new runner id when the caller does not propose one.
-pub fn new_runner_id() -> String {
-    format!("wkr-{}", &uuid::Uuid::new_v4().simple().to_string()[..16])
-}
-
 /// Whether a job must go back to the queue because `runner_id` went away:
 /// an unfinished runner job assigned to that runner.
 pub fn must_requeue(job: &Job, runner_id: &str) -> bool {
