@@ -82,8 +82,14 @@ async fn a_denied_resource_type_and_a_disabled_region_are_reported_not_fatal() {
     assert_eq!(outcome("iam_users", "global")["status"], "access_denied");
     assert_eq!(outcome("vpcs", "ap-east-1")["status"], "region_disabled");
     assert_eq!(outcome("subnets", "us-east-1")["status"], "ok");
-    assert_eq!(outcome("security_groups", "us-east-1")["status"], "throttled");
-    assert!(proxy.count("ec2", "DescribeSecurityGroups") >= 5, "retried with back-off before giving up");
+    assert_eq!(
+        outcome("security_groups", "us-east-1")["status"],
+        "throttled"
+    );
+    assert!(
+        proxy.count("ec2", "DescribeSecurityGroups") >= 5,
+        "retried with back-off before giving up"
+    );
     assert_eq!(outcome("hosted_zones", "global")["status"], "ok");
     assert!(
         cached["resources"]["subnets"]["us-east-1"]
