@@ -75,6 +75,22 @@ macro_rules! client {
     }};
 }
 
+/// Reads every page of a paginator (`$pages`), mapping the items of each
+/// page; an error names the call (`$what`).
+macro_rules! all_pages {
+    ($pages:expr, $what:expr, |$page:ident| $items:expr, |$item:ident| $map:expr) => {{
+        let mut pages = $pages;
+        let mut out = Vec::new();
+        while let Some($page) = pages.next().await {
+            let $page = $page.map_err(|e| classify(&$what, e))?;
+            for $item in $items {
+                out.push($map);
+            }
+        }
+        out
+    }};
+}
+
 /// The customer-account adapter.
 pub struct AwsCloud {
     base: SdkConfig,
@@ -288,119 +304,85 @@ impl AwsCloud {
         kind: ResourceType,
         region: &str,
     ) -> PortResult<Found> {
-        match kind {
-            ResourceType::Vpcs => {
-                let mut pages = self
-                    .ec2(credentials, region)
+        Ok(match kind {
+            ResourceType::Vpcs => Found::Vpcs(all_pages!(
+                self.ec2(credentials, region)
                     .describe_vpcs()
                     .max_results(EC2_PAGE)
                     .into_paginator()
-                    .send();
-                let mut out = Vec::new();
-                while let Some(page) = pages.next().await {
-                    let page =
-                        page.map_err(|e| classify(&format!("ec2:DescribeVpcs in {region}"), e))?;
-                    for v in page.vpcs.unwrap_or_default() {
-                        out.push(Vpc {
-                            id: v.vpc_id.clone().unwrap_or_default(),
-                            cidr_block: v.cidr_block.clone().unwrap_or_default(),
-                            is_default: v.is_default.unwrap_or(false),
-                            name: tag_name(v.tags.as_deref()),
-                            state: v.state.map(|s| s.as_str().to_string()),
-                        });
-                    }
+                    .send(),
+                format!("ec2:DescribeVpcs in {region}"),
+                |page| page.vpcs.unwrap_or_default(),
+                |v| Vpc {
+                    id: v.vpc_id.clone().unwrap_or_default(),
+                    cidr_block: v.cidr_block.clone().unwrap_or_default(),
+                    is_default: v.is_default.unwrap_or(false),
+                    name: tag_name(v.tags.as_deref()),
+                    state: v.state.map(|s| s.as_str().to_string()),
                 }
-                Ok(Found::Vpcs(out))
-            }
-            ResourceType::Subnets => {
-                let mut pages = self
-                    .ec2(credentials, region)
+            )),
+            ResourceType::Subnets => Found::Subnets(all_pages!(
+                self.ec2(credentials, region)
                     .describe_subnets()
                     .max_results(EC2_PAGE)
                     .into_paginator()
-                    .send();
-                let mut out = Vec::new();
-                while let Some(page) = pages.next().await {
-                    let page =
-                        page.map_err(|e| classify(&format!("ec2:DescribeSubnets in {region}"), e))?;
-                    for s in page.subnets.unwrap_or_default() {
-                        out.push(Subnet {
-                            id: s.subnet_id.clone().unwrap_or_default(),
-                            vpc_id: s.vpc_id.clone().unwrap_or_default(),
-                            cidr_block: s.cidr_block.clone().unwrap_or_default(),
-                            availability_zone: s.availability_zone.clone().unwrap_or_default(),
-                            name: tag_name(s.tags.as_deref()),
-                        });
-                    }
+                    .send(),
+                format!("ec2:DescribeSubnets in {region}"),
+                |page| page.subnets.unwrap_or_default(),
+                |s| Subnet {
+                    id: s.subnet_id.clone().unwrap_or_default(),
+                    vpc_id: s.vpc_id.clone().unwrap_or_default(),
+                    cidr_block: s.cidr_block.clone().unwrap_or_default(),
+                    availability_zone: s.availability_zone.clone().unwrap_or_default(),
+                    name: tag_name(s.tags.as_deref()),
                 }
-                Ok(Found::Subnets(out))
-            }
-            ResourceType::SecurityGroups => {
-                let mut pages = self
-                    .ec2(credentials, region)
+            )),
+            ResourceType::SecurityGroups => Found::SecurityGroups(all_pages!(
+                self.ec2(credentials, region)
                     .describe_security_groups()
                     .max_results(EC2_PAGE)
                     .into_paginator()
-                    .send();
-                let mut out = Vec::new();
-                while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| {
-                        classify(&format!("ec2:DescribeSecurityGroups in {region}"), e)
-                    })?;
-                    for g in page.security_groups.unwrap_or_default() {
-                        out.push(SecurityGroup {
-                            id: g.group_id.unwrap_or_default(),
-                            name: g.group_name.unwrap_or_default(),
-                            vpc_id: g.vpc_id,
-                            description: g.description.unwrap_or_default(),
-                        });
-                    }
+                    .send(),
+                format!("ec2:DescribeSecurityGroups in {region}"),
+                |page| page.security_groups.unwrap_or_default(),
+                |g| SecurityGroup {
+                    id: g.group_id.unwrap_or_default(),
+                    name: g.group_name.unwrap_or_default(),
+                    vpc_id: g.vpc_id,
+                    description: g.description.unwrap_or_default(),
                 }
-                Ok(Found::SecurityGroups(out))
-            }
-            ResourceType::HostedZones => {
-                let mut pages = self
-                    .route53(credentials, region)
+            )),
+            ResourceType::HostedZones => Found::HostedZones(all_pages!(
+                self.route53(credentials, region)
                     .list_hosted_zones()
                     .max_items(ROUTE53_PAGE)
                     .into_paginator()
-                    .send();
-                let mut out = Vec::new();
-                while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| classify("route53:ListHostedZones", e))?;
-                    for z in page.hosted_zones {
-                        out.push(HostedZone {
-                            id: z.id.trim_start_matches("/hostedzone/").to_string(),
-                            name: z.name,
-                            private: z.config.map(|c| c.private_zone).unwrap_or(false),
-                            record_count: z.resource_record_set_count,
-                        });
-                    }
+                    .send(),
+                "route53:ListHostedZones",
+                |page| page.hosted_zones,
+                |z| HostedZone {
+                    id: z.id.trim_start_matches("/hostedzone/").to_string(),
+                    name: z.name,
+                    private: z.config.map(|c| c.private_zone).unwrap_or(false),
+                    record_count: z.resource_record_set_count,
                 }
-                Ok(Found::HostedZones(out))
-            }
-            ResourceType::IamUsers => {
-                let mut pages = self
-                    .iam(credentials, region)
+            )),
+            ResourceType::IamUsers => Found::IamUsers(all_pages!(
+                self.iam(credentials, region)
                     .list_users()
                     .max_items(IAM_PAGE)
                     .into_paginator()
-                    .send();
-                let mut out = Vec::new();
-                while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| classify("iam:ListUsers", e))?;
-                    for u in page.users {
-                        out.push(IamUser {
-                            name: u.user_name,
-                            id: u.user_id,
-                            arn: u.arn,
-                            created_at: Some(u.create_date.to_string()),
-                        });
-                    }
+                    .send(),
+                "iam:ListUsers",
+                |page| page.users,
+                |u| IamUser {
+                    name: u.user_name,
+                    id: u.user_id,
+                    arn: u.arn,
+                    created_at: Some(u.create_date.to_string()),
                 }
-                Ok(Found::IamUsers(out))
-            }
-        }
+            )),
+        })
     }
 }
 
