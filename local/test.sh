@@ -16,7 +16,7 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "asl-validator over statemachines/ and the engine's test definitions"
-shared/sfn-local/scripts/validate-asl.sh statemachines shared/sfn-local/testdata
+local/sfn-local/scripts/validate-asl.sh statemachines local/sfn-local/testdata
 step "terraform validate (offline) over infra/"
 infra/scripts/validate.sh
 step "cargo nextest (unit, engine, API and end-to-end tests)"

@@ -174,7 +174,7 @@ async fn measure(
     let minimum = minimum_calls(&per_region, summary.hosted_zones, summary.iam_users);
 
     let python = paths::venv_bin("python")?;
-    let script = paths::root().join("local/bench/discovery_baseline.py");
+    let script = paths::root().join("local/stack/bench/discovery_baseline.py");
     let mut base = Vec::new();
     let mut base_calls = 0;
     let mut base_found = serde_json::Value::Null;

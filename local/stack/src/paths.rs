@@ -5,13 +5,15 @@ use std::path::{Path, PathBuf};
 
 use crate::{LocalError, Result};
 
-/// The repository root: `WORKER_JOBS_ROOT`, or the parent of this crate.
+/// The repository root: `WORKER_JOBS_ROOT`, or two levels above this crate
+/// (`local/stack/`).
 pub fn root() -> PathBuf {
     std::env::var_os("WORKER_JOBS_ROOT")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             Path::new(env!("CARGO_MANIFEST_DIR"))
-                .parent()
+                .ancestors()
+                .nth(2)
                 .map(Path::to_path_buf)
                 .unwrap_or_default()
         })

@@ -10,7 +10,7 @@ use sfn_local::Clock;
 
 pub const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/sfn-local-tests";
 
-/// `shared/sfn-local/testdata`.
+/// `local/sfn-local/testdata`.
 pub fn testdata_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata")
 }

@@ -4,7 +4,7 @@
 # definition is invalid, when a directory holds no definitions, or when the
 # validator cannot be run.
 #
-#   shared/sfn-local/scripts/validate-asl.sh shared/sfn-local/testdata statemachines
+#   local/sfn-local/scripts/validate-asl.sh local/sfn-local/testdata statemachines
 #
 # The validator is installed from package-lock.json (`npm ci`) at the
 # workspace root when it is not there yet.
