@@ -1,6 +1,6 @@
 //! Choice rules: comparison operators, their `*Path` variants, the type
 //! tests and And/Or/Not (specification "Choice State"; AWS developer guide
-//! "Choice rules"; ASL-NOTES §7).
+//! "Choice rules"; SEMANTICS.md §7).
 
 use chrono::{DateTime, FixedOffset};
 use serde_json::Value;

@@ -1,6 +1,6 @@
 //! The context object (`$$`): facts about the execution, the current state
 //! and the current Map item (AWS developer guide, "Accessing execution data
-//! from the Context object"; ASL-NOTES §11).
+//! from the Context object"; SEMANTICS.md §11).
 
 use std::sync::Arc;
 

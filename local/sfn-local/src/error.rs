@@ -53,7 +53,7 @@ impl StatesError {
     /// * `States.Runtime` is never retried or caught (it always fails the
     ///   execution).
     /// * `States.ALL` matches everything else except `States.DataLimitExceeded`,
-    ///   which only an explicit entry catches (ASL-NOTES §6).
+    ///   which only an explicit entry catches (SEMANTICS.md §6).
     /// * `States.TaskFailed` matches any error except the timeouts
     ///   (specification, "Errors": "acts as a wildcard that matches any
     ///   known error name except for States.Timeout").

@@ -1,5 +1,5 @@
 //! Service quotas the engine enforces, as AWS documents them ("Step Functions
-//! service quotas"; ASL-NOTES §13, §14).
+//! service quotas"; SEMANTICS.md §13, §14).
 
 use serde_json::Value;
 

@@ -1,7 +1,7 @@
 //! JSONPath as Amazon States Language uses it (JSONPath query language mode).
 //!
 //! AWS evaluates paths with the Jayway JSONPath library. Two facts from its
-//! behaviour drive this module (ASL-NOTES §2, AWS developer guide "Paths"):
+//! behaviour drive this module (SEMANTICS.md §2, AWS developer guide "Paths"):
 //!
 //! * a *definite* path (only `.name`, `['name']`, `[n]` segments) yields the
 //!   single value it names, and fails to match when a segment is missing;
@@ -194,7 +194,7 @@ impl Path {
     }
 
     /// Writes `new` at this (reference) path inside `target`, creating
-    /// missing objects on the way (ASL-NOTES §1). Fails when an existing
+    /// missing objects on the way (SEMANTICS.md §1). Fails when an existing
     /// node on the way is not an object (or, for an index, not an array
     /// long enough).
     pub fn set(&self, target: &mut Value, new: Value) -> Result<(), SetError> {
@@ -473,7 +473,7 @@ mod tests {
     use serde_json::json;
 
     // Expected values: AWS developer guide, "Using JSONPath paths" and the
-    // Jayway JSONPath README (definite vs indefinite results), ASL-NOTES §2.
+    // Jayway JSONPath README (definite vs indefinite results), SEMANTICS.md §2.
 
     #[test]
     fn definite_paths_select_single_values() {
@@ -544,7 +544,7 @@ mod tests {
 
     #[test]
     fn set_creates_missing_objects() {
-        // ASL-NOTES §1: ResultPath creates missing objects.
+        // SEMANTICS.md §1: ResultPath creates missing objects.
         let mut doc = json!({"a": 1});
         Path::parse("$.x.y.z")
             .unwrap()

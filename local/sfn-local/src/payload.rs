@@ -1,7 +1,7 @@
 //! Payload templates (`Parameters`, `ResultSelector`, `ItemSelector`): JSON
 //! objects whose keys ending in `.$` take their value from a path on the
 //! input (`$`), the context object (`$$`) or an intrinsic function
-//! (specification "Payload Template"; ASL-NOTES §3).
+//! (specification "Payload Template"; SEMANTICS.md §3).
 
 use serde_json::{Map, Value};
 

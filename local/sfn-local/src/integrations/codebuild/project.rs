@@ -1,0 +1,219 @@
+//! The integration itself: configured projects, the `startBuild.sync`
+//! request (ProjectName, PLAINTEXT `EnvironmentVariablesOverride`), the
+//! build's environment with CodeBuild's precedence and `CODEBUILD_*`
+//! variables, and the Build-shaped result or `States.TaskFailed` with the
+//! failed phase's output.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::buildspec::{Buildspec, parse_output, script, yaml_scalar};
+use super::runner::run_script;
+use crate::clock::Clock;
+use crate::error::{StatesError, names};
+use crate::integrations::{TaskContext, TaskIntegration};
+use crate::limits::{MAX_CAUSE_CHARS, tail};
+
+pub const START_BUILD_SYNC: &str = "arn:aws:states:::codebuild:startBuild.sync";
+
+/// A CodeBuild project as the local engine runs it.
+#[derive(Debug, Clone)]
+pub struct CodeBuildProject {
+    pub name: String,
+    /// The buildspec file.
+    pub buildspec: PathBuf,
+    /// The source directory (`CODEBUILD_SRC_DIR`, the working directory).
+    pub source_dir: PathBuf,
+    /// The project's environment variables (below request overrides).
+    pub environment: Vec<(String, String)>,
+}
+
+/// Runs `startBuild.sync` tasks for configured projects.
+pub struct CodeBuildIntegration {
+    projects: HashMap<String, CodeBuildProject>,
+    counter: AtomicU64,
+    region: String,
+    account: String,
+    clock: Arc<dyn Clock>,
+}
+
+impl CodeBuildIntegration {
+    pub fn new(
+        projects: Vec<CodeBuildProject>,
+        region: &str,
+        account: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        CodeBuildIntegration {
+            projects: projects.into_iter().map(|p| (p.name.clone(), p)).collect(),
+            counter: AtomicU64::new(0),
+            region: region.to_string(),
+            account: account.to_string(),
+            clock,
+        }
+    }
+}
+
+#[async_trait]
+impl TaskIntegration for CodeBuildIntegration {
+    fn accepts(&self, resource: &str) -> bool {
+        resource == START_BUILD_SYNC
+    }
+
+    async fn run(
+        &self,
+        _resource: &str,
+        parameters: Value,
+        ctx: &TaskContext,
+    ) -> Result<Value, StatesError> {
+        let project_name = parameters
+            .get("ProjectName")
+            .and_then(Value::as_str)
+            .ok_or_else(|| StatesError::runtime("codebuild:startBuild.sync needs a ProjectName"))?;
+        let project = self.projects.get(project_name).ok_or_else(|| {
+            StatesError::new(
+                "CodeBuild.ResourceNotFoundException",
+                format!("Project cannot be found: {project_name} (sfn-local has no buildspec configured for it)"),
+            )
+        })?;
+        let mut overrides = Vec::new();
+        if let Some(list) = parameters.get("EnvironmentVariablesOverride") {
+            let Some(list) = list.as_array() else {
+                return Err(StatesError::runtime(
+                    "EnvironmentVariablesOverride must be an array of {Name, Value, Type}",
+                ));
+            };
+            for item in list {
+                let name = item.get("Name").and_then(Value::as_str);
+                let value = item.get("Value").and_then(Value::as_str);
+                let kind = item
+                    .get("Type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("PLAINTEXT");
+                match (name, value) {
+                    (Some(n), Some(v)) if kind == "PLAINTEXT" => {
+                        overrides.push((n.to_string(), v.to_string()))
+                    }
+                    (Some(n), Some(_)) => {
+                        return Err(StatesError::runtime(format!(
+                            "sfn-local supports PLAINTEXT environment overrides only; {n} has Type {kind}"
+                        )));
+                    }
+                    _ => {
+                        return Err(StatesError::runtime(
+                            "each EnvironmentVariablesOverride entry needs string Name and Value",
+                        ));
+                    }
+                }
+            }
+        }
+        let spec_text = tokio::fs::read_to_string(&project.buildspec)
+            .await
+            .map_err(|e| {
+                StatesError::new(
+                    names::TASK_FAILED,
+                    format!(
+                        "cannot read the buildspec {}: {e}",
+                        project.buildspec.display()
+                    ),
+                )
+            })?;
+        let spec: Buildspec = serde_yaml::from_str(&spec_text).map_err(|e| {
+            StatesError::new(
+                names::TASK_FAILED,
+                format!(
+                    "YAML_FILE_ERROR: the buildspec {} is invalid: {e}",
+                    project.buildspec.display()
+                ),
+            )
+        })?;
+
+        let number = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
+        let build_uuid = uuid::Uuid::new_v4();
+        let build_id = format!("{project_name}:{build_uuid}");
+        let build_arn = format!(
+            "arn:aws:codebuild:{}:{}:build/{build_id}",
+            self.region, self.account
+        );
+        // Precedence as in CodeBuild: start-build overrides, then project,
+        // then buildspec variables.
+        let mut env: BTreeMap<String, String> = spec
+            .env
+            .variables
+            .iter()
+            .map(|(k, v)| (k.clone(), yaml_scalar(v)))
+            .collect();
+        env.extend(project.environment.iter().cloned());
+        env.extend(overrides.iter().cloned());
+        env.insert(
+            "CODEBUILD_SRC_DIR".into(),
+            project.source_dir.display().to_string(),
+        );
+        env.insert("CODEBUILD_BUILD_ID".into(), build_id.clone());
+        env.insert("CODEBUILD_BUILD_ARN".into(), build_arn.clone());
+        env.insert("CODEBUILD_BUILD_NUMBER".into(), number.to_string());
+        env.insert(
+            "CODEBUILD_INITIATOR".into(),
+            format!("states/{}", ctx.execution_name),
+        );
+
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let start = self.clock.now();
+        let raw = run_script(script(&spec, &nonce), &project.source_dir, &env).await?;
+        let end = self.clock.now();
+        let output = String::from_utf8_lossy(&raw).into_owned();
+        for line in output.lines() {
+            tracing::debug!(target: "sfn_local::codebuild", build = %build_id, "{line}");
+        }
+
+        let (phases, exported) = parse_output(&output, &nonce, start, end);
+        let failed = phases.iter().find(|p| p.status != "SUCCEEDED");
+        let status = if failed.is_some() {
+            "FAILED"
+        } else {
+            "SUCCEEDED"
+        };
+        if let Some(p) = failed {
+            let cause = format!(
+                "Build {build_id} failed in phase {} ({}):\n{}",
+                p.label,
+                p.status,
+                tail(p.output.trim(), MAX_CAUSE_CHARS - 200)
+            );
+            return Err(StatesError::new(names::TASK_FAILED, cause));
+        }
+        let to_ms = |t: &DateTime<Utc>| t.timestamp_millis();
+        Ok(json!({
+            "Build": {
+                "Id": build_id,
+                "Arn": build_arn,
+                "BuildNumber": number,
+                "ProjectName": project_name,
+                "BuildStatus": status,
+                "BuildComplete": true,
+                "CurrentPhase": "COMPLETED",
+                "StartTime": to_ms(&start),
+                "EndTime": to_ms(&end),
+                "Initiator": format!("states/{}", ctx.execution_name),
+                "Phases": phases.iter().map(|p| json!({
+                    "PhaseType": p.label,
+                    "PhaseStatus": p.status,
+                    "StartTime": to_ms(&p.start),
+                    "EndTime": to_ms(&p.end),
+                    "DurationInSeconds": (p.end - p.start).num_seconds(),
+                })).collect::<Vec<_>>(),
+                "Environment": {
+                    "Type": "LINUX_CONTAINER",
+                    "EnvironmentVariables": overrides.iter().map(|(n, v)| json!({"Name": n, "Value": v, "Type": "PLAINTEXT"})).collect::<Vec<_>>(),
+                },
+                "ExportedEnvironmentVariables": exported.iter().map(|(n, v)| json!({"Name": n, "Value": v})).collect::<Vec<_>>(),
+            }
+        }))
+    }
+}
