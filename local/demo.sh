@@ -8,5 +8,7 @@ cd "$root"
 # shellcheck source=local/env.sh
 . local/env.sh
 local/setup.sh
-cargo build --quiet -p local-stack
+# shellcheck disable=SC2046 # an empty flag must vanish
+cargo build $(cargo_quiet build) -p local-stack
+mark_built build
 exec "$CARGO_TARGET_DIR/debug/local-stack" "${@:-demo}"

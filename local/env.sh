@@ -9,3 +9,17 @@ export CHECKPOINT_DISABLE=1
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/worker-jobs/target}
 export TF_PROVIDER_MIRROR=${TF_PROVIDER_MIRROR:-/opt/tf-plugins}
 unset AWS_PROFILE AWS_SESSION_TOKEN
+
+# The first build compiles the AWS SDKs for Rust (several minutes): show
+# cargo's progress then, and stay quiet on later runs. `cargo_quiet` is the
+# flag to pass; `mark_built` records that a build of this kind succeeded.
+cargo_quiet() {
+  if [ -e "$CARGO_TARGET_DIR/.worker-jobs-$1" ]; then
+    echo --quiet
+  else
+    echo "First build ($1): compiling the dependencies, the AWS SDKs for Rust among them, takes several minutes; cargo shows its progress below. Later runs rebuild only this workspace." >&2
+  fi
+}
+mark_built() {
+  mkdir -p "$CARGO_TARGET_DIR" && touch "$CARGO_TARGET_DIR/.worker-jobs-$1"
+}

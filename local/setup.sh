@@ -26,7 +26,7 @@ if [ "${1:-}" = "--test-tools" ]; then
 fi
 
 if ! command -v terraform >/dev/null 2>&1; then
-  echo "setup: terraform is not on PATH; the machine image ships it (see ../shared/DESIGN.md)" >&2
+  echo "setup: terraform (1.10 or later) is not on PATH; install it, with a filesystem mirror of the hashicorp/aws provider (TF_PROVIDER_MIRROR)" >&2
   exit 1
 fi
 mirror=${TF_PROVIDER_MIRROR:-/opt/tf-plugins}

@@ -14,7 +14,9 @@ step() { printf '\n== %s\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy -D warnings"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+# shellcheck disable=SC2046 # an empty flag must vanish
+cargo clippy --workspace --all-targets $(cargo_quiet check) -- -D warnings
+mark_built check
 step "asl-validator over statemachines/ and the engine's test definitions"
 local/sfn-local/scripts/validate-asl.sh statemachines local/sfn-local/testdata
 step "terraform validate (offline) over infra/"

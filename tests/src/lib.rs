@@ -6,7 +6,7 @@ pub mod proxy;
 
 use std::time::Duration;
 
-use local_stack::demo::Api;
+use local_stack::api_client::Api;
 use local_stack::stack::{LocalStack, StackOptions};
 use serde_json::Value;
 

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use e2e::{api, finish, stack};
-use local_stack::demo::Api;
+use local_stack::api_client::Api;
 use local_stack::stack::LocalStack;
 use reqwest::Method;
 use serde_json::{Value, json};

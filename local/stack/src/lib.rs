@@ -7,8 +7,10 @@
 //!   process, and the HTTP APIs;
 //! * [`http_api`]: API Gateway stand-in handing proxy events to the handlers;
 //! * [`seed`]: an emulated customer account to test against;
+//! * [`api_client`]: the HTTP client the demo, the stand-in and the tests use;
 //! * [`demo`]: what the README's first command shows.
 
+pub mod api_client;
 pub mod aws_env;
 pub mod bench;
 pub mod demo;

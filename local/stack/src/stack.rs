@@ -11,7 +11,7 @@ use jobs_adapters::tables::{self, TableNames};
 use jobs_domain::SecretString;
 use jobs_domain::params::Defaults;
 use jobs_domain::runner::new_token;
-use jobs_handlers::steps::FUNCTIONS;
+use jobs_handlers::steps;
 use jobs_handlers::{JobApiDeps, RunnersApiDeps, StepDeps};
 use jobs_runtime::config::{Common, JobApiConfig, RunnersApiConfig, StepConfig};
 use jobs_runtime::wire;
@@ -218,12 +218,12 @@ impl LocalStack {
         // Step Functions: our handlers in-process, Terraform as a process.
         let mut lambdas = InProcessLambdas::new();
         let twice = options.deliver_twice;
-        for (name, handler) in FUNCTIONS {
+        for step in steps::all() {
             let deps = step_deps.clone();
-            let handler = *handler;
-            let fname = (*name).to_string();
+            let handler = step.invoke;
+            let fname = step.function.to_string();
             lambdas.register(
-                *name,
+                step.function,
                 function(move |payload| {
                     let deps = deps.clone();
                     let fname = fname.clone();

@@ -8,7 +8,7 @@ use aws_types::SdkConfig;
 use aws_types::region::Region;
 use serde_json::Value;
 
-use crate::demo::Api;
+use crate::api_client::Api;
 use crate::{LocalError, Result};
 
 /// What the Runner's container would see in its environment.

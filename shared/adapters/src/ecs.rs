@@ -6,7 +6,8 @@ use aws_sdk_ecs::Client;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 use jobs_domain::StepError;
-use jobs_domain::ports::{Deployment, PortResult, ServiceState, WorkerServices};
+use jobs_domain::ports::{PortResult, WorkerServices};
+use jobs_domain::worker::{Deployment, ServiceState};
 
 use crate::aws::classify;
 

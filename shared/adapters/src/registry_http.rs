@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use jobs_domain::ports::{PortResult, Registration, RunnerRegistry};
+use jobs_domain::ports::{PortResult, RunnerRegistry};
 use jobs_domain::runner::RegisterRequest;
+use jobs_domain::runner::Registration;
 use jobs_domain::validate::identifier;
 use jobs_domain::{ErrorKind, SecretString, StepError};
 use serde_json::{Value, json};

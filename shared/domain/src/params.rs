@@ -152,6 +152,18 @@ impl JobParams {
         }
     }
 
+    /// The job type these params belong to.
+    pub fn job_type(&self) -> JobType {
+        match self {
+            JobParams::ConnectionTest { .. } => JobType::ConnectionTest,
+            JobParams::FetchResources { .. } => JobType::FetchResources,
+            JobParams::DeployWorker(_) => JobType::DeployWorker,
+            JobParams::UpdateWorker { .. } => JobType::UpdateWorker,
+            JobParams::DestroyWorker { .. } => JobType::DestroyWorker,
+            JobParams::RunnerJob { .. } => JobType::RunnerJob,
+        }
+    }
+
     /// The canonical params document stored on the job.
     pub fn to_value(&self) -> Value {
         match self {

@@ -11,9 +11,9 @@ use crate::error::StepError;
 use crate::identity::CloudIdentity;
 use crate::inventory::Inventory;
 use crate::job::{Job, JobStatus, JobType};
-use crate::runner::{RegisterRequest, Runner};
+use crate::runner::{RegisterRequest, Registration, Runner};
 use crate::secret::SecretString;
-use crate::worker::Worker;
+use crate::worker::{ServiceState, Worker};
 
 pub type PortResult<T> = Result<T, StepError>;
 
@@ -133,15 +133,6 @@ pub trait RunnerStore: Send + Sync {
     async fn list(&self) -> PortResult<Vec<Runner>>;
 }
 
-/// A registration: the runner id and its token (shown once).
-#[derive(Debug, Clone)]
-pub struct Registration {
-    pub id: String,
-    pub token: SecretString,
-    /// False when the runner already existed (its token was rotated).
-    pub created: bool,
-}
-
 /// The runner registry as the jobs reach it (over HTTP, at a configured
 /// base URL: our runners API or the platform's own).
 ///
@@ -205,26 +196,6 @@ pub trait WorkerSecrets: Send + Sync {
     async fn put(&self, secret_arn: &str, worker_id: &str, token: &SecretString) -> PortResult<()>;
     /// Reads them back; `None` when the secret has no value yet.
     async fn get(&self, secret_arn: &str) -> PortResult<Option<(String, SecretString)>>;
-}
-
-/// One deployment of an ECS service, as `ecs:DescribeServices` reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Deployment {
-    /// PRIMARY, ACTIVE or INACTIVE.
-    pub status: String,
-    pub task_definition: String,
-    /// IN_PROGRESS, COMPLETED or FAILED (absent on old services).
-    pub rollout_state: Option<String>,
-    pub rollout_state_reason: Option<String>,
-    pub desired_count: i32,
-    pub running_count: i32,
-}
-
-/// A worker's ECS service: what it runs now and its deployments.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceState {
-    pub task_definition: String,
-    pub deployments: Vec<Deployment>,
 }
 
 /// A worker's ECS service (in the worker's region).

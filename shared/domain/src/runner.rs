@@ -55,6 +55,15 @@ impl Runner {
     }
 }
 
+/// A registration: the runner id and its token (shown once).
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub id: String,
+    pub token: SecretString,
+    /// False when the runner already existed (its token was rotated).
+    pub created: bool,
+}
+
 /// `POST /api/runners/register` body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisterRequest {

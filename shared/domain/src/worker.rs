@@ -176,6 +176,138 @@ pub fn config_key(name: &str, job_id: &str) -> String {
     format!("workers/{name}/{job_id}/main.tf.json")
 }
 
+/// One deployment of an ECS service, as `ecs:DescribeServices` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    /// PRIMARY, ACTIVE or INACTIVE.
+    pub status: String,
+    pub task_definition: String,
+    /// IN_PROGRESS, COMPLETED or FAILED (absent on old services).
+    pub rollout_state: Option<String>,
+    pub rollout_state_reason: Option<String>,
+    pub desired_count: i32,
+    pub running_count: i32,
+}
+
+/// A worker's ECS service: what it runs now and its deployments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceState {
+    pub task_definition: String,
+    pub deployments: Vec<Deployment>,
+}
+
+/// Where a worker's rolling deployment stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rollout {
+    /// The service runs `target` everywhere and the old tasks are gone.
+    Done,
+    /// Still deploying (or draining the old tasks); the reason says what.
+    InProgress(String),
+    /// The deployment failed, or the circuit breaker rolled it back.
+    Failed(String),
+}
+
+/// Judges a service's deployments against the task definition it should
+/// run now (ECS developer guide, "Deployment circuit breaker": a rolled-back
+/// deployment leaves the service on the previous task definition).
+pub fn rollout(state: &ServiceState, target: &str) -> Rollout {
+    if state.task_definition != target {
+        return Rollout::Failed(format!(
+            "the service runs {} instead of {target}: the deployment was rolled back",
+            state.task_definition
+        ));
+    }
+    let Some(primary) = state.deployments.iter().find(|d| d.status == "PRIMARY") else {
+        return Rollout::InProgress("no primary deployment yet".into());
+    };
+    match primary.rollout_state.as_deref() {
+        Some("FAILED") => {
+            return Rollout::Failed(format!(
+                "the deployment failed: {}",
+                primary
+                    .rollout_state_reason
+                    .clone()
+                    .unwrap_or_else(|| "no reason given".into())
+            ));
+        }
+        Some("IN_PROGRESS") => {
+            return Rollout::InProgress(format!(
+                "{} of {} tasks running",
+                primary.running_count, primary.desired_count
+            ));
+        }
+        _ => {}
+    }
+    let old = state
+        .deployments
+        .iter()
+        .filter(|d| d.status != "PRIMARY")
+        .count();
+    if old > 0 {
+        return Rollout::InProgress(format!("{old} older deployment(s) still draining"));
+    }
+    if primary.running_count < primary.desired_count {
+        return Rollout::InProgress(format!(
+            "{} of {} tasks running",
+            primary.running_count, primary.desired_count
+        ));
+    }
+    Rollout::Done
+}
+
+#[cfg(test)]
+mod rollout_tests {
+    use super::*;
+
+    fn dep(status: &str, td: &str, rollout: Option<&str>, running: i32) -> Deployment {
+        Deployment {
+            status: status.into(),
+            task_definition: td.into(),
+            rollout_state: rollout.map(str::to_string),
+            rollout_state_reason: Some("reason".into()),
+            desired_count: 1,
+            running_count: running,
+        }
+    }
+
+    // ECS API reference, Deployment.rolloutState; developer guide,
+    // "deployment circuit breaker" (rollback to the last completed deployment).
+    #[test]
+    fn judges_deployments() {
+        let new = "td:2";
+        let done = ServiceState {
+            task_definition: new.into(),
+            deployments: vec![dep("PRIMARY", new, Some("COMPLETED"), 1)],
+        };
+        assert_eq!(rollout(&done, new), Rollout::Done);
+        let draining = ServiceState {
+            task_definition: new.into(),
+            deployments: vec![
+                dep("PRIMARY", new, Some("COMPLETED"), 1),
+                dep("ACTIVE", "td:1", Some("COMPLETED"), 1),
+            ],
+        };
+        assert!(matches!(rollout(&draining, new), Rollout::InProgress(_)));
+        let starting = ServiceState {
+            task_definition: new.into(),
+            deployments: vec![dep("PRIMARY", new, Some("IN_PROGRESS"), 0)],
+        };
+        assert!(matches!(rollout(&starting, new), Rollout::InProgress(_)));
+        let failed = ServiceState {
+            task_definition: new.into(),
+            deployments: vec![dep("PRIMARY", new, Some("FAILED"), 0)],
+        };
+        assert!(matches!(rollout(&failed, new), Rollout::Failed(_)));
+        let rolled_back = ServiceState {
+            task_definition: "td:1".into(),
+            deployments: vec![dep("PRIMARY", "td:1", Some("COMPLETED"), 1)],
+        };
+        assert!(
+            matches!(rollout(&rolled_back, new), Rollout::Failed(m) if m.contains("rolled back"))
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,118 +356,5 @@ mod tests {
         assert!(validate_image("i", "repo@sha256:abc").is_ok());
         assert!(validate_image("i", "bad image").is_err());
         assert!(validate_image("i", "").is_err());
-    }
-}
-
-/// Where a worker's rolling deployment stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rollout {
-    /// The service runs `target` everywhere and the old tasks are gone.
-    Done,
-    /// Still deploying (or draining the old tasks); the reason says what.
-    InProgress(String),
-    /// The deployment failed, or the circuit breaker rolled it back.
-    Failed(String),
-}
-
-/// Judges a service's deployments against the task definition it should
-/// run now (ECS developer guide, "Deployment circuit breaker": a rolled-back
-/// deployment leaves the service on the previous task definition).
-pub fn rollout(state: &crate::ports::ServiceState, target: &str) -> Rollout {
-    if state.task_definition != target {
-        return Rollout::Failed(format!(
-            "the service runs {} instead of {target}: the deployment was rolled back",
-            state.task_definition
-        ));
-    }
-    let Some(primary) = state.deployments.iter().find(|d| d.status == "PRIMARY") else {
-        return Rollout::InProgress("no primary deployment yet".into());
-    };
-    match primary.rollout_state.as_deref() {
-        Some("FAILED") => {
-            return Rollout::Failed(format!(
-                "the deployment failed: {}",
-                primary
-                    .rollout_state_reason
-                    .clone()
-                    .unwrap_or_else(|| "no reason given".into())
-            ));
-        }
-        Some("IN_PROGRESS") => {
-            return Rollout::InProgress(format!(
-                "{} of {} tasks running",
-                primary.running_count, primary.desired_count
-            ));
-        }
-        _ => {}
-    }
-    let old = state
-        .deployments
-        .iter()
-        .filter(|d| d.status != "PRIMARY")
-        .count();
-    if old > 0 {
-        return Rollout::InProgress(format!("{old} older deployment(s) still draining"));
-    }
-    if primary.running_count < primary.desired_count {
-        return Rollout::InProgress(format!(
-            "{} of {} tasks running",
-            primary.running_count, primary.desired_count
-        ));
-    }
-    Rollout::Done
-}
-
-#[cfg(test)]
-mod rollout_tests {
-    use super::*;
-    use crate::ports::{Deployment, ServiceState};
-
-    fn dep(status: &str, td: &str, rollout: Option<&str>, running: i32) -> Deployment {
-        Deployment {
-            status: status.into(),
-            task_definition: td.into(),
-            rollout_state: rollout.map(str::to_string),
-            rollout_state_reason: Some("reason".into()),
-            desired_count: 1,
-            running_count: running,
-        }
-    }
-
-    // ECS API reference, Deployment.rolloutState; developer guide,
-    // "deployment circuit breaker" (rollback to the last completed deployment).
-    #[test]
-    fn judges_deployments() {
-        let new = "td:2";
-        let done = ServiceState {
-            task_definition: new.into(),
-            deployments: vec![dep("PRIMARY", new, Some("COMPLETED"), 1)],
-        };
-        assert_eq!(rollout(&done, new), Rollout::Done);
-        let draining = ServiceState {
-            task_definition: new.into(),
-            deployments: vec![
-                dep("PRIMARY", new, Some("COMPLETED"), 1),
-                dep("ACTIVE", "td:1", Some("COMPLETED"), 1),
-            ],
-        };
-        assert!(matches!(rollout(&draining, new), Rollout::InProgress(_)));
-        let starting = ServiceState {
-            task_definition: new.into(),
-            deployments: vec![dep("PRIMARY", new, Some("IN_PROGRESS"), 0)],
-        };
-        assert!(matches!(rollout(&starting, new), Rollout::InProgress(_)));
-        let failed = ServiceState {
-            task_definition: new.into(),
-            deployments: vec![dep("PRIMARY", new, Some("FAILED"), 0)],
-        };
-        assert!(matches!(rollout(&failed, new), Rollout::Failed(_)));
-        let rolled_back = ServiceState {
-            task_definition: "td:1".into(),
-            deployments: vec![dep("PRIMARY", "td:1", Some("COMPLETED"), 1)],
-        };
-        assert!(
-            matches!(rollout(&rolled_back, new), Rollout::Failed(m) if m.contains("rolled back"))
-        );
     }
 }

@@ -10,7 +10,7 @@ use http::Method;
 use jobs_domain::identity::{
     CloudIdentity, IdentityRequest, new_external_id, validate_identity_id,
 };
-use jobs_domain::job::{Job, JobStatus, JobType, is_job_id};
+use jobs_domain::job::{Job, JobType, is_job_id};
 use jobs_domain::params::JobParams;
 use jobs_domain::ports::{Created, IdempotencyKey, JobFilter};
 use jobs_domain::validate::Fields;
@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::deps::JobApiDeps;
 use crate::http::{ApiError, ApiResult, Request, Response, respond};
+use crate::job_service::{JobService, Submission};
 
 /// Idempotency keys: 1–255 visible ASCII characters.
 const MAX_KEY_LEN: usize = 255;
@@ -59,15 +60,6 @@ async fn route(deps: &JobApiDeps, req: &Request) -> ApiResult {
             req.method, req.path
         ))),
     }
-}
-
-/// The public view of a job.
-pub fn job_view(job: &Job) -> Value {
-    let mut v = serde_json::to_value(job).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut v {
-        map.remove("version");
-    }
-    v
 }
 
 fn idempotency_key(req: &Request, body: &Value) -> Result<Option<IdempotencyKey>, ApiError> {
@@ -158,62 +150,6 @@ async fn check_references(deps: &JobApiDeps, params: &JobParams) -> Result<(), A
     Ok(())
 }
 
-/// Stores a job and starts its state machine: the shared path of
-/// `POST /api/jobs`, refresh and the scheduler.
-pub async fn create_job(
-    deps: &JobApiDeps,
-    job_type: JobType,
-    params: &JobParams,
-    key: Option<IdempotencyKey>,
-) -> Result<(Job, bool), ApiError> {
-    let mut job = Job::new(job_type, params.to_value(), deps.clock.now());
-    if let JobParams::RunnerJob { pool, .. } = params {
-        job.pool = Some(pool.clone());
-    }
-    match deps.jobs.create(&job, key.as_ref()).await? {
-        Created::New => {}
-        Created::Existing(existing) => return Ok((*existing, true)),
-        Created::KeyReused => return Err(key_reused()),
-    }
-    let Some(machine) = job_type.state_machine() else {
-        return Ok((job, false));
-    };
-    let input = json!({ "job_id": job.id });
-    match deps.starter.start(machine, &job.id, &input).await {
-        Ok(arn) => {
-            tracing::info!(job_id = %job.id, job_type = %job_type, execution = %arn, "job started");
-            Ok((job, false))
-        }
-        Err(e) => {
-            // Nothing half-done: the job says why it never ran, and the key
-            // is free again so that the client can simply retry.
-            tracing::error!(job_id = %job.id, error = %e, "could not start the job's execution");
-            let mut failed = job.clone();
-            failed.status = JobStatus::Failed;
-            failed.error = Some(jobs_domain::job::JobError {
-                code: "START_FAILED".into(),
-                message: format!(
-                    "the job's state machine could not be started: {}",
-                    e.message
-                ),
-            });
-            failed.updated_at = deps.clock.now();
-            let _ = deps.jobs.update(&failed, job.version).await;
-            if let Some(k) = &key {
-                let _ = deps.jobs.release_key(&k.key).await;
-            }
-            Err(ApiError::new(
-                503,
-                "START_FAILED",
-                format!(
-                    "job {} could not be started ({}); retry the request",
-                    job.id, e.message
-                ),
-            ))
-        }
-    }
-}
-
 fn key_reused() -> ApiError {
     ApiError::new(
         422,
@@ -223,11 +159,29 @@ fn key_reused() -> ApiError {
 }
 
 fn accepted(job: &Job, replayed: bool) -> Response {
-    let r = Response::json(202, job_view(job)).header("Location", &format!("/api/jobs/{}", job.id));
+    let r = Response::json(202, JobService::view(job))
+        .header("Location", &format!("/api/jobs/{}", job.id));
     if replayed {
         r.header("Idempotent-Replayed", "true")
     } else {
         r
+    }
+}
+
+/// Creates and starts the job; the answer for each way that can go.
+async fn create(deps: &JobApiDeps, params: &JobParams, key: Option<IdempotencyKey>) -> ApiResult {
+    match deps.jobs.create(deps.starter.as_ref(), params, key).await? {
+        Submission::New(job) => Ok(accepted(&job, false)),
+        Submission::Replayed(job) => Ok(accepted(&job, true)),
+        Submission::KeyReused => Err(key_reused()),
+        Submission::NotStarted { job, cause } => Err(ApiError::new(
+            503,
+            "START_FAILED",
+            format!(
+                "job {} could not be started ({}); retry the request",
+                job.id, cause.message
+            ),
+        )),
     }
 }
 
@@ -244,15 +198,14 @@ async fn submit(deps: &JobApiDeps, req: &Request) -> ApiResult {
     // A replay answers the stored job as it is now, even if what it refers
     // to changed since (e.g. the worker it deployed now exists).
     if let Some(k) = &key {
-        match deps.jobs.find_key(k).await? {
+        match deps.jobs.store().find_key(k).await? {
             Some(Created::Existing(job)) => return Ok(accepted(&job, true)),
             Some(Created::KeyReused) => return Err(key_reused()),
             Some(Created::New) | None => {}
         }
     }
     check_references(deps, &params).await?;
-    let (job, replayed) = create_job(deps, job_type, &params, key).await?;
-    Ok(accepted(&job, replayed))
+    create(deps, &params, key).await
 }
 
 async fn get_job(deps: &JobApiDeps, id: &str) -> ApiResult {
@@ -262,7 +215,7 @@ async fn get_job(deps: &JobApiDeps, id: &str) -> ApiResult {
         )));
     }
     match deps.jobs.get(id).await? {
-        Some(job) => Ok(Response::json(200, job_view(&job))),
+        Some(job) => Ok(Response::json(200, JobService::view(&job))),
         None => Err(ApiError::not_found(format!("job {id} does not exist"))),
     }
 }
@@ -297,6 +250,7 @@ async fn list_jobs(deps: &JobApiDeps, req: &Request) -> ApiResult {
     };
     let page = deps
         .jobs
+        .store()
         .list(&filter, limit, q.get("next_token").map(String::as_str))
         .await
         .map_err(|e| match e.kind {
@@ -305,7 +259,7 @@ async fn list_jobs(deps: &JobApiDeps, req: &Request) -> ApiResult {
         })?;
     Ok(Response::json(
         200,
-        json!({"jobs": page.items.iter().map(job_view).collect::<Vec<_>>(), "next_token": page.next}),
+        json!({"jobs": page.items.iter().map(JobService::view).collect::<Vec<_>>(), "next_token": page.next}),
     ))
 }
 
@@ -337,7 +291,7 @@ async fn put_identity(deps: &JobApiDeps, req: &Request, id: &str) -> ApiResult {
     check_identity_id(id)?;
     let body = req.json_object()?;
     let request = IdentityRequest::parse(&body)?;
-    let now = deps.clock.now();
+    let now = deps.jobs.now();
     for _ in 0..3 {
         let existing = deps.identities.get(id).await?;
         let (identity, expected, status) = match existing {
@@ -439,6 +393,5 @@ async fn refresh(deps: &JobApiDeps, req: &Request, id: &str) -> ApiResult {
         )));
     }
     let key = idempotency_key(req, &json!({"refresh": id}))?;
-    let (job, replayed) = create_job(deps, JobType::FetchResources, &params, key).await?;
-    Ok(accepted(&job, replayed))
+    create(deps, &params, key).await
 }

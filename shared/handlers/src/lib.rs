@@ -2,18 +2,22 @@
 //! functions over the ports of `jobs-domain`, so that the Lambda runtime,
 //! the local stack and the tests all call the same code.
 //!
+//! * [`job_service`]: the one place jobs are created, changed and run
+//!   through a step (the job lifecycle rules are enforced there);
 //! * [`jobs_api`] and [`runners_api`]: the HTTP APIs (API Gateway HTTP API
-//!   proxy events in, proxy responses out);
-//! * [`steps`]: one handler per state machine step (`statemachines/*.asl.json`
-//!   names them by Lambda function name, see [`steps::FUNCTIONS`]);
+//!   proxy events in, proxy responses out), over [`http`];
+//! * [`steps`]: one type per state machine step (`statemachines/*.asl.json`
+//!   names them by Lambda function name, `Step::FUNCTION`);
 //! * [`schedule`]: the EventBridge-triggered refresh and the execution
 //!   status reconciler.
 
 pub mod deps;
 pub mod http;
+pub mod job_service;
 pub mod jobs_api;
 pub mod runners_api;
 pub mod schedule;
 pub mod steps;
 
 pub use deps::{JobApiDeps, RunnersApiDeps, StepDeps};
+pub use job_service::JobService;

@@ -9,16 +9,16 @@
 
 use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use http::Method;
-use jobs_domain::ErrorKind;
-use jobs_domain::job::{Job, JobError, JobStatus, is_job_id};
+use jobs_domain::job::{JobError, JobStatus, is_job_id};
 use jobs_domain::runner::{RegisterRequest, Runner, hash_token, new_token, verify_token};
 use jobs_domain::validate::{Fields, identifier};
+use jobs_domain::{ErrorKind, StepError};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::deps::RunnersApiDeps;
 use crate::http::{ApiError, ApiResult, Request, Response, respond};
-use crate::jobs_api::job_view;
+use crate::job_service::{JobService, Write};
 
 /// How many queued jobs a claim looks at per attempt.
 const CLAIM_BATCH: usize = 10;
@@ -102,7 +102,7 @@ fn view(deps: &RunnersApiDeps, r: &Runner) -> Value {
         "id": r.id,
         "name": r.name,
         "pool": r.pool,
-        "status": r.status(deps.clock.now(), deps.heartbeat_ttl),
+        "status": r.status(deps.jobs.now(), deps.heartbeat_ttl),
         "registered_at": jobs_domain::time::format(&r.registered_at),
         "last_heartbeat_at": r.last_heartbeat_at.map(|t| jobs_domain::time::format(&t)),
     })
@@ -126,7 +126,7 @@ async fn register(deps: &RunnersApiDeps, req: &Request) -> ApiResult {
         .unwrap_or_else(|| id_for_name(&request.name));
     for _ in 0..3 {
         let token = new_token();
-        let now = deps.clock.now();
+        let now = deps.jobs.now();
         match deps.runners.get(&id).await? {
             None => {
                 let runner = Runner {
@@ -228,7 +228,7 @@ async fn authenticate(deps: &RunnersApiDeps, req: &Request, id: &str) -> Result<
 async fn touch(deps: &RunnersApiDeps, mut runner: Runner) -> Result<Runner, ApiError> {
     for _ in 0..3 {
         let expected = runner.version;
-        runner.last_heartbeat_at = Some(deps.clock.now());
+        runner.last_heartbeat_at = Some(deps.jobs.now());
         match deps.runners.update(&runner, expected).await {
             Ok(()) => {
                 runner.version = expected + 1;
@@ -257,38 +257,37 @@ async fn heartbeat(deps: &RunnersApiDeps, req: &Request, id: &str) -> ApiResult 
 }
 
 /// Claims the oldest queued job of the runner's pool. Each candidate is
-/// taken with a write conditional on its version, so two runners racing
-/// for one job cannot both get it.
+/// taken with a write conditional on its version (the job service's
+/// `modify`), so two runners racing for one job cannot both get it.
 async fn claim(deps: &RunnersApiDeps, req: &Request, id: &str) -> ApiResult {
     let runner = authenticate(deps, req, id).await?;
     let runner = touch(deps, runner).await?;
     for _ in 0..5 {
         let candidates = deps
             .jobs
+            .store()
             .queued_runner_jobs(&runner.pool, CLAIM_BATCH)
             .await?;
         if candidates.is_empty() {
             return Ok(Response::empty(204));
         }
         for candidate in candidates {
-            let Some(fresh) = deps.jobs.get(&candidate.id).await? else {
-                continue;
-            };
-            if fresh.status != JobStatus::Queued {
-                continue;
-            }
-            let mut claimed = fresh.clone();
-            claimed.status = JobStatus::Running;
-            claimed.runner_id = Some(runner.id.clone());
-            claimed.updated_at = deps.clock.now();
-            match deps.jobs.update(&claimed, fresh.version).await {
-                Ok(()) => {
-                    claimed.version = fresh.version + 1;
-                    tracing::info!(runner = %runner.id, job_id = %claimed.id, "job claimed");
-                    return Ok(Response::json(200, job_view(&claimed)));
-                }
-                Err(e) if e.kind == ErrorKind::Conflict => continue,
-                Err(e) => return Err(e.into()),
+            let mut won = false;
+            let job = deps
+                .jobs
+                .modify(&candidate.id, |job| {
+                    won = job.status == JobStatus::Queued;
+                    if !won {
+                        return Ok(Write::No);
+                    }
+                    job.status = JobStatus::Running;
+                    job.runner_id = Some(runner.id.clone());
+                    Ok(Write::Yes)
+                })
+                .await?;
+            if won {
+                tracing::info!(runner = %runner.id, job_id = %job.id, "job claimed");
+                return Ok(Response::json(200, JobService::view(&job)));
             }
         }
     }
@@ -316,37 +315,33 @@ async fn complete(deps: &RunnersApiDeps, req: &Request, id: &str, job_id: &str) 
             });
         }
     };
-    for _ in 0..3 {
-        let Some(job) = deps.jobs.get(job_id).await? else {
-            return Err(ApiError::not_found(format!("job {job_id} does not exist")));
-        };
-        if job.runner_id.as_deref() != Some(runner.id.as_str()) || job.status != JobStatus::Running
-        {
-            return Err(ApiError::conflict(format!(
-                "job {job_id} is not running on runner {}",
-                runner.id
-            )));
-        }
-        let mut done: Job = job.clone();
-        done.status = status;
-        done.result = f.get("result").cloned();
-        if status == JobStatus::Failed {
-            done.error = Some(JobError {
-                code: "RUNNER_REPORTED_FAILURE".into(),
-                message: f
-                    .string("error")?
-                    .unwrap_or("the runner reported a failure")
-                    .to_string(),
-            });
-        }
-        done.updated_at = deps.clock.now();
-        match deps.jobs.update(&done, job.version).await {
-            Ok(()) => return Ok(Response::json(200, job_view(&done))),
-            Err(e) if e.kind == ErrorKind::Conflict => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError::conflict(format!(
-        "job {job_id} is being changed concurrently; retry"
-    )))
+    let error = match status {
+        JobStatus::Failed => Some(JobError {
+            code: "RUNNER_REPORTED_FAILURE".into(),
+            message: f
+                .string("error")?
+                .unwrap_or("the runner reported a failure")
+                .to_string(),
+        }),
+        _ => None,
+    };
+    let result = f.get("result").cloned();
+    let done = deps
+        .jobs
+        .modify(job_id, |job| {
+            if job.runner_id.as_deref() != Some(runner.id.as_str())
+                || job.status != JobStatus::Running
+            {
+                return Err(StepError::conflict(format!(
+                    "job {job_id} is not running on runner {}",
+                    runner.id
+                )));
+            }
+            job.status = status;
+            job.result = result.clone();
+            job.error = error.clone();
+            Ok(Write::Yes)
+        })
+        .await?;
+    Ok(Response::json(200, JobService::view(&done)))
 }

@@ -10,22 +10,22 @@
 //!   StopExecution, an execution timeout, a `States.Runtime` error that no
 //!   Catch can handle) marks its job FAILED, so that no job stays RUNNING.
 
-use jobs_domain::job::{JobError, JobStatus, JobType, is_job_id};
+use jobs_domain::StepError;
+use jobs_domain::job::{JobError, JobStatus, is_job_id};
 use jobs_domain::params::JobParams;
 use jobs_domain::ports::IdempotencyKey;
-use jobs_domain::{ErrorKind, StepError};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::deps::JobApiDeps;
-use crate::jobs_api::create_job;
+use crate::job_service::{Submission, Write};
 
 pub async fn refresh_all(deps: &JobApiDeps, event: Value) -> Result<Value, StepError> {
     let tick = event
         .get("time")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .unwrap_or_else(|| jobs_domain::time::format(&deps.clock.now()));
+        .unwrap_or_else(|| jobs_domain::time::format(&deps.jobs.now()));
     let ids = deps.identities.list_ids().await?;
     let mut started = Vec::new();
     let mut failed = Vec::new();
@@ -37,10 +37,18 @@ pub async fn refresh_all(deps: &JobApiDeps, event: Value) -> Result<Value, StepE
             key: format!("refresh-schedule:{id}:{tick}"),
             request_hash: hex::encode(Sha256::digest(format!("refresh:{id}").as_bytes())),
         };
-        match create_job(deps, JobType::FetchResources, &params, Some(key)).await {
-            Ok((job, _)) => started.push(job.id),
-            Err(e) => {
+        match deps
+            .jobs
+            .create(deps.starter.as_ref(), &params, Some(key))
+            .await
+        {
+            Ok(Submission::New(job) | Submission::Replayed(job)) => started.push(job.id),
+            Ok(Submission::NotStarted { cause: e, .. }) | Err(e) => {
                 tracing::error!(identity = %id, error = %e.message, "scheduled refresh could not start");
+                failed.push(id.clone());
+            }
+            Ok(Submission::KeyReused) => {
+                tracing::error!(identity = %id, "scheduled refresh key bound to another request");
                 failed.push(id.clone());
             }
         }
@@ -69,37 +77,36 @@ pub async fn reconcile(deps: &JobApiDeps, event: Value) -> Result<Value, StepErr
     }
     let error = detail.get("error").and_then(Value::as_str).unwrap_or("");
     let cause = detail.get("cause").and_then(Value::as_str).unwrap_or("");
-    for _ in 0..5 {
-        let Some(mut job) = deps.jobs.get(name).await? else {
-            return Ok(json!({"changed": false, "reason": "no such job"}));
-        };
-        if job.status.is_terminal() {
-            return Ok(json!({"changed": false, "job_id": job.id}));
-        }
-        let expected = job.version;
-        let now = deps.clock.now();
-        job.fail_running_steps(now);
-        job.status = JobStatus::Failed;
-        job.error = Some(JobError {
-            code: format!("EXECUTION_{status}"),
-            message: format!(
-                "the job's execution ended {status} before the job was reported{}",
-                if error.is_empty() && cause.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {error} {cause}")
-                }
-            ),
-        });
-        job.updated_at = now;
-        match deps.jobs.update(&job, expected).await {
-            Ok(()) => {
-                tracing::warn!(job_id = %job.id, status, "job failed by its execution's end");
-                return Ok(json!({"changed": true, "job_id": job.id}));
-            }
-            Err(e) if e.kind == ErrorKind::Conflict => continue,
-            Err(e) => return Err(e),
-        }
+    if deps.jobs.get(name).await?.is_none() {
+        return Ok(json!({"changed": false, "reason": "no such job"}));
     }
-    Err(StepError::conflict(format!("job {name} kept changing")))
+    let mut changed = false;
+    let job = deps
+        .jobs
+        .modify(name, |job| {
+            changed = !job.status.is_terminal();
+            if !changed {
+                return Ok(Write::No);
+            }
+            let now = deps.jobs.now();
+            job.fail_running_steps(now);
+            job.status = JobStatus::Failed;
+            job.error = Some(JobError {
+                code: format!("EXECUTION_{status}"),
+                message: format!(
+                    "the job's execution ended {status} before the job was reported{}",
+                    if error.is_empty() && cause.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {error} {cause}")
+                    }
+                ),
+            });
+            Ok(Write::Yes)
+        })
+        .await?;
+    if changed {
+        tracing::warn!(job_id = %job.id, status, "job failed by its execution's end");
+    }
+    Ok(json!({"changed": changed, "job_id": job.id}))
 }

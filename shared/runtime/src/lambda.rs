@@ -3,7 +3,7 @@
 
 use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
 use jobs_domain::StepError;
-use jobs_handlers::steps::FUNCTIONS;
+use jobs_handlers::steps::{Step, invoke};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -36,24 +36,17 @@ fn startup(e: ConfigError) -> lambda_runtime::Error {
     Box::new(e)
 }
 
-/// Serves one state machine step, named by its Lambda function name.
-pub async fn serve_step(function_name: &str) -> Result<(), lambda_runtime::Error> {
+/// Serves state machine step `S` (the function's `main.rs` names it, so the
+/// binary is linked to its handler by the compiler).
+pub async fn serve_step<S: Step>() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let handler = FUNCTIONS
-        .iter()
-        .find(|(n, _)| *n == function_name)
-        .map(|(_, f)| *f)
-        .ok_or_else(|| {
-            startup(ConfigError::Startup(format!(
-                "no step handler is named {function_name}"
-            )))
-        })?;
     let config = StepConfig::from_env(&Env::process()).map_err(startup)?;
     let sdk = jobs_adapters::aws::load_config().await;
     let deps = wire::step_deps(&config, &sdk).map_err(startup)?;
+    tracing::debug!(function = S::FUNCTION, "serving");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let deps = deps.clone();
-        async move { handler(deps, event.payload).await.map_err(diagnostic) }
+        async move { invoke::<S>(&deps, event.payload).await.map_err(diagnostic) }
     }))
     .await
 }

@@ -15,9 +15,17 @@ use jobs_adapters::secrets::SecretsManagerWorkerSecrets;
 use jobs_adapters::sfn::SfnExecutionStarter;
 use jobs_adapters::tables::TableNames;
 use jobs_domain::ports::SystemClock;
-use jobs_handlers::{JobApiDeps, RunnersApiDeps, StepDeps};
+use jobs_handlers::{JobApiDeps, JobService, RunnersApiDeps, StepDeps};
 
 use crate::config::{ConfigError, JobApiConfig, RunnersApiConfig, StepConfig};
+
+/// The job service over the jobs table, on the wall clock.
+pub fn job_service(dynamo: &aws_sdk_dynamodb::Client, names: &TableNames) -> JobService {
+    JobService::new(
+        Arc::new(DynamoJobStore::new(dynamo.clone(), names)),
+        Arc::new(SystemClock),
+    )
+}
 
 /// The job API's dependencies. `sfn_client` may point elsewhere than the
 /// other clients (the local stack's Step Functions engine).
@@ -29,14 +37,13 @@ pub fn job_api_deps(
     let names = TableNames::new(&config.common.table_prefix);
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     JobApiDeps {
-        jobs: Arc::new(DynamoJobStore::new(dynamo.clone(), &names)),
+        jobs: job_service(&dynamo, &names),
         identities: Arc::new(DynamoIdentityStore::new(dynamo.clone(), &names)),
         workers: Arc::new(DynamoWorkerStore::new(dynamo, &names)),
         starter: Arc::new(SfnExecutionStarter::new(
             sfn_client,
             config.state_machine_arn_prefix.clone(),
         )),
-        clock: Arc::new(SystemClock),
         defaults: config.defaults.clone(),
     }
 }
@@ -64,10 +71,9 @@ pub async fn runners_api_deps(
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     Ok(RunnersApiDeps {
         runners: Arc::new(DynamoRunnerStore::new(dynamo.clone(), &names)),
-        jobs: Arc::new(DynamoJobStore::new(dynamo, &names)),
+        jobs: job_service(&dynamo, &names),
         admin_token: admin_token(sdk, &config.admin_token_secret_id).await?,
         heartbeat_ttl: chrono::Duration::seconds(config.heartbeat_ttl_seconds),
-        clock: Arc::new(SystemClock),
     })
 }
 
@@ -82,7 +88,7 @@ pub fn step_deps(config: &StepConfig, sdk: &SdkConfig) -> Result<StepDeps, Confi
     )
     .map_err(|e| ConfigError::Startup(e.to_string()))?;
     Ok(StepDeps {
-        jobs: Arc::new(DynamoJobStore::new(dynamo.clone(), &names)),
+        jobs: job_service(&dynamo, &names),
         identities: Arc::new(DynamoIdentityStore::new(dynamo.clone(), &names)),
         workers: Arc::new(DynamoWorkerStore::new(dynamo, &names)),
         verifier: cloud.clone(),
@@ -95,6 +101,5 @@ pub fn step_deps(config: &StepConfig, sdk: &SdkConfig) -> Result<StepDeps, Confi
         registry: Arc::new(registry),
         services: Arc::new(EcsWorkerServices::new(sdk.clone())),
         platform: config.platform.clone(),
-        clock: Arc::new(SystemClock),
     })
 }

@@ -27,7 +27,7 @@ use jobs_domain::{ErrorKind, StepError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Item, from_item, get_item, n, s, to_item};
+use super::{Item, Replace, from_item, get_item, put_versioned, s, to_item};
 use crate::aws::{classify, error_code};
 use crate::tables::TableNames;
 
@@ -194,41 +194,17 @@ impl IdentityStore for DynamoIdentityStore {
     }
 
     async fn put(&self, identity: &CloudIdentity, expected_version: Option<u64>) -> PortResult<()> {
-        // UpdateItem (not PutItem) so that the cached inventory survives.
-        let item = identity_item(identity)?;
-        let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("id", s(identity.id.clone()));
-        let mut sets = Vec::new();
-        for (i, (k, v)) in item.into_iter().filter(|(k, _)| k != "id").enumerate() {
-            sets.push(format!("#a{i} = :a{i}"));
-            req = req
-                .expression_attribute_names(format!("#a{i}"), k)
-                .expression_attribute_values(format!(":a{i}"), v);
-        }
-        req = req.update_expression(format!("SET {}", sets.join(", ")));
-        req = match expected_version {
-            None => req.condition_expression("attribute_not_exists(id)"),
-            Some(v) => req
-                .condition_expression("#ver = :expected")
-                .expression_attribute_names("#ver", "version")
-                .expression_attribute_values(":expected", n(v)),
-        };
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {
-                Err(StepError::conflict(format!(
-                    "cloud identity {} changed concurrently",
-                    identity.id
-                )))
-            }
-            Err(e) => Err(classify(
-                &format!("writing cloud identity {}", identity.id),
-                e,
-            )),
-        }
+        // SET the identity's own attributes: its cached inventory survives.
+        put_versioned(
+            &self.client,
+            &self.table,
+            "id",
+            identity_item(identity)?,
+            expected_version,
+            Replace::Attributes,
+            &format!("cloud identity {}", identity.id),
+        )
+        .await
     }
 
     async fn save_inventory(&self, id: &str, inventory: &Inventory) -> PortResult<()> {

@@ -5,11 +5,13 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use jobs_domain::StepError;
 use jobs_domain::job::{Job, JobStatus, JobType};
 use jobs_domain::ports::{Created, IdempotencyKey, JobFilter, JobStore, Page, PortResult};
-use jobs_domain::{ErrorKind, StepError};
 
-use super::{Item, decode_cursor, encode_cursor, from_item, get_item, n, s, to_item};
+use super::{
+    Item, Replace, decode_cursor, encode_cursor, from_item, get_item, put_versioned, s, to_item,
+};
 use crate::aws::{classify, error_code};
 use crate::tables::TableNames;
 
@@ -189,27 +191,16 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn update(&self, job: &Job, expected_version: u64) -> PortResult<()> {
-        let mut stored = job.clone();
-        stored.version = expected_version + 1;
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(Self::item(&stored)?))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", n(expected_version))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {
-                Err(StepError::new(
-                    ErrorKind::Conflict,
-                    format!("job {} changed since version {expected_version}", job.id),
-                ))
-            }
-            Err(e) => Err(classify(&format!("updating job {}", job.id), e)),
-        }
+        put_versioned(
+            &self.client,
+            &self.table,
+            "id",
+            Self::item(job)?,
+            Some(expected_version),
+            Replace::WholeItem,
+            &format!("job {}", job.id),
+        )
+        .await
     }
 
     async fn list(

@@ -8,10 +8,15 @@ pub mod workers;
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use base64::Engine as _;
 use jobs_domain::StepError;
 use serde::Serialize;
+
+use crate::aws::{classify, error_code};
 use serde::de::DeserializeOwned;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -32,8 +37,102 @@ pub async fn get_item(
         .consistent_read(true)
         .send()
         .await
-        .map_err(|e| crate::aws::classify(&format!("reading {what}"), e))?;
+        .map_err(|e| classify(&format!("reading {what}"), e))?;
     Ok(resp.item)
+}
+
+/// How a versioned write replaces what is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replace {
+    /// PutItem: attributes the item lacks are removed.
+    WholeItem,
+    /// UpdateItem SET: attributes the item lacks are kept (a cloud
+    /// identity's cached inventory lives beside its own attributes).
+    Attributes,
+}
+
+/// The one versioned conditional write of every store: writes `item` (keyed
+/// by its `key_attr`) with `version` = `expected + 1` if the stored item is at
+/// version `expected`, or with version 1 if `expected` is `None` and no item
+/// has that key. Any other state is `ErrorKind::Conflict` naming `what`.
+pub async fn put_versioned(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    key_attr: &str,
+    mut item: Item,
+    expected: Option<u64>,
+    replace: Replace,
+    what: &str,
+) -> Result<(), StepError> {
+    item.insert("version".into(), n(expected.map_or(1, |v| v + 1)));
+    let mut names = HashMap::new();
+    let mut values = HashMap::new();
+    let condition = match expected {
+        None => {
+            names.insert("#key".to_string(), key_attr.to_string());
+            "attribute_not_exists(#key)".to_string()
+        }
+        Some(v) => {
+            names.insert("#version".into(), "version".into());
+            values.insert(":expected".to_string(), n(v));
+            "#version = :expected".to_string()
+        }
+    };
+    let conflict = |e| versioned_write_error(what, expected, e);
+    match replace {
+        Replace::WholeItem => client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(conflict),
+        Replace::Attributes => {
+            let key = item.remove(key_attr).ok_or_else(|| {
+                StepError::internal(format!("{what}: the item has no {key_attr}"))
+            })?;
+            let mut sets = Vec::with_capacity(item.len());
+            for (i, (attr, value)) in item.into_iter().enumerate() {
+                sets.push(format!("#a{i} = :a{i}"));
+                names.insert(format!("#a{i}"), attr);
+                values.insert(format!(":a{i}"), value);
+            }
+            client
+                .update_item()
+                .table_name(table)
+                .key(key_attr, key)
+                .update_expression(format!("SET {}", sets.join(", ")))
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| versioned_write_error(what, expected, e))
+        }
+    }
+}
+
+/// A failed versioned write: a failed condition is a conflict saying which.
+fn versioned_write_error<E>(
+    what: &str,
+    expected: Option<u64>,
+    e: SdkError<E, HttpResponse>,
+) -> StepError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    if error_code(&e) == Some("ConditionalCheckFailedException") {
+        return StepError::conflict(match expected {
+            None => format!("{what} already exists"),
+            Some(v) => format!("{what} changed since version {v} (or was removed)"),
+        });
+    }
+    classify(&format!("writing {what}"), e)
 }
 
 pub fn to_item<T: Serialize>(what: &str, value: &T) -> Result<Item, StepError> {

@@ -4,12 +4,11 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::ReturnValue;
-use jobs_domain::StepError;
 use jobs_domain::ports::{PortResult, RunnerStore};
 use jobs_domain::runner::Runner;
 
-use super::{from_item, get_item, n, s, to_item};
-use crate::aws::{classify, error_code};
+use super::{Replace, from_item, get_item, put_versioned, s, to_item};
+use crate::aws::classify;
 use crate::tables::TableNames;
 
 pub struct DynamoRunnerStore {
@@ -26,24 +25,25 @@ impl DynamoRunnerStore {
     }
 }
 
+impl DynamoRunnerStore {
+    async fn write(&self, runner: &Runner, expected: Option<u64>) -> PortResult<()> {
+        put_versioned(
+            &self.client,
+            &self.table,
+            "id",
+            to_item("runner", runner)?,
+            expected,
+            Replace::WholeItem,
+            &format!("runner {}", runner.id),
+        )
+        .await
+    }
+}
+
 #[async_trait]
 impl RunnerStore for DynamoRunnerStore {
     async fn create(&self, runner: &Runner) -> PortResult<()> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item("runner", runner)?))
-            .condition_expression("attribute_not_exists(id)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => Err(
-                StepError::conflict(format!("runner {} already exists", runner.id)),
-            ),
-            Err(e) => Err(classify(&format!("registering runner {}", runner.id), e)),
-        }
+        self.write(runner, None).await
     }
 
     async fn get(&self, id: &str) -> PortResult<Option<Runner>> {
@@ -54,27 +54,7 @@ impl RunnerStore for DynamoRunnerStore {
     }
 
     async fn update(&self, runner: &Runner, expected_version: u64) -> PortResult<()> {
-        let mut stored = runner.clone();
-        stored.version = expected_version + 1;
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item("runner", &stored)?))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", n(expected_version))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {
-                Err(StepError::conflict(format!(
-                    "runner {} changed concurrently (or was removed)",
-                    runner.id
-                )))
-            }
-            Err(e) => Err(classify(&format!("updating runner {}", runner.id), e)),
-        }
+        self.write(runner, Some(expected_version)).await
     }
 
     async fn delete(&self, id: &str) -> PortResult<bool> {

@@ -2,12 +2,10 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use jobs_domain::StepError;
 use jobs_domain::ports::{PortResult, WorkerStore};
 use jobs_domain::worker::Worker;
 
-use super::{from_item, get_item, n, to_item};
-use crate::aws::{classify, error_code};
+use super::{Replace, from_item, get_item, put_versioned, to_item};
 use crate::tables::TableNames;
 
 pub struct DynamoWorkerStore {
@@ -40,27 +38,15 @@ impl WorkerStore for DynamoWorkerStore {
     }
 
     async fn put(&self, worker: &Worker, expected_version: Option<u64>) -> PortResult<()> {
-        let mut stored = worker.clone();
-        stored.version = expected_version.map_or(1, |v| v + 1);
-        let mut req = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item("worker", &stored)?));
-        req = match expected_version {
-            None => req
-                .condition_expression("attribute_not_exists(#n)")
-                .expression_attribute_names("#n", "name"),
-            Some(v) => req
-                .condition_expression("version = :v")
-                .expression_attribute_values(":v", n(v)),
-        };
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => Err(
-                StepError::conflict(format!("worker {} changed concurrently", worker.name)),
-            ),
-            Err(e) => Err(classify(&format!("writing worker {}", worker.name), e)),
-        }
+        put_versioned(
+            &self.client,
+            &self.table,
+            "name",
+            to_item("worker", worker)?,
+            expected_version,
+            Replace::WholeItem,
+            &format!("worker {}", worker.name),
+        )
+        .await
     }
 }

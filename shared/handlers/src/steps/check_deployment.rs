@@ -8,73 +8,111 @@
 use jobs_domain::params::JobParams;
 use jobs_domain::worker::{Rollout, WorkerStatus, rollout};
 use jobs_domain::{ErrorKind, StepError};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-use super::register_worker::{BuildFacts, record_build};
-use super::{input, params_of, run_step, step_name};
+use super::build::{BuildFacts, record_build};
+use super::contract::{Step, step_name};
+use super::lookup::{params_of, worker_named};
 use crate::deps::StepDeps;
 
 /// Checks before giving up; with the state machine's 15 s wait, 30 minutes.
 pub const MAX_CHECKS: u32 = 120;
 
-#[derive(Deserialize)]
+pub struct CheckDeployment;
+
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Input {
-    job_id: String,
+pub struct Input {
+    pub job_id: String,
     #[serde(default)]
-    step: Option<String>,
-    name: String,
-    terraform: BuildFacts,
+    pub step: Option<String>,
+    pub name: String,
+    pub terraform: BuildFacts,
+    /// Checks made so far (0 on the first, which also records the build).
     #[serde(default)]
-    checks: u32,
+    pub checks: u32,
 }
 
-pub async fn handle(deps: &StepDeps, payload: Value) -> Result<Value, StepError> {
-    let input: Input = input("CheckDeployment", payload)?;
-    let step = step_name(&input.step, "CheckDeployment");
-    if input.checks == 0 {
-        record_build(deps, &input.job_id, "TerraformApply", &input.terraform).await?;
-    }
-    let name = input.name.clone();
-    let facts = input.terraform.clone();
-    let checks = input.checks + 1;
-    run_step(deps, &input.job_id, &step, |job| async move {
-        let mut worker = deps
-            .workers
-            .get(&name)
-            .await?
-            .ok_or_else(|| StepError::not_found(format!("worker {name} has no deployment record")))?;
-        let outputs = facts.outputs()?;
-        let state = deps.services.state(worker.spec.region.as_str(), &outputs.cluster_arn, &outputs.service_name).await?;
-        match rollout(&state, &outputs.task_definition_arn) {
-            Rollout::Done => {
-                let JobParams::UpdateWorker { image, .. } =
-                    params_of(&job)?
-                else {
+#[derive(Debug, PartialEq, Serialize, JsonSchema)]
+pub struct Output {
+    pub done: bool,
+    pub checks: u32,
+    /// Where the rollout stands while it is not done.
+    pub status: Option<String>,
+    /// The task definition the service now runs (when done).
+    pub task_definition_arn: Option<String>,
+    pub image: Option<String>,
+}
+
+impl Step for CheckDeployment {
+    const FUNCTION: &'static str = "worker-jobs-check-deployment";
+    type Input = Input;
+    type Output = Output;
+
+    async fn handle(deps: &StepDeps, input: Input) -> Result<Output, StepError> {
+        let step = step_name(&input.step, "CheckDeployment");
+        if input.checks == 0 {
+            record_build(
+                &deps.jobs,
+                &input.job_id,
+                "TerraformApply",
+                &input.terraform,
+            )
+            .await?;
+        }
+        let (name, facts) = (input.name, input.terraform);
+        let checks = input.checks + 1;
+        deps.jobs
+            .run_step(&input.job_id, &step, |job| async move {
+                let mut worker = worker_named(deps, &name).await?;
+                let JobParams::UpdateWorker { image, .. } = params_of(&job)? else {
                     return Err(StepError::invalid("CheckDeployment runs for UPDATE_WORKER jobs"));
                 };
-                if worker.spec.image != image || worker.outputs.as_ref() != Some(&outputs) {
-                    let expected = worker.version;
-                    worker.spec.image = image.clone();
-                    worker.outputs = Some(outputs.clone());
-                    worker.status = WorkerStatus::Deployed;
-                    worker.updated_at = deps.clock.now();
-                    deps.workers.put(&worker, Some(expected)).await?;
+                let outputs = facts.outputs()?;
+                let state = deps
+                    .services
+                    .state(worker.spec.region.as_str(), &outputs.cluster_arn, &outputs.service_name)
+                    .await?;
+                match rollout(&state, &outputs.task_definition_arn) {
+                    Rollout::Done => {
+                        if worker.spec.image != image || worker.outputs.as_ref() != Some(&outputs) {
+                            let expected = worker.version;
+                            worker.spec.image = image.clone();
+                            worker.outputs = Some(outputs.clone());
+                            worker.status = WorkerStatus::Deployed;
+                            worker.updated_at = deps.jobs.now();
+                            deps.workers.put(&worker, Some(expected)).await?;
+                        }
+                        tracing::info!(job_id = %job.id, worker = %name, task_definition = %outputs.task_definition_arn, "deployment complete");
+                        Ok(Output {
+                            done: true,
+                            checks,
+                            status: None,
+                            task_definition_arn: Some(outputs.task_definition_arn),
+                            image: Some(image),
+                        })
+                    }
+                    Rollout::InProgress(why) if checks < MAX_CHECKS => {
+                        tracing::info!(job_id = %job.id, worker = %name, checks, "deployment in progress: {why}");
+                        Ok(Output {
+                            done: false,
+                            checks,
+                            status: Some(why),
+                            task_definition_arn: None,
+                            image: None,
+                        })
+                    }
+                    Rollout::InProgress(why) => Err(StepError::new(
+                        ErrorKind::Deployment,
+                        format!(
+                            "the deployment of {} did not complete after {checks} checks ({why})",
+                            outputs.task_definition_arn
+                        ),
+                    )),
+                    Rollout::Failed(why) => Err(StepError::new(ErrorKind::Deployment, why)),
                 }
-                tracing::info!(job_id = %job.id, worker = %name, task_definition = %outputs.task_definition_arn, "deployment complete");
-                Ok(json!({"done": true, "checks": checks, "task_definition_arn": outputs.task_definition_arn, "image": image}))
-            }
-            Rollout::InProgress(why) if checks < MAX_CHECKS => {
-                tracing::info!(job_id = %job.id, worker = %name, checks, "deployment in progress: {why}");
-                Ok(json!({"done": false, "checks": checks, "status": why}))
-            }
-            Rollout::InProgress(why) => Err(StepError::new(
-                ErrorKind::Deployment,
-                format!("the deployment of {} did not complete after {checks} checks ({why})", outputs.task_definition_arn),
-            )),
-            Rollout::Failed(why) => Err(StepError::new(ErrorKind::Deployment, why)),
-        }
-    })
-    .await
+            })
+            .await
+    }
 }

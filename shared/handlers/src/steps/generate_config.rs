@@ -1,138 +1,211 @@
-//! GenerateConfig (DEPLOY_WORKER, UPDATE_WORKER, DESTROY_WORKER): records the worker
-//! deployment and writes the worker's root Terraform configuration where
-//! the Terraform build fetches it. The rendering is pure and deterministic
-//! (`jobs_domain::terraform`), so a replay writes the same bytes.
+//! GenerateConfig (DEPLOY_WORKER, UPDATE_WORKER, DESTROY_WORKER): records
+//! the worker deployment and writes the worker's root Terraform
+//! configuration where the Terraform build fetches it. The rendering is
+//! pure and deterministic (`jobs_domain::terraform`), so a replay writes the
+//! same bytes.
+//!
+//! * DEPLOY claims the worker's name for this job (a destroyed worker's name
+//!   may be reused; a live one may not);
+//! * UPDATE renders the deployed spec with the new image (the worker record
+//!   takes the image only once the rollout completed, in CheckDeployment);
+//! * DESTROY marks the worker DESTROYING and renders what was deployed, or
+//!   answers that nothing is left to destroy.
 
 use jobs_domain::params::JobParams;
 use jobs_domain::terraform::render_root;
-use jobs_domain::worker::{Worker, WorkerStatus, config_key, worker_id};
+use jobs_domain::worker::{Worker, WorkerSpec, WorkerStatus, config_key, worker_id};
 use jobs_domain::{ErrorKind, StepError};
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Serialize;
 
-use super::{JobRef, input, params_of, run_step, step_name};
+use super::contract::{JobRef, Step, step_name};
+use super::lookup::{params_of, worker_named};
 use crate::deps::StepDeps;
 
-pub async fn handle(deps: &StepDeps, payload: Value) -> Result<Value, StepError> {
-    let input: JobRef = input("GenerateConfig", payload)?;
-    let step = step_name(&input.step, "GenerateConfig");
-    run_step(deps, &input.job_id, &step, |job| async move {
-        let params = params_of(&job)?;
-        match params {
-            JobParams::DeployWorker(spec) => {
-                let now = deps.clock.now();
-                let id = worker_id(&spec.name, &job.id);
-                let mut worker = Worker {
-                    name: spec.name.clone(),
-                    worker_id: id.clone(),
-                    spec: spec.clone(),
-                    status: WorkerStatus::Deploying,
-                    deploy_job_id: job.id.clone(),
-                    last_job_id: job.id.clone(),
-                    runner_id: None,
-                    config_key: Some(config_key(&spec.name, &job.id)),
-                    outputs: None,
-                    created_at: now,
-                    updated_at: now,
-                    version: 1,
-                };
-                claim_name(deps, &mut worker).await?;
-                let root = render_root(&spec, &id, &job.id, &deps.platform);
-                let body = serde_json::to_vec_pretty(&root).map_err(|e| StepError::internal(e.to_string()))?;
-                let uri = deps.artifacts.put(&config_key(&spec.name, &job.id), body).await?;
-                Ok(json!({"name": spec.name, "worker_id": id, "region": spec.region, "config_uri": uri, "action": "apply"}))
-            }
-            JobParams::DestroyWorker { name } => {
-                let Some(mut worker) = deps.workers.get(&name).await? else {
-                    return Err(StepError::not_found(format!("worker {name:?} does not exist")));
-                };
-                let runner_id = worker.runner_id.clone().unwrap_or_else(|| worker.worker_id.clone());
-                if worker.status == WorkerStatus::Destroyed {
-                    // Same shape as below: the state machine selects every field.
-                    return Ok(json!({
-                        "name": name,
-                        "worker_id": worker.worker_id,
-                        "runner_id": runner_id,
-                        "region": worker.spec.region,
-                        "config_uri": null,
-                        "action": "destroy",
-                        "already_destroyed": true,
-                        "skip_terraform": true,
-                    }));
+pub struct GenerateConfig;
+
+/// Every field is always present (null when it does not apply), since a
+/// `ResultSelector` path to a missing field fails the execution.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Output {
+    pub name: String,
+    pub worker_id: String,
+    /// The registry's id of the worker (DESTROY: the registration to remove).
+    pub runner_id: Option<String>,
+    pub region: String,
+    /// Where the rendered configuration is (none when nothing is to apply).
+    pub config_uri: Option<String>,
+    /// `apply` or `destroy`.
+    pub action: String,
+    /// DESTROY: the worker was destroyed by an earlier job.
+    pub already_destroyed: bool,
+    /// DESTROY: nothing was ever applied, so there is nothing for Terraform.
+    pub skip_terraform: bool,
+    /// UPDATE: the image being rolled out.
+    pub image: Option<String>,
+}
+
+impl Step for GenerateConfig {
+    const FUNCTION: &'static str = "worker-jobs-generate-config";
+    type Input = JobRef;
+    type Output = Output;
+
+    async fn handle(deps: &StepDeps, input: JobRef) -> Result<Output, StepError> {
+        let step = step_name(&input.step, "GenerateConfig");
+        deps.jobs
+            .run_step(&input.job_id, &step, |job| async move {
+                match params_of(&job)? {
+                    JobParams::DeployWorker(spec) => deploy(deps, &job.id, spec).await,
+                    JobParams::DestroyWorker { name } => destroy(deps, &job.id, &name).await,
+                    JobParams::UpdateWorker { name, image } => {
+                        update(deps, &job.id, &name, &image).await
+                    }
+                    other => Err(StepError::invalid(format!(
+                        "GenerateConfig does not handle {} jobs",
+                        other.job_type()
+                    ))),
                 }
-                let expected = worker.version;
-                worker.status = WorkerStatus::Destroying;
-                worker.last_job_id = job.id.clone();
-                worker.updated_at = deps.clock.now();
-                deps.workers.put(&worker, Some(expected)).await?;
-                let root = render_root(&worker.spec, &worker.worker_id, &worker.deploy_job_id, &deps.platform);
-                let body = serde_json::to_vec_pretty(&root).map_err(|e| StepError::internal(e.to_string()))?;
-                let uri = deps.artifacts.put(&config_key(&name, &job.id), body).await?;
-                Ok(json!({
-                    "name": name,
-                    "worker_id": worker.worker_id,
-                    "runner_id": runner_id,
-                    "region": worker.spec.region,
-                    "config_uri": uri,
-                    "action": "destroy",
-                    "already_destroyed": false,
-                    // Nothing was ever applied if the deployment has no config.
-                    "skip_terraform": worker.config_key.is_none(),
-                }))
-            }
-            JobParams::UpdateWorker { name, image } => {
-                let Some(mut worker) = deps.workers.get(&name).await? else {
-                    return Err(StepError::not_found(format!("worker {name:?} does not exist")));
-                };
-                if worker.status != WorkerStatus::Deployed {
-                    return Err(StepError::invalid(format!("worker {name:?} is {:?}; only a DEPLOYED worker can be updated", worker.status)));
-                }
-                // The new image is recorded on the worker only when the
-                // deployment completes (CheckDeployment); until then the
-                // stored spec is what runs.
-                let mut spec = worker.spec.clone();
-                spec.image = image.clone();
-                let root = render_root(&spec, &worker.worker_id, &worker.deploy_job_id, &deps.platform);
-                let body = serde_json::to_vec_pretty(&root).map_err(|e| StepError::internal(e.to_string()))?;
-                let key = config_key(&name, &job.id);
-                let uri = deps.artifacts.put(&key, body).await?;
-                if worker.last_job_id != job.id {
-                    let expected = worker.version;
-                    worker.last_job_id = job.id.clone();
-                    worker.config_key = Some(key);
-                    worker.updated_at = deps.clock.now();
-                    deps.workers.put(&worker, Some(expected)).await?;
-                }
-                Ok(json!({"name": name, "worker_id": worker.worker_id, "region": worker.spec.region, "config_uri": uri, "action": "apply", "image": image}))
-            }
-            other => Err(StepError::invalid(format!("GenerateConfig does not handle {other:?}"))),
-        }
+            })
+            .await
+    }
+}
+
+/// Renders `spec` for the worker and stores it under this job's key.
+async fn write_config(
+    deps: &StepDeps,
+    spec: &WorkerSpec,
+    worker: &Worker,
+    job_id: &str,
+) -> Result<String, StepError> {
+    let root = render_root(
+        spec,
+        &worker.worker_id,
+        &worker.deploy_job_id,
+        &deps.platform,
+    );
+    let body = serde_json::to_vec_pretty(&root).map_err(|e| StepError::internal(e.to_string()))?;
+    deps.artifacts
+        .put(&config_key(&spec.name, job_id), body)
+        .await
+}
+
+async fn deploy(deps: &StepDeps, job_id: &str, spec: WorkerSpec) -> Result<Output, StepError> {
+    let now = deps.jobs.now();
+    let mut worker = Worker {
+        name: spec.name.clone(),
+        worker_id: worker_id(&spec.name, job_id),
+        spec: spec.clone(),
+        status: WorkerStatus::Deploying,
+        deploy_job_id: job_id.to_string(),
+        last_job_id: job_id.to_string(),
+        runner_id: None,
+        config_key: Some(config_key(&spec.name, job_id)),
+        outputs: None,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    claim_name(deps, &mut worker).await?;
+    let uri = write_config(deps, &spec, &worker, job_id).await?;
+    Ok(Output {
+        name: spec.name,
+        worker_id: worker.worker_id,
+        runner_id: None,
+        region: spec.region.to_string(),
+        config_uri: Some(uri),
+        action: "apply".into(),
+        already_destroyed: false,
+        skip_terraform: false,
+        image: None,
     })
-    .await
+}
+
+async fn destroy(deps: &StepDeps, job_id: &str, name: &str) -> Result<Output, StepError> {
+    let mut worker = worker_named(deps, name).await?;
+    let runner_id = worker
+        .runner_id
+        .clone()
+        .unwrap_or_else(|| worker.worker_id.clone());
+    let mut out = Output {
+        name: name.to_string(),
+        worker_id: worker.worker_id.clone(),
+        runner_id: Some(runner_id),
+        region: worker.spec.region.to_string(),
+        config_uri: None,
+        action: "destroy".into(),
+        already_destroyed: false,
+        skip_terraform: false,
+        image: None,
+    };
+    if worker.status == WorkerStatus::Destroyed {
+        out.already_destroyed = true;
+        out.skip_terraform = true;
+        return Ok(out);
+    }
+    if worker.status != WorkerStatus::Destroying || worker.last_job_id != job_id {
+        let expected = worker.version;
+        worker.status = WorkerStatus::Destroying;
+        worker.last_job_id = job_id.to_string();
+        worker.updated_at = deps.jobs.now();
+        deps.workers.put(&worker, Some(expected)).await?;
+    }
+    out.config_uri = Some(write_config(deps, &worker.spec, &worker, job_id).await?);
+    // Nothing was ever applied if the deployment has no configuration.
+    out.skip_terraform = worker.config_key.is_none();
+    Ok(out)
+}
+
+async fn update(
+    deps: &StepDeps,
+    job_id: &str,
+    name: &str,
+    image: &str,
+) -> Result<Output, StepError> {
+    let mut worker = worker_named(deps, name).await?;
+    if worker.status != WorkerStatus::Deployed {
+        return Err(StepError::invalid(format!(
+            "worker {name:?} is {:?}; only a DEPLOYED worker can be updated",
+            worker.status
+        )));
+    }
+    let mut spec = worker.spec.clone();
+    spec.image = image.to_string();
+    let uri = write_config(deps, &spec, &worker, job_id).await?;
+    if worker.last_job_id != job_id {
+        let expected = worker.version;
+        worker.last_job_id = job_id.to_string();
+        worker.config_key = Some(config_key(name, job_id));
+        worker.updated_at = deps.jobs.now();
+        deps.workers.put(&worker, Some(expected)).await?;
+    }
+    Ok(Output {
+        name: name.to_string(),
+        worker_id: worker.worker_id,
+        runner_id: worker.runner_id,
+        region: worker.spec.region.to_string(),
+        config_uri: Some(uri),
+        action: "apply".into(),
+        already_destroyed: false,
+        skip_terraform: false,
+        image: Some(image.to_string()),
+    })
 }
 
 /// Creates the deployment record for this job, or accepts the one a
 /// previous delivery of this step created. Another live deployment of the
 /// same name is a fatal conflict (the API refuses it too; this closes the
-/// race between two submissions).
+/// race between two submissions). A destroyed worker's name is reused.
 async fn claim_name(deps: &StepDeps, worker: &mut Worker) -> Result<(), StepError> {
     for _ in 0..3 {
-        match deps.workers.get(&worker.name).await? {
-            None => match deps.workers.put(worker, None).await {
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind == ErrorKind::Conflict => continue,
-                Err(e) => return Err(e),
-            },
+        let write = match deps.workers.get(&worker.name).await? {
+            None => deps.workers.put(worker, None).await,
             Some(existing) if existing.deploy_job_id == worker.deploy_job_id => {
                 *worker = existing;
                 return Ok(());
             }
             Some(existing) if existing.status == WorkerStatus::Destroyed => {
                 worker.created_at = existing.created_at;
-                match deps.workers.put(worker, Some(existing.version)).await {
-                    Ok(()) => return Ok(()),
-                    Err(e) if e.kind == ErrorKind::Conflict => continue,
-                    Err(e) => return Err(e),
-                }
+                deps.workers.put(worker, Some(existing.version)).await
             }
             Some(existing) => {
                 return Err(StepError::invalid(format!(
@@ -140,6 +213,11 @@ async fn claim_name(deps: &StepDeps, worker: &mut Worker) -> Result<(), StepErro
                     existing.name, existing.status, existing.deploy_job_id
                 )));
             }
+        };
+        match write {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind == ErrorKind::Conflict => continue,
+            Err(e) => return Err(e),
         }
     }
     Err(StepError::conflict(format!(

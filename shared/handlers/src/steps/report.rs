@@ -5,66 +5,139 @@
 
 use jobs_domain::job::{JobError, JobStatus, StepStatus};
 use jobs_domain::{ErrorKind, StepError};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::{Write, input, modify_job, step_name};
+use super::contract::{Step, step_name};
 use crate::deps::StepDeps;
+use crate::job_service::Write;
 
 /// The longest error message kept on a job.
 const MAX_MESSAGE: usize = 4000;
 
-#[derive(Deserialize)]
+pub struct ReportSuccess;
+
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct SuccessInput {
-    job_id: String,
+pub struct SuccessInput {
+    pub job_id: String,
     #[serde(default)]
-    step: Option<String>,
+    pub step: Option<String>,
+    /// The job's small result (ids and counts, never blobs).
     #[serde(default)]
-    result: Value,
+    pub result: Value,
 }
 
-pub async fn success(deps: &StepDeps, payload: Value) -> Result<Value, StepError> {
-    let input: SuccessInput = input("ReportSuccess", payload)?;
-    let step = step_name(&input.step, "ReportSuccess");
-    let now = deps.clock.now();
-    let job = modify_job(deps, &input.job_id, |job| match job.status {
-        JobStatus::Running => {
-            job.start_step(&step, now);
-            job.end_step(&step, true, now);
-            job.status = JobStatus::Success;
-            job.result = Some(input.result.clone());
-            Ok(Write::Yes)
-        }
-        JobStatus::Success => Ok(Write::No),
-        other => Err(StepError::internal(format!(
-            "job {} is {other}; it cannot succeed now",
-            job.id
-        ))),
-    })
-    .await?;
-    tracing::info!(job_id = %job.id, job_type = %job.job_type, "job succeeded");
-    Ok(json!({"job_id": job.id, "status": job.status}))
+/// What both report steps answer.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Reported {
+    pub job_id: String,
+    pub status: String,
+    /// ReportFailure: the error code stored on the job.
+    pub code: Option<String>,
+}
+
+impl Step for ReportSuccess {
+    const FUNCTION: &'static str = "worker-jobs-report-success";
+    type Input = SuccessInput;
+    type Output = Reported;
+
+    async fn handle(deps: &StepDeps, input: SuccessInput) -> Result<Reported, StepError> {
+        let step = step_name(&input.step, "ReportSuccess");
+        let now = deps.jobs.now();
+        let job = deps
+            .jobs
+            .modify(&input.job_id, |job| match job.status {
+                JobStatus::Running => {
+                    job.start_step(&step, now);
+                    job.end_step(&step, true, now);
+                    job.status = JobStatus::Success;
+                    job.result = Some(input.result.clone());
+                    Ok(Write::Yes)
+                }
+                JobStatus::Success => Ok(Write::No),
+                other => Err(StepError::internal(format!(
+                    "job {} is {other}; it cannot succeed now",
+                    job.id
+                ))),
+            })
+            .await?;
+        tracing::info!(job_id = %job.id, job_type = %job.job_type, "job succeeded");
+        Ok(Reported {
+            job_id: job.id,
+            status: job.status.as_str().into(),
+            code: None,
+        })
+    }
 }
 
 /// What a Catch put at `$.error`.
-#[derive(Deserialize, Default)]
-struct Caught {
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct Caught {
     #[serde(rename = "Error", default)]
-    error: String,
+    pub error: String,
     #[serde(rename = "Cause", default)]
-    cause: String,
+    pub cause: String,
 }
 
+pub struct ReportFailure;
+
 /// ReportFailure gets the whole state (`$`): the job id, the caught error
-/// and, for steps that are not Lambda functions, which step failed.
-#[derive(Deserialize)]
-struct FailureInput {
-    job_id: String,
+/// and, for steps that are not Lambda functions, which step failed. Other
+/// fields of the state are ignored.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct FailureInput {
+    pub job_id: String,
     #[serde(default)]
-    error: Caught,
+    pub error: Caught,
     #[serde(default)]
-    failed_step: Option<String>,
+    pub failed_step: Option<String>,
+}
+
+impl Step for ReportFailure {
+    const FUNCTION: &'static str = "worker-jobs-report-failure";
+    type Input = FailureInput;
+    type Output = Reported;
+
+    async fn handle(deps: &StepDeps, input: FailureInput) -> Result<Reported, StepError> {
+        let described = describe(
+            &input.error.error,
+            &input.error.cause,
+            input.failed_step.as_deref(),
+        );
+        let now = deps.jobs.now();
+        let job = deps
+            .jobs
+            .modify(&input.job_id, |job| {
+                if job.status.is_terminal() {
+                    return Ok(Write::No);
+                }
+                if let Some(step) = &input.failed_step {
+                    if !job.steps.iter().any(|s| &s.name == step) {
+                        job.start_step(step, now);
+                    }
+                    job.end_step(step, false, now);
+                }
+                job.fail_running_steps(now);
+                job.status = JobStatus::Failed;
+                job.error = Some(described.clone());
+                Ok(Write::Yes)
+            })
+            .await?;
+        let failed_steps: Vec<&str> = job
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Failed)
+            .map(|s| s.name.as_str())
+            .collect();
+        tracing::warn!(job_id = %job.id, code = %described.code, steps = ?failed_steps, "job failed");
+        Ok(Reported {
+            job_id: job.id.clone(),
+            status: job.status.as_str().into(),
+            code: job.error.map(|e| e.code),
+        })
+    }
 }
 
 /// The code and message for a caught error.
@@ -158,40 +231,6 @@ fn clip(s: &str) -> String {
         out.push('…');
         out
     }
-}
-
-pub async fn failure(deps: &StepDeps, payload: Value) -> Result<Value, StepError> {
-    let input: FailureInput = input("ReportFailure", payload)?;
-    let described = describe(
-        &input.error.error,
-        &input.error.cause,
-        input.failed_step.as_deref(),
-    );
-    let now = deps.clock.now();
-    let job = modify_job(deps, &input.job_id, |job| {
-        if job.status.is_terminal() {
-            return Ok(Write::No);
-        }
-        if let Some(step) = &input.failed_step {
-            if !job.steps.iter().any(|s| &s.name == step) {
-                job.start_step(step, now);
-            }
-            job.end_step(step, false, now);
-        }
-        job.fail_running_steps(now);
-        job.status = JobStatus::Failed;
-        job.error = Some(described.clone());
-        Ok(Write::Yes)
-    })
-    .await?;
-    let failed_steps: Vec<&str> = job
-        .steps
-        .iter()
-        .filter(|s| s.status == StepStatus::Failed)
-        .map(|s| s.name.as_str())
-        .collect();
-    tracing::warn!(job_id = %job.id, code = %described.code, steps = ?failed_steps, "job failed");
-    Ok(json!({"job_id": job.id, "status": job.status, "code": described.code}))
 }
 
 #[cfg(test)]

@@ -4,22 +4,41 @@
 
 use jobs_domain::StepError;
 use jobs_domain::identity::session_name;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Serialize;
 
-use super::{JobRef, identity_of, input, run_step, step_name};
+use super::contract::{JobRef, Step, step_name};
+use super::lookup::identity_of;
 use crate::deps::StepDeps;
 
-pub async fn handle(deps: &StepDeps, payload: Value) -> Result<Value, StepError> {
-    let input: JobRef = input("VerifyIdentity", payload)?;
-    let step = step_name(&input.step, "VerifyIdentity");
-    run_step(deps, &input.job_id, &step, |job| async move {
-        let identity = identity_of(deps, &job).await?;
-        let caller = deps
-            .verifier
-            .verify(&identity, &session_name(&job.id))
-            .await?;
-        tracing::info!(job_id = %job.id, account = %caller.account, "identity verified");
-        Ok(json!({"account": caller.account, "arn": caller.arn}))
-    })
-    .await
+pub struct VerifyIdentity;
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Output {
+    pub account: String,
+    pub arn: String,
+}
+
+impl Step for VerifyIdentity {
+    const FUNCTION: &'static str = "worker-jobs-verify-identity";
+    type Input = JobRef;
+    type Output = Output;
+
+    async fn handle(deps: &StepDeps, input: JobRef) -> Result<Output, StepError> {
+        let step = step_name(&input.step, "VerifyIdentity");
+        deps.jobs
+            .run_step(&input.job_id, &step, |job| async move {
+                let identity = identity_of(deps, &job).await?;
+                let caller = deps
+                    .verifier
+                    .verify(&identity, &session_name(&job.id))
+                    .await?;
+                tracing::info!(job_id = %job.id, account = %caller.account, "identity verified");
+                Ok(Output {
+                    account: caller.account,
+                    arn: caller.arn,
+                })
+            })
+            .await
+    }
 }

@@ -1,0 +1,132 @@
+//! A small HTTP client for the stack's API, as a platform engineer's
+//! script would call it: the demo, the Runner stand-in and the end-to-end
+//! tests drive the system through it.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::{LocalError, Result};
+
+/// A small HTTP client for the stack's API.
+pub struct Api {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(base: &str) -> Api {
+        Api {
+            base: base.trim_end_matches('/').to_string(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        bearer: Option<&str>,
+    ) -> Result<(u16, Value)> {
+        let mut req = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| LocalError::Http(format!("{method} {path}: {e}")))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| LocalError::Http(e.to_string()))?;
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Ok((status, value))
+    }
+
+    /// Calls and insists on `expected`.
+    pub async fn expect(
+        &self,
+        expected: u16,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        bearer: Option<&str>,
+    ) -> Result<Value> {
+        let (status, value) = self.call(method.clone(), path, body, bearer).await?;
+        if status != expected {
+            return Err(LocalError::Http(format!(
+                "{method} {path} answered {status} (expected {expected}): {value}"
+            )));
+        }
+        Ok(value)
+    }
+
+    /// Submits a job.
+    pub async fn submit(&self, job_type: &str, params: Value) -> Result<Value> {
+        self.expect(
+            202,
+            reqwest::Method::POST,
+            "/api/jobs",
+            Some(json!({"type": job_type, "params": params})),
+            None,
+        )
+        .await
+    }
+
+    /// Polls a job until it ends, printing each step as it moves (when `show`).
+    pub async fn follow(&self, job_id: &str, show: bool, timeout: Duration) -> Result<Value> {
+        let started = Instant::now();
+        let mut printed: Vec<(String, String)> = Vec::new();
+        loop {
+            let job = self
+                .expect(
+                    200,
+                    reqwest::Method::GET,
+                    &format!("/api/jobs/{job_id}"),
+                    None,
+                    None,
+                )
+                .await?;
+            if show {
+                for step in job["steps"].as_array().cloned().unwrap_or_default() {
+                    let name = step["name"].as_str().unwrap_or("?").to_string();
+                    let status = step["status"].as_str().unwrap_or("?").to_string();
+                    if !printed.contains(&(name.clone(), status.clone())) {
+                        let mark = match status.as_str() {
+                            "SUCCEEDED" => "done",
+                            "FAILED" => "FAILED",
+                            _ => "...",
+                        };
+                        println!(
+                            "  [{:>6.1}s] {name:<20} {mark}",
+                            started.elapsed().as_secs_f64()
+                        );
+                        printed.push((name, status));
+                    }
+                }
+            }
+            match job["status"].as_str() {
+                Some("SUCCESS") | Some("FAILED") => return Ok(job),
+                _ => {}
+            }
+            if started.elapsed() > timeout {
+                return Err(LocalError::Http(format!(
+                    "job {job_id} did not finish within {timeout:?}: {job}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

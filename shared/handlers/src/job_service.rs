@@ -1,0 +1,246 @@
+//! The job service: the one place jobs are created, read, changed and run
+//! through a step. The HTTP APIs, the scheduler, the reconciler and every
+//! state machine step go through it, so the job lifecycle rules
+//! (`JobStatus::can_become`) are enforced here and nowhere else, and every
+//! change is a read, a pure change and a write conditional on the version
+//! that was read.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use jobs_domain::job::{Job, JobError, JobStatus, is_job_id};
+use jobs_domain::params::JobParams;
+use jobs_domain::ports::{Clock, Created, ExecutionStarter, IdempotencyKey, JobStore};
+use jobs_domain::{ErrorKind, StepError};
+use serde_json::{Value, json};
+
+/// How often a change is retried when another writer got there first.
+const MAX_ATTEMPTS: usize = 5;
+
+/// What a change function decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// Store the changed job.
+    Yes,
+    /// Nothing to store (already done).
+    No,
+}
+
+/// What a submission came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Submission {
+    /// Stored and started (runner jobs are only stored: runners claim them).
+    New(Job),
+    /// The idempotency key already named this job: nothing new was started.
+    Replayed(Job),
+    /// The idempotency key was used with another request.
+    KeyReused,
+    /// Stored, but its execution could not be started: the job is FAILED
+    /// with `START_FAILED` and the key is free again, so the caller may retry.
+    NotStarted { job: Job, cause: StepError },
+}
+
+/// The input every execution starts with: the job id, nothing else.
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct ExecutionInput {
+    pub job_id: String,
+}
+
+#[derive(Clone)]
+pub struct JobService {
+    store: Arc<dyn JobStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl JobService {
+    pub fn new(store: Arc<dyn JobStore>, clock: Arc<dyn Clock>) -> Self {
+        JobService { store, clock }
+    }
+
+    /// The store, for the queries that are not changes (listing, the queue).
+    pub fn store(&self) -> &dyn JobStore {
+        self.store.as_ref()
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Job>, StepError> {
+        if !is_job_id(id) {
+            return Ok(None);
+        }
+        self.store.get(id).await
+    }
+
+    /// The public view of a job (its version is an internal detail).
+    pub fn view(job: &Job) -> Value {
+        let mut v = serde_json::to_value(job).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut v {
+            map.remove("version");
+        }
+        v
+    }
+
+    /// Stores a new job for `params` (QUEUED) and starts its state machine
+    /// with [`ExecutionInput`]. The execution is named by the job id, so a
+    /// start that is repeated answers the same execution.
+    pub async fn create(
+        &self,
+        starter: &dyn ExecutionStarter,
+        params: &JobParams,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Submission, StepError> {
+        let job_type = params.job_type();
+        let mut job = Job::new(job_type, params.to_value(), self.clock.now());
+        if let JobParams::RunnerJob { pool, .. } = params {
+            job.pool = Some(pool.clone());
+        }
+        match self.store.create(&job, key.as_ref()).await? {
+            Created::New => {}
+            Created::Existing(existing) => return Ok(Submission::Replayed(*existing)),
+            Created::KeyReused => return Ok(Submission::KeyReused),
+        }
+        let Some(machine) = job_type.state_machine() else {
+            return Ok(Submission::New(job));
+        };
+        let input = json!(ExecutionInput {
+            job_id: job.id.clone()
+        });
+        match starter.start(machine, &job.id, &input).await {
+            Ok(arn) => {
+                tracing::info!(job_id = %job.id, job_type = %job_type, execution = %arn, "job started");
+                Ok(Submission::New(job))
+            }
+            Err(cause) => {
+                // Nothing half-done: the job says why it never ran, and the
+                // key is free again so that the client can simply retry.
+                tracing::error!(job_id = %job.id, error = %cause, "could not start the job's execution");
+                let message = format!(
+                    "the job's state machine could not be started: {}",
+                    cause.message
+                );
+                let failed = self
+                    .modify(&job.id, |j| {
+                        j.status = JobStatus::Failed;
+                        j.error = Some(JobError {
+                            code: "START_FAILED".into(),
+                            message: message.clone(),
+                        });
+                        Ok(Write::Yes)
+                    })
+                    .await
+                    .unwrap_or(job);
+                if let Some(k) = &key
+                    && let Err(e) = self.store.release_key(&k.key).await
+                {
+                    tracing::error!(job_id = %failed.id, error = %e, "could not release the idempotency key");
+                }
+                Ok(Submission::NotStarted { job: failed, cause })
+            }
+        }
+    }
+
+    /// Reads a job, applies `change` and writes it conditionally on the
+    /// version it read, reading again when another writer got there first.
+    /// A change of status must follow the job lifecycle
+    /// (`JobStatus::can_become`); `updated_at` is set here. Answers the job
+    /// as stored.
+    pub async fn modify<F>(&self, job_id: &str, mut change: F) -> Result<Job, StepError>
+    where
+        F: FnMut(&mut Job) -> Result<Write, StepError>,
+    {
+        if !is_job_id(job_id) {
+            return Err(StepError::invalid(format!("{job_id:?} is not a job id")));
+        }
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(mut job) = self.store.get(job_id).await? else {
+                return Err(StepError::not_found(format!("job {job_id} does not exist")));
+            };
+            let (read_version, before) = (job.version, job.status);
+            if change(&mut job)? == Write::No {
+                return Ok(job);
+            }
+            if job.status != before && !before.can_become(job.status) {
+                return Err(StepError::internal(format!(
+                    "job {job_id} cannot go from {before} to {}",
+                    job.status
+                )));
+            }
+            job.id = job_id.to_string();
+            job.updated_at = self.clock.now();
+            match self.store.update(&job, read_version).await {
+                Ok(()) => {
+                    job.version = read_version + 1;
+                    return Ok(job);
+                }
+                Err(e) if e.kind == ErrorKind::Conflict => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StepError::conflict(format!(
+            "job {job_id} kept changing concurrently"
+        )))
+    }
+
+    /// Records that `step` started on a running job and answers the job.
+    pub async fn begin(&self, job_id: &str, step: &str) -> Result<Job, StepError> {
+        let now = self.clock.now();
+        self.modify(job_id, |job| {
+            if job.status != JobStatus::Running {
+                return Err(StepError::internal(format!(
+                    "step {step} of job {} ran while the job is {} (expected RUNNING)",
+                    job.id, job.status
+                )));
+            }
+            job.start_step(step, now);
+            Ok(Write::Yes)
+        })
+        .await
+    }
+
+    /// Records that `step` ended well.
+    pub async fn finish(&self, job_id: &str, step: &str) -> Result<Job, StepError> {
+        let now = self.clock.now();
+        self.modify(job_id, |job| {
+            job.end_step(step, true, now);
+            Ok(Write::Yes)
+        })
+        .await
+    }
+
+    /// Runs `body` as step `step` of a running job: recorded before and after.
+    pub async fn run_step<T, Fut>(
+        &self,
+        job_id: &str,
+        step: &str,
+        body: impl FnOnce(Job) -> Fut,
+    ) -> Result<T, StepError>
+    where
+        Fut: Future<Output = Result<T, StepError>>,
+    {
+        let job = self.begin(job_id, step).await?;
+        let out = body(job).await?;
+        self.finish(job_id, step).await?;
+        Ok(out)
+    }
+
+    /// Records a step that ran outside a Lambda function (the Terraform
+    /// build) with the times it reported.
+    pub async fn record_step(
+        &self,
+        job_id: &str,
+        step: &str,
+        started_at: DateTime<Utc>,
+        ended_at: DateTime<Utc>,
+    ) -> Result<Job, StepError> {
+        self.modify(job_id, |job| {
+            job.record_step(step, started_at, ended_at, true);
+            Ok(Write::Yes)
+        })
+        .await
+    }
+}

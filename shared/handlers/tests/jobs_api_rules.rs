@@ -1,0 +1,240 @@
+//! The job API's rules alone: bad input is refused naming the field before
+//! anything is written or started; idempotency keys answer the same job;
+//! a job whose execution cannot start ends FAILED and frees its key; what a
+//! job refers to must exist.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use jobs_domain::StepError;
+use jobs_domain::job::JobStatus;
+use jobs_domain::params::JobParams;
+use serde_json::{Value, json};
+
+fn post_job(
+    body: &Value,
+    key: Option<&str>,
+) -> aws_lambda_events::event::apigw::ApiGatewayV2httpRequest {
+    let headers: Vec<(&str, &str)> = key
+        .map(|k| vec![("Idempotency-Key", k)])
+        .unwrap_or_default();
+    event("POST", "/api/jobs", &headers, Some(&body.to_string()))
+}
+
+#[tokio::test]
+async fn bad_input_names_the_field_and_writes_nothing() {
+    let w = World::new();
+    let cases = [
+        (json!({"type": "DEPLOY_WORKR", "params": {}}), "type"),
+        (
+            json!({"type": "DEPLOY_WORKER", "params": {"name": "runner-1", "region": "eu-west-9"}}),
+            "params.region",
+        ),
+        (
+            json!({"type": "DEPLOY_WORKER", "params": {"name": "runner-1", "region": "eu-west-1", "cpu": 256, "memory": 4096}}),
+            "params.memory",
+        ),
+        (
+            json!({"type": "CONNECTION_TEST", "params": {}}),
+            "params.cloud_identity_id",
+        ),
+        (
+            json!({"type": "RUNNER_JOB", "params": {"payload": {}}, "priority": 1}),
+            "priority",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, answer, _) = w.call_jobs(post_job(&body, Some("k1"))).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert_eq!(answer["error"]["field"], field, "{body}");
+    }
+    assert!(w.jobs.all().is_empty());
+    assert!(w.starter.started().is_empty());
+    assert!(!w.jobs.key_bound("k1"));
+}
+
+#[tokio::test]
+async fn an_idempotency_key_answers_the_same_job_and_starts_nothing_new() {
+    let w = World::new();
+    w.identity("acme").await;
+    let body = json!({"type": "CONNECTION_TEST", "params": {"cloud_identity_id": "acme"}});
+    let (status, first, _) = w.call_jobs(post_job(&body, Some("key-1"))).await;
+    assert_eq!(status, 202);
+    assert_eq!(first["status"], "QUEUED");
+    let (status, again, response) = w.call_jobs(post_job(&body, Some("key-1"))).await;
+    assert_eq!((status, again["id"].clone()), (202, first["id"].clone()));
+    assert_eq!(response.headers.get("idempotent-replayed").unwrap(), "true");
+    let started = w.starter.started();
+    assert_eq!(started.len(), 1);
+    assert_eq!(
+        started[0].name,
+        first["id"].as_str().unwrap(),
+        "the execution is named by the job id"
+    );
+    assert_eq!(
+        started[0].input,
+        json!({"job_id": first["id"]}),
+        "only the job id travels"
+    );
+
+    let other = json!({"type": "CONNECTION_TEST", "params": {"cloud_identity_id": "acme"}, "x": 1});
+    let (status, _, _) = w.call_jobs(post_job(&other, Some("key-1"))).await;
+    assert_eq!(status, 400, "unknown field first");
+    let other = json!({"type": "FETCH_RESOURCES", "params": {"cloud_identity_id": "acme"}});
+    let (status, answer, _) = w.call_jobs(post_job(&other, Some("key-1"))).await;
+    assert_eq!(
+        (status, answer["error"]["code"].clone()),
+        (422, json!("IDEMPOTENCY_KEY_REUSED"))
+    );
+    assert_eq!(w.jobs.all().len(), 1);
+}
+
+#[tokio::test]
+async fn a_job_that_cannot_start_ends_failed_and_its_key_can_be_retried() {
+    let w = World::new();
+    let body =
+        json!({"type": "DEPLOY_WORKER", "params": {"name": "runner-1", "region": "eu-west-1"}});
+    w.starter.faults.fail_next(
+        "start",
+        StepError::unavailable("Step Functions answered 503"),
+    );
+    let (status, answer, _) = w.call_jobs(post_job(&body, Some("deploy-1"))).await;
+    assert_eq!(
+        (status, answer["error"]["code"].clone()),
+        (503, json!("START_FAILED"))
+    );
+    let failed = w.jobs.all();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].status, JobStatus::Failed);
+    assert_eq!(failed[0].error.as_ref().unwrap().code, "START_FAILED");
+    assert!(!w.jobs.key_bound("deploy-1"), "the key is free again");
+
+    let (status, retried, _) = w.call_jobs(post_job(&body, Some("deploy-1"))).await;
+    assert_eq!(status, 202);
+    assert_ne!(retried["id"], json!(failed[0].id));
+    assert_eq!(w.starter.started().len(), 1);
+}
+
+#[tokio::test]
+async fn what_a_job_refers_to_must_exist() {
+    let w = World::new();
+    let (status, answer, _) = w
+        .call_jobs(post_job(
+            &json!({"type": "FETCH_RESOURCES", "params": {"cloud_identity_id": "nobody"}}),
+            None,
+        ))
+        .await;
+    assert_eq!(
+        (status, answer["error"]["field"].clone()),
+        (404, json!("params.cloud_identity_id"))
+    );
+    for t in ["UPDATE_WORKER", "DESTROY_WORKER"] {
+        let mut params = json!({"name": "runner-9"});
+        if t == "UPDATE_WORKER" {
+            params["image"] = json!("repo/runner:2");
+        }
+        let (status, answer, _) = w
+            .call_jobs(post_job(&json!({"type": t, "params": params}), None))
+            .await;
+        assert_eq!(
+            (status, answer["error"]["field"].clone()),
+            (404, json!("params.name")),
+            "{t}"
+        );
+    }
+    // A live worker of that name: DEPLOY is a conflict.
+    let deploy = w
+        .running_job(JobParams::DeployWorker(spec("runner-1")))
+        .await;
+    w.run::<jobs_handlers::steps::GenerateConfig>(json!({"job_id": deploy.id}))
+        .await
+        .unwrap();
+    let (status, _, _) = w
+        .call_jobs(post_job(&json!({"type": "DEPLOY_WORKER", "params": {"name": "runner-1", "region": "eu-west-1"}}), None))
+        .await;
+    assert_eq!(status, 409);
+    assert!(w.starter.started().is_empty());
+}
+
+#[tokio::test]
+async fn jobs_are_listed_newest_first_and_a_forged_cursor_names_next_token() {
+    let w = World::new();
+    for i in 0..3 {
+        let body = json!({"type": "RUNNER_JOB", "params": {"payload": {"n": i}}});
+        let (status, _, _) = w.call_jobs(post_job(&body, None)).await;
+        assert_eq!(status, 202);
+        w.clock.advance(chrono::Duration::seconds(1));
+    }
+    let (status, page, _) = w
+        .call_jobs(event("GET", "/api/jobs?type=RUNNER_JOB&limit=2", &[], None))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(page["jobs"][0]["params"]["payload"]["n"], 2);
+    let token = page["next_token"].as_str().unwrap();
+    let (_, rest, _) = w
+        .call_jobs(event(
+            "GET",
+            &format!("/api/jobs?type=RUNNER_JOB&limit=2&next_token={token}"),
+            &[],
+            None,
+        ))
+        .await;
+    assert_eq!(rest["jobs"].as_array().unwrap().len(), 1);
+    let (status, bad, _) = w
+        .call_jobs(event("GET", "/api/jobs?next_token=Zm9yZ2Vk", &[], None))
+        .await;
+    assert_eq!(
+        (status, bad["error"]["field"].clone()),
+        (400, json!("next_token"))
+    );
+    let (status, _, _) = w
+        .call_jobs(event("GET", "/api/jobs/job-../../etc", &[], None))
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn identities_get_a_platform_issued_external_id_that_a_new_role_keeps() {
+    let w = World::new();
+    let put = |arn: &str| {
+        event(
+            "PUT",
+            "/api/cloud-identities/acme",
+            &[],
+            Some(&json!({"role_arn": arn, "regions": ["eu-west-1"]}).to_string()),
+        )
+    };
+    let (status, created, _) = w.call_jobs(put("arn:aws:iam::111122223333:role/A")).await;
+    assert_eq!(status, 201);
+    let external_id = created["external_id"].as_str().unwrap().to_string();
+    assert_eq!(external_id.len(), 32);
+    let (status, updated, _) = w.call_jobs(put("arn:aws:iam::111122223333:role/B")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            updated["external_id"].as_str().unwrap(),
+            updated["role_arn"].as_str().unwrap()
+        ),
+        (external_id.as_str(), "arn:aws:iam::111122223333:role/B")
+    );
+    let (status, answer, _) = w.call_jobs(put("arn:aws:iam::1111:role/B")).await;
+    assert_eq!(
+        (status, answer["error"]["field"].clone()),
+        (400, json!("role_arn"))
+    );
+
+    let (status, job, _) = w
+        .call_jobs(event(
+            "POST",
+            "/api/cloud-identities/acme/refresh",
+            &[],
+            None,
+        ))
+        .await;
+    assert_eq!(
+        (status, job["type"].clone()),
+        (202, json!("FETCH_RESOURCES"))
+    );
+    assert_eq!(w.starter.started()[0].state_machine, "fetch_resources");
+}

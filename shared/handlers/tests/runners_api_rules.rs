@@ -1,0 +1,141 @@
+//! The runner registry's rules alone: the admin token guards the platform's
+//! calls; a runner's token is shown once and stored only as a hash; a claim
+//! takes the oldest queued job of the runner's pool, each job once; only
+//! the runner holding a job completes it.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use jobs_domain::job::JobStatus;
+use jobs_domain::ports::RunnerStore;
+use serde_json::{Value, json};
+
+async fn register(w: &World, name: &str, pool: &str) -> (String, String) {
+    let admin = format!("Bearer {}", w.admin_token.expose());
+    let (status, reg) = w
+        .call_runners(event(
+            "POST",
+            "/api/runners/register",
+            &[("Authorization", &admin)],
+            Some(&json!({"name": name, "pool": pool}).to_string()),
+        ))
+        .await;
+    assert!(status == 201 || status == 200, "{reg}");
+    (
+        reg["id"].as_str().unwrap().into(),
+        reg["token"].as_str().unwrap().into(),
+    )
+}
+
+async fn runner_call(w: &World, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    let auth = format!("Bearer {token}");
+    let body = body.map(|b| b.to_string());
+    w.call_runners(event(
+        "POST",
+        path,
+        &[("Authorization", &auth)],
+        body.as_deref(),
+    ))
+    .await
+}
+
+#[tokio::test]
+async fn the_platforms_calls_need_the_admin_token() {
+    let w = World::new();
+    let (status, _) = w
+        .call_runners(event("GET", "/api/runners", &[], None))
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = w
+        .call_runners(event(
+            "GET",
+            "/api/runners",
+            &[("Authorization", "Bearer guess")],
+            None,
+        ))
+        .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn a_token_is_stored_as_a_hash_and_registering_again_rotates_it() {
+    let w = World::new();
+    let (id, token) = register(&w, "runner-1", "default").await;
+    let stored = w.runners.get(&id).await.unwrap().unwrap();
+    assert_ne!(stored.token_hash, token);
+    assert!(!stored.token_hash.contains(&token));
+    let (status, beat) =
+        runner_call(&w, &format!("/api/runners/{id}/heartbeat"), &token, None).await;
+    assert_eq!((status, beat["status"].clone()), (200, json!("ONLINE")));
+
+    let (again, new_token) = register(&w, "runner-1", "default").await;
+    assert_eq!(again, id);
+    let (status, _) = runner_call(&w, &format!("/api/runners/{id}/heartbeat"), &token, None).await;
+    assert_eq!(status, 403, "the old token stopped working");
+    let (status, _) = runner_call(
+        &w,
+        &format!("/api/runners/{id}/heartbeat"),
+        &new_token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    w.clock.advance(chrono::Duration::seconds(91));
+    let admin = format!("Bearer {}", w.admin_token.expose());
+    let (_, listed) = w
+        .call_runners(event(
+            "GET",
+            &format!("/api/runners/{id}"),
+            &[("Authorization", &admin)],
+            None,
+        ))
+        .await;
+    assert_eq!(
+        listed["status"], "OFFLINE",
+        "no heartbeat for longer than the TTL"
+    );
+}
+
+#[tokio::test]
+async fn claims_take_the_oldest_job_of_the_pool_once_and_only_the_holder_completes_it() {
+    let w = World::new();
+    let mut ids = Vec::new();
+    for (i, pool) in ["gpu", "default", "default"].into_iter().enumerate() {
+        let body = json!({"type": "RUNNER_JOB", "params": {"pool": pool, "payload": {"n": i}}});
+        let (status, job, _) = w
+            .call_jobs(event("POST", "/api/jobs", &[], Some(&body.to_string())))
+            .await;
+        assert_eq!(status, 202);
+        ids.push(job["id"].as_str().unwrap().to_string());
+        w.clock.advance(chrono::Duration::seconds(1));
+    }
+    let (a, token_a) = register(&w, "runner-a", "default").await;
+    let (b, token_b) = register(&w, "runner-b", "default").await;
+    let (_, first) = runner_call(&w, &format!("/api/runners/{a}/claim"), &token_a, None).await;
+    let (_, second) = runner_call(&w, &format!("/api/runners/{b}/claim"), &token_b, None).await;
+    assert_eq!(
+        (
+            first["id"].as_str().unwrap(),
+            second["id"].as_str().unwrap()
+        ),
+        (ids[1].as_str(), ids[2].as_str())
+    );
+    let (status, _) = runner_call(&w, &format!("/api/runners/{a}/claim"), &token_a, None).await;
+    assert_eq!(status, 204, "the gpu pool's job is not for this pool");
+
+    let path = format!("/api/runners/{b}/jobs/{}/complete", ids[1]);
+    let (status, _) = runner_call(&w, &path, &token_b, Some(json!({"status": "SUCCESS"}))).await;
+    assert_eq!(status, 409, "runner b does not hold that job");
+    let path = format!("/api/runners/{a}/jobs/{}/complete", ids[1]);
+    let (status, done) = runner_call(
+        &w,
+        &path,
+        &token_a,
+        Some(json!({"status": "FAILED", "error": "exit 2"})),
+    )
+    .await;
+    assert_eq!((status, done["status"].clone()), (200, json!("FAILED")));
+    assert_eq!(w.job(&ids[1]).await.error.unwrap().message, "exit 2");
+    assert_eq!(w.job(&ids[2]).await.status, JobStatus::Running);
+}

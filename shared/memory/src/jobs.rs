@@ -1,0 +1,312 @@
+//! Jobs and idempotency keys in memory, with the `JobStore` contract:
+//! conditional writes on the version, a key bound to its job atomically,
+//! newest-first pages behind an opaque cursor, the runners' queue oldest
+//! first.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use jobs_domain::StepError;
+use jobs_domain::job::{Job, JobStatus, JobType};
+use jobs_domain::ports::{Created, IdempotencyKey, JobFilter, JobStore, Page, PortResult};
+
+use crate::{Faults, lock};
+
+#[derive(Debug, Default)]
+struct State {
+    jobs: HashMap<String, Job>,
+    /// key → (request hash, job id)
+    keys: HashMap<String, (String, String)>,
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryJobStore {
+    state: Mutex<State>,
+    pub faults: Faults,
+}
+
+impl MemoryJobStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every stored job (any order), for assertions.
+    pub fn all(&self) -> Vec<Job> {
+        lock(&self.state).jobs.values().cloned().collect()
+    }
+
+    /// Stores a job as it is (a test's starting point), replacing any.
+    pub fn insert(&self, job: Job) {
+        lock(&self.state).jobs.insert(job.id.clone(), job);
+    }
+
+    /// Whether an idempotency key is bound.
+    pub fn key_bound(&self, key: &str) -> bool {
+        lock(&self.state).keys.contains_key(key)
+    }
+}
+
+fn cursor_of(job: &Job) -> String {
+    let text = format!("{}\n{}", jobs_domain::time::format(&job.created_at), job.id);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+fn parse_cursor(cursor: &str) -> PortResult<(String, String)> {
+    let bad = || {
+        StepError::invalid(format!(
+            "next_token {cursor:?} is not a cursor this API issued"
+        ))
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (created, id) = text.split_once('\n').ok_or_else(bad)?;
+    if !jobs_domain::job::is_job_id(id) {
+        return Err(bad());
+    }
+    Ok((created.to_string(), id.to_string()))
+}
+
+fn created_key(job: &Job) -> (String, String) {
+    (jobs_domain::time::format(&job.created_at), job.id.clone())
+}
+
+fn answer_for(state: &State, key: &IdempotencyKey) -> Option<Created> {
+    let (hash, job_id) = state.keys.get(&key.key)?;
+    if hash != &key.request_hash {
+        return Some(Created::KeyReused);
+    }
+    state
+        .jobs
+        .get(job_id)
+        .map(|j| Created::Existing(Box::new(j.clone())))
+}
+
+#[async_trait]
+impl JobStore for MemoryJobStore {
+    async fn create(&self, job: &Job, key: Option<&IdempotencyKey>) -> PortResult<Created> {
+        self.faults.check("create")?;
+        let mut state = lock(&self.state);
+        if let Some(k) = key
+            && let Some(bound) = answer_for(&state, k)
+        {
+            return Ok(bound);
+        }
+        if state.jobs.contains_key(&job.id) {
+            return Err(StepError::conflict(format!(
+                "job {} already exists",
+                job.id
+            )));
+        }
+        state.jobs.insert(job.id.clone(), job.clone());
+        if let Some(k) = key {
+            state
+                .keys
+                .insert(k.key.clone(), (k.request_hash.clone(), job.id.clone()));
+        }
+        Ok(Created::New)
+    }
+
+    async fn find_key(&self, key: &IdempotencyKey) -> PortResult<Option<Created>> {
+        self.faults.check("find_key")?;
+        Ok(answer_for(&lock(&self.state), key))
+    }
+
+    async fn get(&self, id: &str) -> PortResult<Option<Job>> {
+        self.faults.check("get")?;
+        Ok(lock(&self.state).jobs.get(id).cloned())
+    }
+
+    async fn update(&self, job: &Job, expected_version: u64) -> PortResult<()> {
+        self.faults.check("update")?;
+        let mut state = lock(&self.state);
+        match state.jobs.get(&job.id) {
+            Some(stored) if stored.version == expected_version => {
+                let mut next = job.clone();
+                next.version = expected_version + 1;
+                state.jobs.insert(job.id.clone(), next);
+                Ok(())
+            }
+            _ => Err(StepError::conflict(format!(
+                "job {} changed since version {expected_version}",
+                job.id
+            ))),
+        }
+    }
+
+    async fn list(
+        &self,
+        filter: &JobFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> PortResult<Page<Job>> {
+        self.faults.check("list")?;
+        let after = cursor.map(parse_cursor).transpose()?;
+        let limit = limit.clamp(1, 100);
+        let state = lock(&self.state);
+        let mut matching: Vec<&Job> = state
+            .jobs
+            .values()
+            .filter(|j| filter.job_type.is_none_or(|t| j.job_type == t))
+            .filter(|j| filter.status.is_none_or(|s| j.status == s))
+            .filter(|j| after.as_ref().is_none_or(|a| &created_key(j) < a))
+            .collect();
+        matching.sort_by_key(|j| std::cmp::Reverse(created_key(j)));
+        let more = matching.len() > limit;
+        let items: Vec<Job> = matching.into_iter().take(limit).cloned().collect();
+        let next = if more {
+            items.last().map(cursor_of)
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn release_key(&self, key: &str) -> PortResult<()> {
+        self.faults.check("release_key")?;
+        lock(&self.state).keys.remove(key);
+        Ok(())
+    }
+
+    async fn queued_runner_jobs(&self, pool: &str, limit: usize) -> PortResult<Vec<Job>> {
+        self.faults.check("queued_runner_jobs")?;
+        let state = lock(&self.state);
+        let mut queued: Vec<&Job> = state
+            .jobs
+            .values()
+            .filter(|j| {
+                j.job_type == JobType::RunnerJob
+                    && j.status == JobStatus::Queued
+                    && j.pool.as_deref() == Some(pool)
+            })
+            .collect();
+        queued.sort_by_key(|j| created_key(j));
+        Ok(queued.into_iter().take(limit).cloned().collect())
+    }
+
+    async fn runner_jobs_of(&self, runner_id: &str) -> PortResult<Vec<Job>> {
+        self.faults.check("runner_jobs_of")?;
+        let state = lock(&self.state);
+        let mut held: Vec<Job> = state
+            .jobs
+            .values()
+            .filter(|j| j.runner_id.as_deref() == Some(runner_id))
+            .cloned()
+            .collect();
+        held.sort_by_key(created_key);
+        Ok(held)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone, Utc};
+    use jobs_domain::ErrorKind;
+    use serde_json::json;
+
+    fn job_at(t: JobType, secs: i64) -> Job {
+        let at = Utc.timestamp_opt(1_900_000_000 + secs, 0).single().unwrap();
+        Job::new(t, json!({}), at)
+    }
+
+    fn key(k: &str, body: &str) -> IdempotencyKey {
+        IdempotencyKey {
+            key: k.into(),
+            request_hash: body.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn updates_are_conditional_on_the_version() {
+        let store = MemoryJobStore::new();
+        let job = job_at(JobType::RunnerJob, 0);
+        store.create(&job, None).await.unwrap();
+        store.update(&job, 1).await.unwrap();
+        assert_eq!(store.get(&job.id).await.unwrap().unwrap().version, 2);
+        let stale = store.update(&job, 1).await.unwrap_err();
+        assert_eq!(stale.kind, ErrorKind::Conflict);
+        let missing = job_at(JobType::RunnerJob, 1);
+        assert_eq!(
+            store.update(&missing, 1).await.unwrap_err().kind,
+            ErrorKind::Conflict
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_answers_its_job_or_refuses_another_body() {
+        let store = MemoryJobStore::new();
+        let first = job_at(JobType::RunnerJob, 0);
+        assert_eq!(
+            store.create(&first, Some(&key("k", "a"))).await.unwrap(),
+            Created::New
+        );
+        let second = job_at(JobType::RunnerJob, 1);
+        match store.create(&second, Some(&key("k", "a"))).await.unwrap() {
+            Created::Existing(j) => assert_eq!(j.id, first.id),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            store.create(&second, Some(&key("k", "b"))).await.unwrap(),
+            Created::KeyReused
+        );
+        assert!(
+            store.get(&second.id).await.unwrap().is_none(),
+            "nothing half-written"
+        );
+        store.release_key("k").await.unwrap();
+        assert_eq!(store.find_key(&key("k", "a")).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn pages_are_newest_first_and_cursors_are_checked() {
+        let store = MemoryJobStore::new();
+        for i in 0..5 {
+            store
+                .create(&job_at(JobType::RunnerJob, i), None)
+                .await
+                .unwrap();
+        }
+        store
+            .create(&job_at(JobType::ConnectionTest, 10), None)
+            .await
+            .unwrap();
+        let filter = JobFilter {
+            job_type: Some(JobType::RunnerJob),
+            status: None,
+        };
+        let p1 = store.list(&filter, 2, None).await.unwrap();
+        let p2 = store.list(&filter, 2, p1.next.as_deref()).await.unwrap();
+        let p3 = store.list(&filter, 2, p2.next.as_deref()).await.unwrap();
+        let seen: Vec<_> = [p1.items, p2.items, p3.items.clone()].concat();
+        assert_eq!(seen.len(), 5);
+        assert!(seen.windows(2).all(|w| w[0].created_at > w[1].created_at));
+        assert_eq!(p3.next, None);
+        let forged = store
+            .list(&filter, 2, Some("bm90IGEgY3Vyc29y"))
+            .await
+            .unwrap_err();
+        assert_eq!(forged.kind, ErrorKind::InvalidInput);
+    }
+
+    #[tokio::test]
+    async fn the_queue_is_oldest_first_per_pool() {
+        let store = MemoryJobStore::new();
+        let mut ids = Vec::new();
+        for (i, pool) in ["a", "b", "a"].into_iter().enumerate() {
+            let mut j = job_at(JobType::RunnerJob, 100 - i as i64 * 10);
+            j.pool = Some(pool.into());
+            ids.push(j.id.clone());
+            store.create(&j, None).await.unwrap();
+        }
+        let queued = store.queued_runner_jobs("a", 10).await.unwrap();
+        assert_eq!(
+            queued.iter().map(|j| j.id.clone()).collect::<Vec<_>>(),
+            [ids[2].clone(), ids[0].clone()]
+        );
+        assert!(queued[0].created_at < queued[1].created_at + Duration::zero());
+    }
+}
