@@ -1,10 +1,14 @@
-# Two EventBridge rules on the default bus:
+# Four EventBridge rules on the default bus:
 #   refresh  - schedule -> refresh-scheduler (a FETCH_RESOURCES job per cloud
 #              identity). An EventBridge rule rather than EventBridge Scheduler:
 #              the handler keys its idempotency on the event's "time", which
 #              scheduled rule events carry and keep across retries.
 #   reconcile - an execution of ours ended FAILED/TIMED_OUT/ABORTED ->
 #              execution-reconciler marks its job FAILED if no step did.
+#   sweep    - schedule -> job-sweeper (starts a job accepted but never
+#              started: its StartExecution was lost).
+#   leases   - schedule -> lease-sweeper (requeues the jobs of runners that
+#              stopped heartbeating).
 
 resource "aws_cloudwatch_event_rule" "refresh" {
   name                = "${local.name}-refresh-resources"
@@ -62,4 +66,52 @@ resource "aws_lambda_permission" "execution_ended" {
   function_name = aws_lambda_function.this["execution-reconciler"].function_name
   principal     = "events.amazonaws.com"
   source_arn    = aws_cloudwatch_event_rule.execution_ended.arn
+}
+
+resource "aws_cloudwatch_event_rule" "sweep" {
+  name                = "${local.name}-sweep-jobs"
+  description         = "Start jobs accepted but never started"
+  schedule_expression = var.sweep_schedule
+}
+
+resource "aws_cloudwatch_event_target" "sweep" {
+  rule = aws_cloudwatch_event_rule.sweep.name
+  arn  = aws_lambda_function.this["job-sweeper"].arn
+
+  retry_policy {
+    maximum_event_age_in_seconds = 600
+    maximum_retry_attempts       = 2
+  }
+}
+
+resource "aws_lambda_permission" "sweep" {
+  statement_id  = "AllowSweepSchedule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this["job-sweeper"].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.sweep.arn
+}
+
+resource "aws_cloudwatch_event_rule" "leases" {
+  name                = "${local.name}-sweep-leases"
+  description         = "Requeue the jobs of runners that stopped heartbeating"
+  schedule_expression = var.lease_sweep_schedule
+}
+
+resource "aws_cloudwatch_event_target" "leases" {
+  rule = aws_cloudwatch_event_rule.leases.name
+  arn  = aws_lambda_function.this["lease-sweeper"].arn
+
+  retry_policy {
+    maximum_event_age_in_seconds = 300
+    maximum_retry_attempts       = 2
+  }
+}
+
+resource "aws_lambda_permission" "leases" {
+  statement_id  = "AllowLeaseSweepSchedule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this["lease-sweeper"].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.leases.arn
 }

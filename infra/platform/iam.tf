@@ -195,6 +195,16 @@ locals {
       Resource = ["${local.state_machine_arn_prefix}fetch_resources"]
     }
 
+    # generate-config: resolve the Runner release's tag to its digest
+    # (ecr:DescribeImages; any repository of this account: the release image
+    # is configuration).
+    release_images = {
+      Sid      = "ReleaseImages"
+      Effect   = "Allow"
+      Action   = ["ecr:DescribeImages"]
+      Resource = ["arn:${local.partition}:ecr:*:${local.account}:repository/*"]
+    }
+
     xray = {
       Sid      = "XRay"
       Effect   = "Allow"
@@ -209,16 +219,19 @@ locals {
     "mark-running"         = [local.st.jobs_step]
     "verify-identity"      = [local.st.jobs_step, local.st.identities_read, local.st.assume_customer_role]
     "discover-resources"   = [local.st.jobs_step, local.st.identities_read_write, local.st.inventory_write, local.st.assume_customer_role]
-    "generate-config"      = [local.st.jobs_step, local.st.workers_read_write, local.st.config_put]
+    "generate-config"      = [local.st.jobs_step, local.st.workers_read_write, local.st.config_put, local.st.release_images]
     "register-worker"      = [local.st.jobs_step, local.st.workers_read_write, local.st.worker_secrets, local.st.scale_worker_service, local.st.admin_token_read]
+    "abandon-deployment"   = [local.st.jobs_step, local.st.workers_read_write, local.st.scale_worker_service, local.st.admin_token_read]
     "deregister-worker"    = [local.st.jobs_step, local.st.workers_read_write, local.st.admin_token_read]
     "requeue-jobs"         = [local.st.jobs_step, local.st.jobs_by_runner]
     "check-deployment"     = [local.st.jobs_step, local.st.workers_read_write, local.st.describe_worker_service]
     "report-success"       = [local.st.jobs_step]
     "report-failure"       = [local.st.jobs_step]
     "job-api"              = [local.st.jobs_api, local.st.idempotency, local.st.identities_read_write, local.st.inventory_read, local.st.workers_read, local.st.start_any_machine]
-    "runners-api"          = [local.st.runners, local.st.jobs_runner_queue, local.st.admin_token_read]
+    "runners-api"          = [local.st.runners, local.st.jobs_runner_queue, local.st.jobs_by_runner, local.st.admin_token_read]
+    "lease-sweeper"        = [local.st.runners, local.st.jobs_runner_queue, local.st.jobs_by_runner, local.st.admin_token_read]
     "refresh-scheduler"    = [local.st.jobs_step, local.st.idempotency, local.st.identities_scan, local.st.start_fetch_resources]
+    "job-sweeper"          = [local.st.jobs_api, local.st.start_any_machine]
     "execution-reconciler" = [local.st.jobs_step]
   }
 }

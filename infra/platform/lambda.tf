@@ -21,6 +21,7 @@ locals {
     "discover-resources"   = { family = "step", memory_size = 1024, timeout = 600 }
     "generate-config"      = { family = "step", memory_size = 256, timeout = 60 }
     "register-worker"      = { family = "step", memory_size = 256, timeout = 60 }
+    "abandon-deployment"   = { family = "step", memory_size = 256, timeout = 60 }
     "deregister-worker"    = { family = "step", memory_size = 256, timeout = 60 }
     "requeue-jobs"         = { family = "step", memory_size = 256, timeout = 60 }
     "check-deployment"     = { family = "step", memory_size = 256, timeout = 60 }
@@ -28,7 +29,9 @@ locals {
     "report-failure"       = { family = "step", memory_size = 256, timeout = 30 }
     "job-api"              = { family = "job_api", memory_size = 256, timeout = 29 }
     "runners-api"          = { family = "runners_api", memory_size = 256, timeout = 29 }
+    "lease-sweeper"        = { family = "runners_api", memory_size = 256, timeout = 60 }
     "refresh-scheduler"    = { family = "job_api", memory_size = 256, timeout = 60 }
+    "job-sweeper"          = { family = "job_api", memory_size = 256, timeout = 60 }
     "execution-reconciler" = { family = "job_api", memory_size = 256, timeout = 60 }
   }
 
@@ -85,6 +88,9 @@ locals {
       RUNNER_LOG_RETENTION_DAYS      = tostring(var.runner_log_retention_days)
       RUNNER_STOP_TIMEOUT_SECONDS    = tostring(var.runner_stop_timeout_seconds)
       RUNNER_MODULE_SOURCE           = var.runner_module_source
+      }, {
+      # The Runner release UPDATE_WORKER rolls out (resolved to its digest).
+      for k, v in { RUNNER_IMAGE = var.runner_image } : k => v if v != null
     })
   }
 }

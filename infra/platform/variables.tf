@@ -107,10 +107,10 @@ variable "function_overrides" {
   validation {
     condition = alltrue([for k in keys(var.function_overrides) : contains([
       "mark-running", "verify-identity", "discover-resources", "generate-config", "register-worker",
-      "deregister-worker", "requeue-jobs", "check-deployment", "report-success", "report-failure",
-      "job-api", "runners-api", "refresh-scheduler", "execution-reconciler",
+      "abandon-deployment", "deregister-worker", "requeue-jobs", "check-deployment", "report-success", "report-failure",
+      "job-api", "runners-api", "lease-sweeper", "refresh-scheduler", "job-sweeper", "execution-reconciler",
     ], k)])
-    error_message = "function_overrides keys must be crate names: mark-running, verify-identity, discover-resources, generate-config, register-worker, deregister-worker, requeue-jobs, check-deployment, report-success, report-failure, job-api, runners-api, refresh-scheduler, execution-reconciler."
+    error_message = "function_overrides keys must be crate names: mark-running, verify-identity, discover-resources, generate-config, register-worker, abandon-deployment, deregister-worker, requeue-jobs, check-deployment, report-success, report-failure, job-api, runners-api, lease-sweeper, refresh-scheduler, job-sweeper, execution-reconciler."
   }
 
   validation {
@@ -182,8 +182,8 @@ variable "platform_api_url" {
   default     = null
 
   validation {
-    condition     = var.platform_api_url == null || can(regex("^https?://[^/]+", coalesce(var.platform_api_url, "x")))
-    error_message = "platform_api_url must be an http(s) URL or null."
+    condition     = var.platform_api_url == null || can(regex("^https://[^/]+", coalesce(var.platform_api_url, "x")))
+    error_message = "platform_api_url must be an https URL (Runners send their tokens to it) or null."
   }
 }
 
@@ -193,8 +193,8 @@ variable "registry_url" {
   default     = null
 
   validation {
-    condition     = var.registry_url == null || can(regex("^https?://[^/]+", coalesce(var.registry_url, "x")))
-    error_message = "registry_url must be an http(s) URL or null."
+    condition     = var.registry_url == null || can(regex("^https://[^/]+", coalesce(var.registry_url, "x")))
+    error_message = "registry_url must be an https URL (the registry's admin token is sent to it) or null."
   }
 }
 
@@ -274,6 +274,28 @@ variable "api_throttling_rate_limit" {
 # ---------------------------------------------------------------------------
 # Schedules
 # ---------------------------------------------------------------------------
+
+variable "lease_sweep_schedule" {
+  description = "EventBridge schedule expression of the lease sweeper (requeues the jobs of runners that stopped heartbeating)."
+  type        = string
+  default     = "rate(1 minute)"
+
+  validation {
+    condition     = can(regex("^(rate|cron)\\(.+\\)$", var.lease_sweep_schedule))
+    error_message = "lease_sweep_schedule must be an EventBridge rate(...) or cron(...) expression."
+  }
+}
+
+variable "sweep_schedule" {
+  description = "EventBridge schedule expression of the job sweeper (starts jobs whose StartExecution was lost)."
+  type        = string
+  default     = "rate(5 minutes)"
+
+  validation {
+    condition     = can(regex("^(rate|cron)\\(.+\\)$", var.sweep_schedule))
+    error_message = "sweep_schedule must be an EventBridge rate(...) or cron(...) expression."
+  }
+}
 
 variable "refresh_schedule" {
   description = "EventBridge schedule expression of the resource refresh (a FETCH_RESOURCES job per cloud identity)."

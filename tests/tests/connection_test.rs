@@ -317,3 +317,41 @@ async fn an_inventory_of_more_than_5000_subnets_is_stored_and_read_back_whole() 
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_start_was_lost_is_started_by_the_sweeper() {
+    let s = stack_with(StackOptions {
+        clock_speedup: 200.0,
+        start_grace_seconds: 1,
+        sweep_every: std::time::Duration::from_millis(500),
+        ..StackOptions::default()
+    })
+    .await;
+    let (id, _) = customer(&s, "acme", SeedSpec::demo).await;
+    // The job API wrote the job, then died before StartExecution.
+    let params = jobs_domain::params::JobParams::FetchResources {
+        cloud_identity_id: id,
+    };
+    let job = jobs_domain::job::Job::new(
+        jobs_domain::job::JobType::FetchResources,
+        params.to_value(),
+        chrono::Utc::now(),
+    );
+    s.job_deps.jobs.store().create(&job, None).await.unwrap();
+    assert!(
+        e2e::executions(&s)
+            .await
+            .iter()
+            .all(|(name, _)| name != &job.id),
+        "not started yet"
+    );
+    let done = finish(&s, &job.id).await;
+    assert_eq!(done["status"], "SUCCESS", "{done}");
+    let runs: Vec<_> = e2e::executions(&s)
+        .await
+        .into_iter()
+        .filter(|(name, _)| name == &job.id)
+        .collect();
+    assert_eq!(runs.len(), 1, "started once: {runs:?}");
+    s.stop().await;
+}

@@ -241,7 +241,10 @@ fn the_rendered_configuration_passes_terraform_validate_offline() {
     std::fs::create_dir_all(&work).unwrap();
     std::fs::write(
         work.join("main.tf.json"),
-        serde_json::to_vec_pretty(&render_root(&spec, "wkr-0123", "job-0123", &platform)).unwrap(),
+        serde_json::to_vec_pretty(&render_root(
+            &spec, "wkr-0123", "job-0123", "job-0123", &platform,
+        ))
+        .unwrap(),
     )
     .unwrap();
     let copy = std::process::Command::new("cp")

@@ -8,8 +8,13 @@ use local_stack::{leftovers, standin, terraform};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+/// The functions' home region (the stack's AWS_REGION) and one away from
+/// it: every regional call must go to the worker's region.
+const HOME: &str = "us-east-1";
+const AWAY: &str = "eu-west-1";
+
 async fn deploy(s: &LocalStack, name: &str, extra: Value) -> Value {
-    let mut params = json!({"name": name, "region": "us-east-1"});
+    let mut params = json!({"name": name, "region": HOME});
     if let (Some(p), Some(e)) = (params.as_object_mut(), extra.as_object()) {
         p.extend(e.clone());
     }
@@ -29,7 +34,7 @@ async fn runner_env(s: &LocalStack, deployed: &Value) -> standin::RunnerEnv {
     let w = &deployed["result"]["worker"];
     standin::boot(
         &s.sdk,
-        "us-east-1",
+        w["region"].as_str().unwrap(),
         w["cluster_arn"].as_str().unwrap(),
         w["service_name"].as_str().unwrap(),
     )
@@ -69,7 +74,19 @@ async fn deploy_and_destroy_for_real_leave_nothing_and_the_token_nowhere_but_its
     let logs = e2e::logs::capture();
     let s = stack().await;
     let name = "runner-e2e-1";
-    let deployed = deploy(&s, name, json!({})).await;
+    let deployed = deploy(&s, name, json!({"region": AWAY})).await;
+    assert_eq!(deployed["result"]["worker"]["region"], AWAY);
+    // IAM is global; everything regional is in the worker's region only.
+    let at_home: Vec<String> = leftovers::find(&s.sdk, HOME, name)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|l| !l.starts_with("iam role"))
+        .collect();
+    assert!(
+        at_home.is_empty(),
+        "created in the home region: {at_home:?}"
+    );
     assert_eq!(deployed["status"], "SUCCESS", "{deployed}");
     let steps: Vec<&str> = deployed["steps"]
         .as_array()
@@ -136,7 +153,11 @@ async fn deploy_and_destroy_for_real_leave_nothing_and_the_token_nowhere_but_its
         !history_text(&s, deployed["id"].as_str().unwrap(), "deploy_worker").contains(&token),
         "the token is in the execution history"
     );
-    let ecs = aws_sdk_ecs::Client::new(&s.sdk);
+    let ecs = aws_sdk_ecs::Client::from_conf(
+        aws_sdk_ecs::config::Builder::from(&s.sdk)
+            .region(aws_types::region::Region::new(AWAY))
+            .build(),
+    );
     let task_def = ecs
         .describe_task_definition()
         .task_definition(
@@ -185,7 +206,7 @@ async fn deploy_and_destroy_for_real_leave_nothing_and_the_token_nowhere_but_its
             "ReportSuccess"
         ]
     );
-    let left = leftovers::find(&s.sdk, "us-east-1", name).await.unwrap();
+    let left = leftovers::find(&s.sdk, AWAY, name).await.unwrap();
     assert!(left.is_empty(), "left behind: {left:?}");
     let (status, _) = api(&s)
         .call(
@@ -244,7 +265,7 @@ async fn every_step_delivered_twice_gives_one_registration_and_one_stack() {
     let destroyed = destroy(&s, name).await;
     assert_eq!(destroyed["status"], "SUCCESS", "{destroyed}");
     assert!(
-        leftovers::find(&s.sdk, "us-east-1", name)
+        leftovers::find(&s.sdk, HOME, name)
             .await
             .unwrap()
             .is_empty()
@@ -275,17 +296,35 @@ async fn a_terraform_failure_midway_fails_the_job_with_its_message_and_destroy_c
         .unwrap();
     assert_eq!(tf_step["status"], "FAILED");
     assert!(
-        !leftovers::find(&s.sdk, "us-east-1", name)
+        !leftovers::find(&s.sdk, HOME, name)
             .await
             .unwrap()
             .is_empty(),
         "the failure left a partial stack"
     );
     assert_eq!(e2e::item_count(&s, "runners").await, 0, "never registered");
+    let steps: Vec<&str> = failed["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(steps.contains(&"AbandonDeployment"), "{steps:?}");
+    let worker = s.step_deps.workers.get(name).await.unwrap().unwrap();
+    assert_eq!(worker.status, jobs_domain::worker::WorkerStatus::Failed);
+    assert!(worker.failure.unwrap().contains("TERRAFORM_FAILED"));
+    let (status, _) = api(&s)
+        .call(Method::POST, "/api/jobs", Some(json!({"type": "UPDATE_WORKER", "params": {"name": name, "image": "repo/runner:2"}})), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        status, 409,
+        "a FAILED worker cannot be updated, only destroyed"
+    );
 
     let destroyed = destroy(&s, name).await;
     assert_eq!(destroyed["status"], "SUCCESS", "{destroyed}");
-    let left = leftovers::find(&s.sdk, "us-east-1", name).await.unwrap();
+    let left = leftovers::find(&s.sdk, HOME, name).await.unwrap();
     assert!(left.is_empty(), "left behind: {left:?}");
     s.stop().await;
 }
@@ -358,6 +397,37 @@ async fn update(s: &LocalStack, name: &str, image: &str) -> Value {
     finish(s, job["id"].as_str().unwrap()).await
 }
 
+/// UPDATE_WORKER without an image: to the platform's latest release.
+async fn release(s: &LocalStack, name: &str) -> Value {
+    let job = api(s)
+        .submit("UPDATE_WORKER", json!({ "name": name }))
+        .await
+        .unwrap();
+    finish(s, job["id"].as_str().unwrap()).await
+}
+
+/// The service's task definition and primary deployment id.
+async fn service_now(s: &LocalStack, worker: &Value) -> (String, String) {
+    let svc = aws_sdk_ecs::Client::new(&s.sdk)
+        .describe_services()
+        .cluster(worker["cluster_arn"].as_str().unwrap())
+        .services(worker["service_name"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .services
+        .unwrap()
+        .remove(0);
+    let primary = svc
+        .deployments
+        .unwrap_or_default()
+        .into_iter()
+        .find(|d| d.status.as_deref() == Some("PRIMARY"))
+        .and_then(|d| d.id)
+        .unwrap();
+    (svc.task_definition.unwrap(), primary)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_worker_deploys_a_new_revision_and_waits_for_the_rollout() {
     let s = stack().await;
@@ -424,9 +494,45 @@ async fn update_worker_deploys_a_new_revision_and_waits_for_the_rollout() {
     // The same runner registration and token keep working.
     runner_env(&s, &deployed).await.heartbeat().await.unwrap();
 
+    // Without an image: the platform's release, pinned by its digest.
+    let digest = local_stack::stack::push_release(&s.sdk, "2.0.0")
+        .await
+        .unwrap();
+    let released = release(&s, name).await;
+    assert_eq!(released["status"], "SUCCESS", "{released}");
+    let pinned = format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/alethia/runner@{digest}");
+    assert_eq!(released["result"]["image"], pinned);
+    let (td_now, deployment) = service_now(&s, w).await;
+    let image = ecs
+        .describe_task_definition()
+        .task_definition(&td_now)
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap()
+        .container_definitions
+        .unwrap()[0]
+        .image
+        .clone();
+    assert_eq!(image.as_deref(), Some(pinned.as_str()));
+
+    // Again with nothing new: the task definition stays, the service still
+    // gets a new deployment, and the job ends when it is complete.
+    let again = release(&s, name).await;
+    assert_eq!(again["status"], "SUCCESS", "{again}");
+    let (td_again, deployment_again) = service_now(&s, w).await;
+    assert_eq!(td_again, td_now, "nothing to change in the task definition");
+    assert_ne!(
+        deployment_again, deployment,
+        "a new deployment all the same"
+    );
+    let (clean, output) = terraform::plan_is_clean(&s, name).await.unwrap();
+    assert!(clean, "{output}");
+
     let destroyed = destroy(&s, name).await;
     assert_eq!(destroyed["status"], "SUCCESS", "{destroyed}");
-    let left = leftovers::find(&s.sdk, "us-east-1", name).await.unwrap();
+    let left = leftovers::find(&s.sdk, HOME, name).await.unwrap();
     assert!(left.is_empty(), "left behind: {left:?}");
     s.stop().await;
 }

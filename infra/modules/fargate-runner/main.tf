@@ -253,6 +253,13 @@ resource "aws_ecs_service" "runner" {
   deployment_minimum_healthy_percent = 100
   deployment_maximum_percent         = 200
 
+  # A new trigger (the UPDATE_WORKER job's id) rolls the service even when
+  # the task definition is unchanged: an update always redeploys.
+  force_new_deployment = true
+  triggers = {
+    deployment = var.deployment_trigger
+  }
+
   deployment_circuit_breaker {
     enable   = true
     rollback = true

@@ -134,3 +134,9 @@ variable "assign_public_ip" {
   type        = bool
   default     = true
 }
+
+variable "deployment_trigger" {
+  description = "Changing it forces a new deployment of the service even when the task definition did not change (UPDATE_WORKER passes its job id)."
+  type        = string
+  default     = ""
+}

@@ -153,11 +153,14 @@ pub async fn worker_lifecycle(stack: &LocalStack) -> Result<()> {
     let api = Api::new(&stack.api_url);
     let admin = stack.admin_token.expose().to_string();
     let name = "runner-demo-1";
-    println!("\n== DEPLOY_WORKER ==");
+    // Away from the functions' home region (us-east-1): every regional call
+    // goes to the worker's region.
+    let region = "eu-west-1";
+    println!("\n== DEPLOY_WORKER ({region}) ==");
     let deployed = run_worker_job(
         &api,
         "DEPLOY_WORKER",
-        json!({"name": name, "region": "us-east-1", "cpu": 512, "memory": 1024}),
+        json!({"name": name, "region": region, "cpu": 512, "memory": 1024}),
         &format!("{name} (Terraform runs for real against the emulator)"),
     )
     .await?;
@@ -176,7 +179,7 @@ pub async fn worker_lifecycle(stack: &LocalStack) -> Result<()> {
     );
     let runner = crate::standin::boot(
         &stack.sdk,
-        worker["region"].as_str().unwrap_or("us-east-1"),
+        worker["region"].as_str().unwrap_or(region),
         worker["cluster_arn"].as_str().unwrap_or_default(),
         worker["service_name"].as_str().unwrap_or_default(),
     )
@@ -225,23 +228,51 @@ pub async fn worker_lifecycle(stack: &LocalStack) -> Result<()> {
         claimed.len(),
         claimed.join(", ")
     );
+    if let Some(first) = claimed.first() {
+        runner.complete(first, "SUCCESS").await?;
+        println!("{runner_id} completed {first}; it holds the other two while it heartbeats.");
+    }
 
-    println!("\n== UPDATE_WORKER ==");
-    run_worker_job(
+    println!("\n== UPDATE_WORKER (to the latest release) ==");
+    let updated = run_worker_job(
         &api,
         "UPDATE_WORKER",
-        json!({"name": name, "image": "public.ecr.aws/alethia/runner:1.1.0"}),
-        &format!("{name} to image runner:1.1.0"),
+        json!({ "name": name }),
+        &format!("{name} to the platform's latest Runner release"),
     )
     .await?;
-    runner.heartbeat().await?;
     println!(
-        "The service now runs a new task definition revision with the new image; the runner keeps its id and token."
+        "The service runs a new deployment of {} (the release tag resolved to its digest); the runner keeps its id and token.",
+        updated["result"]["image"].as_str().unwrap_or("?")
     );
+    for id in claimed.iter().skip(1) {
+        let j = api
+            .expect(
+                200,
+                reqwest::Method::GET,
+                &format!("/api/jobs/{id}"),
+                None,
+                None,
+            )
+            .await?;
+        println!(
+            "  {id}: {} (requeues: {}): the replaced task held it, so it went back to the queue",
+            j["status"].as_str().unwrap_or("?"),
+            j["requeues"]
+        );
+    }
+    runner.heartbeat().await?;
+    let mut reclaimed = Vec::new();
+    while let Some(j) = runner.claim().await? {
+        reclaimed.push(j["id"].as_str().unwrap_or_default().to_string());
+    }
+    println!("The new task claimed them again: {}", reclaimed.join(", "));
 
     println!("\n== DESTROY_WORKER ==");
-    let destroyed = run_worker_job(&api, "DESTROY_WORKER", json!({"name": name}), name).await?;
-    println!("Requeued: {}", destroyed["result"]["requeued"]);
+    run_worker_job(&api, "DESTROY_WORKER", json!({"name": name}), name).await?;
+    println!(
+        "The registration is removed and the runner's unfinished jobs are back in the queue for the pool's other runners:"
+    );
     for id in &claimed {
         let j = api
             .expect(
@@ -267,7 +298,7 @@ pub async fn worker_lifecycle(stack: &LocalStack) -> Result<()> {
         )
         .await?;
     println!("GET /api/runners/{runner_id}: {status} (registration removed)");
-    let left = crate::leftovers::find(&stack.sdk, "us-east-1", name).await?;
+    let left = crate::leftovers::find(&stack.sdk, region, name).await?;
     if left.is_empty() {
         println!(
             "The emulated account holds nothing of {name}: no ECS cluster, service or active task definition, IAM role, log group, security group or secret."

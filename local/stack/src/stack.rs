@@ -37,6 +37,11 @@ pub const STATE_BUCKET: &str = "worker-jobs-tfstate";
 pub const CONFIG_BUCKET: &str = "worker-jobs-tfconfig";
 pub const ADMIN_SECRET: &str = "worker-jobs/registry-admin-token";
 pub const ACCOUNT: &str = "123456789012";
+/// The platform's Runner release in the emulator's ECR: what UPDATE_WORKER
+/// rolls out when the job names no image. The stack pushes a manifest to it.
+pub const RELEASE_REPOSITORY: &str = "alethia/runner";
+pub const RELEASE_IMAGE: &str =
+    "123456789012.dkr.ecr.us-east-1.amazonaws.com/alethia/runner:latest";
 
 /// How to start the stack.
 #[derive(Debug, Clone)]
@@ -58,6 +63,11 @@ pub struct StackOptions {
     /// run twice, the second result counts), as an at-least-once delivery
     /// would: every step must be idempotent.
     pub deliver_twice: bool,
+    /// How long a QUEUED job waits for its execution before the sweeper
+    /// starts it.
+    pub start_grace_seconds: i64,
+    /// How often the job and lease sweepers run (EventBridge schedules on AWS).
+    pub sweep_every: std::time::Duration,
 }
 
 impl Default for StackOptions {
@@ -71,6 +81,8 @@ impl Default for StackOptions {
             heartbeat_ttl_seconds: jobs_domain::runner::DEFAULT_HEARTBEAT_TTL_SECONDS,
             defaults: Defaults::default(),
             deliver_twice: false,
+            start_grace_seconds: 120,
+            sweep_every: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -105,6 +117,7 @@ pub struct LocalStack {
     pub sfn: StepFunctions,
     sfn_server: Option<ServerHandle>,
     api: Option<HttpApi>,
+    sweeper: Option<tokio::task::JoinHandle<()>>,
     pub api_url: String,
     pub sfn_url: String,
     pub admin_token: SecretString,
@@ -185,6 +198,8 @@ impl LocalStack {
             }
         }
 
+        push_release(&sdk, "1.0.0").await?;
+
         // The API's address first: the steps call the registry there.
         let api_listener = TcpListener::bind(("127.0.0.1", options.api_port))
             .await
@@ -212,6 +227,7 @@ impl LocalStack {
             admin_token_secret_id: ADMIN_SECRET.into(),
             discovery_concurrency: 8,
             s3_force_path_style: true,
+            release_image: RELEASE_IMAGE.into(),
         };
         let step_deps = wire::step_deps(&step_config, &sdk).map_err(setup("wiring the steps"))?;
 
@@ -299,6 +315,7 @@ impl LocalStack {
             common: common.clone(),
             state_machine_arn_prefix: format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:"),
             defaults: options.defaults.clone(),
+            start_grace_seconds: options.start_grace_seconds,
         };
         let job_deps = wire::job_api_deps(&job_config, &sdk, sfn_client);
         // What EventBridge does on AWS: execution status changes reach the
@@ -321,6 +338,29 @@ impl LocalStack {
             .await
             .map_err(setup("wiring the registry"))?;
         let api = HttpApi::start_on(api_listener, job_deps.clone(), runners_deps.clone()).await?;
+        // What the EventBridge schedules do on AWS: the job sweeper and the
+        // lease sweeper.
+        let sweep_deps = job_deps.clone();
+        let lease_deps = runners_deps.clone();
+        let every = options.sweep_every;
+        let sweeper = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) =
+                    jobs_handlers::schedule::start_unstarted(&sweep_deps, serde_json::Value::Null)
+                        .await
+                {
+                    tracing::warn!(error = %e, "job-sweeper failed");
+                }
+                if let Err(e) =
+                    jobs_handlers::leases::expire(&lease_deps, serde_json::Value::Null).await
+                {
+                    tracing::warn!(error = %e, "lease-sweeper failed");
+                }
+            }
+        });
 
         Ok(LocalStack {
             moto,
@@ -330,6 +370,7 @@ impl LocalStack {
             sfn,
             sfn_server: Some(sfn_server),
             api: Some(api),
+            sweeper: Some(sweeper),
             api_url,
             sfn_url,
             admin_token,
@@ -361,6 +402,9 @@ impl LocalStack {
 
     /// Stops the APIs and the emulator.
     pub async fn stop(mut self) {
+        if let Some(sweeper) = self.sweeper.take() {
+            sweeper.abort();
+        }
         if let Some(api) = self.api.take() {
             api.stop().await;
         }
@@ -371,6 +415,44 @@ impl LocalStack {
             m.stop().await;
         }
     }
+}
+
+/// Pushes a new Runner release: the `latest` tag of the platform's ECR
+/// repository (created if needed) moves to an image whose manifest names
+/// `version`; answers its digest.
+pub async fn push_release(sdk: &SdkConfig, version: &str) -> Result<String> {
+    let ecr = aws_sdk_ecr::Client::new(sdk);
+    match ecr
+        .create_repository()
+        .repository_name(RELEASE_REPOSITORY)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e)
+            if jobs_adapters::aws::error_code(&e) == Some("RepositoryAlreadyExistsException") => {}
+        Err(e) => {
+            return Err(jobs_adapters::aws::classify("creating the release repository", e).into());
+        }
+    }
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": format!("sha256:{:0>64}", version.replace('.', ""))},
+        "layers": []
+    });
+    let out = ecr
+        .put_image()
+        .repository_name(RELEASE_REPOSITORY)
+        .image_manifest(manifest.to_string())
+        .image_tag("latest")
+        .send()
+        .await
+        .map_err(|e| jobs_adapters::aws::classify("pushing a Runner release", e))?;
+    out.image
+        .and_then(|i| i.image_id)
+        .and_then(|id| id.image_digest)
+        .ok_or_else(|| LocalError::Setup("the emulator's ECR answered no digest".into()))
 }
 
 /// Checks a state machine definition the way CreateStateMachine does.

@@ -155,4 +155,17 @@ impl RunnerEnv {
             other => Err(LocalError::Http(format!("claim answered {other}: {job}"))),
         }
     }
+
+    /// Reports a claimed job's outcome (`SUCCESS` or `FAILED`).
+    pub async fn complete(&self, job_id: &str, status: &str) -> Result<Value> {
+        self.api()
+            .expect(
+                200,
+                reqwest::Method::POST,
+                &format!("/api/runners/{}/jobs/{job_id}/complete", self.worker_id),
+                Some(serde_json::json!({ "status": status })),
+                Some(self.token.expose()),
+            )
+            .await
+    }
 }

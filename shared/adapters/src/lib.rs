@@ -1,6 +1,7 @@
 //! Real adapters behind the ports of `jobs-domain`: DynamoDB stores, the
 //! Step Functions starter, the customer-account access (STS, EC2, Route 53,
-//! IAM), Secrets Manager, S3, ECS and the runner registry's HTTP client.
+//! IAM), Secrets Manager, S3, ECS, ECR (release images) and the runner
+//! registry's HTTP client.
 //!
 //! Every AWS client is built from the standard SDK configuration, so
 //! endpoints come from `AWS_ENDPOINT_URL` (never from user input).
@@ -8,6 +9,7 @@
 pub mod aws;
 pub mod cloud;
 pub mod dynamo;
+pub mod ecr;
 pub mod ecs;
 pub mod registry_http;
 pub mod s3;

@@ -1,21 +1,32 @@
 //! A worker's credentials in its Secrets Manager secret (created empty by
-//! Terraform, filled by the RegisterWorker step, read by ECS through
-//! `valueFrom` when the task starts).
+//! Terraform in the worker's region, filled by the RegisterWorker step, read
+//! by ECS through `valueFrom` when the task starts). The client is made for
+//! the worker's region on each call; the endpoint still comes from the
+//! standard SDK configuration.
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
 use jobs_domain::ports::{PortResult, WorkerSecrets};
 use jobs_domain::{SecretString, StepError};
 
 use crate::aws::{classify, error_code};
 
 pub struct SecretsManagerWorkerSecrets {
-    client: Client,
+    config: SdkConfig,
 }
 
 impl SecretsManagerWorkerSecrets {
-    pub fn new(client: Client) -> Self {
-        SecretsManagerWorkerSecrets { client }
+    pub fn new(config: SdkConfig) -> Self {
+        SecretsManagerWorkerSecrets { config }
+    }
+
+    fn client(&self, region: &str) -> Client {
+        let conf = aws_sdk_secretsmanager::config::Builder::from(&self.config)
+            .region(Region::new(region.to_string()))
+            .build();
+        Client::from_conf(conf)
     }
 }
 
@@ -27,25 +38,35 @@ struct Value {
 
 #[async_trait]
 impl WorkerSecrets for SecretsManagerWorkerSecrets {
-    async fn put(&self, secret_arn: &str, worker_id: &str, token: &SecretString) -> PortResult<()> {
+    async fn put(
+        &self,
+        region: &str,
+        secret_arn: &str,
+        worker_id: &str,
+        token: &SecretString,
+    ) -> PortResult<()> {
         let body = serde_json::to_string(&Value {
             worker_id: worker_id.to_string(),
             token: token.expose().to_string(),
         })
         .map_err(|e| StepError::internal(format!("encoding the worker secret: {e}")))?;
-        self.client
+        self.client(region)
             .put_secret_value()
             .secret_id(secret_arn)
             .secret_string(body)
             .send()
             .await
-            .map_err(|e| classify("writing the worker's secret", e))?;
+            .map_err(|e| classify(&format!("writing the worker's secret in {region}"), e))?;
         Ok(())
     }
 
-    async fn get(&self, secret_arn: &str) -> PortResult<Option<(String, SecretString)>> {
+    async fn get(
+        &self,
+        region: &str,
+        secret_arn: &str,
+    ) -> PortResult<Option<(String, SecretString)>> {
         let result = self
-            .client
+            .client(region)
             .get_secret_value()
             .secret_id(secret_arn)
             .send()

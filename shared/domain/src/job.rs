@@ -201,6 +201,13 @@ pub struct Job {
     /// Runner jobs: the runner that claimed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runner_id: Option<String>,
+    /// Runner jobs: when that runner claimed it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::option"
+    )]
+    pub claimed_at: Option<DateTime<Utc>>,
     /// Runner jobs: how many times it went back to the queue.
     #[serde(default)]
     pub requeues: u32,
@@ -222,6 +229,7 @@ impl Job {
             execution_arn: None,
             pool: None,
             runner_id: None,
+            claimed_at: None,
             requeues: 0,
         }
     }

@@ -33,12 +33,26 @@ impl Default for Defaults {
 /// Validated params.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobParams {
-    ConnectionTest { cloud_identity_id: String },
-    FetchResources { cloud_identity_id: String },
+    ConnectionTest {
+        cloud_identity_id: String,
+    },
+    FetchResources {
+        cloud_identity_id: String,
+    },
     DeployWorker(WorkerSpec),
-    UpdateWorker { name: String, image: String },
-    DestroyWorker { name: String },
-    RunnerJob { pool: String, payload: Value },
+    /// Without an image, the platform's release image (resolved to its
+    /// digest when the job runs).
+    UpdateWorker {
+        name: String,
+        image: Option<String>,
+    },
+    DestroyWorker {
+        name: String,
+    },
+    RunnerJob {
+        pool: String,
+        payload: Value,
+    },
 }
 
 /// The largest runner job payload accepted (it is stored on the job item).
@@ -116,11 +130,13 @@ impl JobParams {
                 let f = Fields::new("params", params, &["name", "image"])?;
                 let name = f.required_string("name")?;
                 validate_name("params.name", name)?;
-                let image = f.required_string("image")?;
-                validate_image("params.image", image)?;
+                let image = f.string("image")?;
+                if let Some(image) = image {
+                    validate_image("params.image", image)?;
+                }
                 Ok(JobParams::UpdateWorker {
                     name: name.to_string(),
-                    image: image.to_string(),
+                    image: image.map(str::to_string),
                 })
             }
             JobType::DestroyWorker => {
@@ -174,7 +190,11 @@ impl JobParams {
             JobParams::DeployWorker(spec) => {
                 serde_json::to_value(spec).unwrap_or(Value::Object(Map::new()))
             }
-            JobParams::UpdateWorker { name, image } => json!({"name": name, "image": image}),
+            JobParams::UpdateWorker { name, image: None } => json!({ "name": name }),
+            JobParams::UpdateWorker {
+                name,
+                image: Some(image),
+            } => json!({"name": name, "image": image}),
             JobParams::DestroyWorker { name } => json!({ "name": name }),
             JobParams::RunnerJob { pool, payload } => json!({"pool": pool, "payload": payload}),
         }

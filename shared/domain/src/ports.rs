@@ -189,13 +189,37 @@ pub trait ArtifactStore: Send + Sync {
     async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>>;
 }
 
-/// A worker's credentials in its Secrets Manager secret.
+/// A worker's credentials in its Secrets Manager secret, which lives in the
+/// worker's region (every call names it: a secret is not found elsewhere).
 #[async_trait]
 pub trait WorkerSecrets: Send + Sync {
-    /// Writes `{"worker_id", "token"}` as the secret's current value.
-    async fn put(&self, secret_arn: &str, worker_id: &str, token: &SecretString) -> PortResult<()>;
+    /// Writes `{"worker_id", "token"}` as the secret's current value;
+    /// `NotFound` when the secret does not exist in `region`.
+    async fn put(
+        &self,
+        region: &str,
+        secret_arn: &str,
+        worker_id: &str,
+        token: &SecretString,
+    ) -> PortResult<()>;
     /// Reads them back; `None` when the secret has no value yet.
-    async fn get(&self, secret_arn: &str) -> PortResult<Option<(String, SecretString)>>;
+    async fn get(
+        &self,
+        region: &str,
+        secret_arn: &str,
+    ) -> PortResult<Option<(String, SecretString)>>;
+}
+
+/// Resolves a container image reference to the image it names now.
+///
+/// An image in a private ECR registry (`<account>.dkr.ecr.<region>.
+/// amazonaws.com/<repository>:<tag>`) answers `…/<repository>@sha256:<digest>`,
+/// so that a task definition pins what runs; a reference already pinned by
+/// digest, or in a registry we cannot ask, answers itself. `NotFound` when
+/// the tag does not exist.
+#[async_trait]
+pub trait ReleaseImages: Send + Sync {
+    async fn resolve(&self, image: &str) -> PortResult<String>;
 }
 
 /// A worker's ECS service (in the worker's region).

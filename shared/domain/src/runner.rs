@@ -1,6 +1,9 @@
 //! The runner registry's rules: registration requests, tokens (random,
 //! returned once, stored only as a hash), liveness from heartbeats, and
-//! which jobs go back to the queue when a runner goes away.
+//! the lease on claimed work: a runner's heartbeats keep the jobs it holds;
+//! when it stops heartbeating past the TTL, is removed, destroyed or
+//! replaced, its RUNNING jobs go back to the queue, each once, and a job
+//! requeued too often ends FAILED.
 
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
@@ -9,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::job::{Job, JobStatus, JobType};
+use crate::job::{Job, JobError, JobStatus, JobType};
 use crate::secret::SecretString;
 use crate::validate::{FieldError, Fields, identifier};
 use crate::worker::validate_name;
@@ -46,6 +49,12 @@ pub enum RunnerStatus {
 pub const DEFAULT_HEARTBEAT_TTL_SECONDS: i64 = 90;
 
 impl Runner {
+    /// Whether the runner's lease on the jobs it holds lapsed: no heartbeat
+    /// (nor registration, if it never sent one) within the TTL.
+    pub fn lease_lapsed(&self, now: DateTime<Utc>, ttl: Duration) -> bool {
+        now - self.last_heartbeat_at.unwrap_or(self.registered_at) > ttl
+    }
+
     pub fn status(&self, now: DateTime<Utc>, ttl: Duration) -> RunnerStatus {
         match self.last_heartbeat_at {
             None => RunnerStatus::Pending,
@@ -124,6 +133,32 @@ pub fn verify_token(token: &str, stored_hash: &str) -> bool {
             == 0
 }
 
+/// How many times a runner job goes back to the queue before it ends
+/// FAILED (its runners keep disappearing while they run it).
+pub const MAX_REQUEUES: u32 = 3;
+
+/// A runner job whose runner went away (`why`: "stopped heartbeating", "was
+/// removed", …): back to the queue for the pool's other runners, or FAILED
+/// once it was requeued [`MAX_REQUEUES`] times. Call it only for a job for
+/// which [`must_requeue`] holds.
+pub fn release(job: &mut Job, why: &str) {
+    let runner = job.runner_id.take().unwrap_or_default();
+    job.claimed_at = None;
+    if job.requeues >= MAX_REQUEUES {
+        job.status = JobStatus::Failed;
+        job.error = Some(JobError {
+            code: "REQUEUE_LIMIT".into(),
+            message: format!(
+                "the job went back to the queue {} times; its last runner {runner} {why}",
+                job.requeues
+            ),
+        });
+    } else {
+        job.status = JobStatus::Queued;
+        job.requeues += 1;
+    }
+}
+
 /// Whether a job must go back to the queue because `runner_id` went away:
 /// an unfinished runner job assigned to that runner.
 pub fn must_requeue(job: &Job, runner_id: &str) -> bool {
@@ -183,6 +218,56 @@ mod tests {
         deploy.status = JobStatus::Running;
         deploy.runner_id = Some("A".into());
         assert!(!must_requeue(&deploy, "A"));
+    }
+
+    #[test]
+    fn a_released_job_is_queued_again_until_the_limit_then_failed() {
+        let mut job = Job::new(JobType::RunnerJob, json!({}), Utc::now());
+        for n in 1..=MAX_REQUEUES {
+            job.status = JobStatus::Running;
+            job.runner_id = Some("A".into());
+            job.claimed_at = Some(Utc::now());
+            release(&mut job, "stopped heartbeating");
+            assert_eq!(
+                (job.status, job.requeues, job.runner_id.clone()),
+                (JobStatus::Queued, n, None)
+            );
+            assert!(job.claimed_at.is_none());
+        }
+        job.status = JobStatus::Running;
+        job.runner_id = Some("A".into());
+        release(&mut job, "stopped heartbeating");
+        assert_eq!(job.status, JobStatus::Failed);
+        let e = job.error.unwrap();
+        assert_eq!(e.code, "REQUEUE_LIMIT");
+        assert!(
+            e.message.contains("runner A stopped heartbeating"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn a_lease_lapses_after_the_ttl_without_heartbeat() {
+        let now = Utc::now();
+        let mut r = Runner {
+            id: "A".into(),
+            name: "runner-a".into(),
+            pool: "default".into(),
+            token_hash: String::new(),
+            registered_at: now - Duration::seconds(200),
+            last_heartbeat_at: None,
+            version: 1,
+        };
+        let ttl = Duration::seconds(90);
+        assert!(
+            r.lease_lapsed(now, ttl),
+            "registered long ago, never heard from"
+        );
+        r.last_heartbeat_at = Some(now - Duration::seconds(30));
+        assert!(!r.lease_lapsed(now, ttl));
+        r.last_heartbeat_at = Some(now - Duration::seconds(91));
+        assert!(r.lease_lapsed(now, ttl));
     }
 
     #[test]

@@ -34,11 +34,15 @@ pub struct PlatformSettings {
     pub stop_timeout_seconds: u32,
 }
 
-/// The root configuration for `spec`, deployed by job `job_id`.
+/// The root configuration for `spec`, deployed by job `job_id`. `rollout`
+/// names the job applying it: a new value forces a new deployment of the
+/// worker's service even when its task definition did not change (an
+/// UPDATE_WORKER always rolls the service).
 pub fn render_root(
     spec: &WorkerSpec,
     worker_id: &str,
     job_id: &str,
+    rollout: &str,
     platform: &PlatformSettings,
 ) -> Value {
     let network = &spec.network;
@@ -90,7 +94,8 @@ pub fn render_root(
                 "vpc_id": network.vpc_id,
                 "subnet_ids": subnet_ids,
                 "assign_public_ip": network.assign_public_ip,
-                "stop_timeout": platform.stop_timeout_seconds
+                "stop_timeout": platform.stop_timeout_seconds,
+                "deployment_trigger": rollout
             }
         },
         "output": {
@@ -138,7 +143,7 @@ mod tests {
 
     #[test]
     fn renders_backend_tags_and_module() {
-        let root = render_root(&spec(), "wkr-1", "job-1", &platform());
+        let root = render_root(&spec(), "wkr-1", "job-1", "job-1", &platform());
         assert_eq!(
             root["terraform"]["backend"]["s3"]["key"],
             "workers/runner-eu-1/terraform.tfstate"
@@ -154,12 +159,18 @@ mod tests {
         assert_eq!(root["provider"]["aws"]["region"], "eu-west-1");
         assert_eq!(root["module"]["runner"]["cpu"], 1024);
         assert_eq!(root["module"]["runner"]["subnet_ids"], Value::Null);
+        let update = render_root(&spec(), "wkr-1", "job-1", "job-2", &platform());
+        assert_eq!(update["module"]["runner"]["deployment_trigger"], "job-2");
+        assert_eq!(
+            update["module"]["runner"]["job_id"], "job-1",
+            "tags keep the deploy job"
+        );
     }
 
     #[test]
     fn rendering_is_deterministic() {
-        let a = render_root(&spec(), "wkr-1", "job-1", &platform()).to_string();
-        let b = render_root(&spec(), "wkr-1", "job-1", &platform()).to_string();
+        let a = render_root(&spec(), "wkr-1", "job-1", "job-1", &platform()).to_string();
+        let b = render_root(&spec(), "wkr-1", "job-1", "job-1", &platform()).to_string();
         assert_eq!(a, b);
     }
 
@@ -171,7 +182,7 @@ mod tests {
             subnet_ids: vec!["subnet-01".into()],
             assign_public_ip: true,
         };
-        let root = render_root(&s, "wkr-1", "job-1", &platform());
+        let root = render_root(&s, "wkr-1", "job-1", "job-1", &platform());
         assert_eq!(root["module"]["runner"]["vpc_id"], "vpc-0abc");
         assert_eq!(root["module"]["runner"]["subnet_ids"], json!(["subnet-01"]));
     }

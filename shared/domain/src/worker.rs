@@ -85,6 +85,60 @@ pub fn validate_image(field: &str, image: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// An image in a private ECR registry, by tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcrImage {
+    pub account: String,
+    pub region: String,
+    pub repository: String,
+    pub tag: String,
+}
+
+impl EcrImage {
+    /// `<account>.dkr.ecr.<region>.amazonaws.com/<repository>[:<tag>]` (tag
+    /// `latest` when absent); `None` for other registries and for references
+    /// already pinned by digest.
+    pub fn parse(image: &str) -> Option<EcrImage> {
+        if image.contains('@') {
+            return None;
+        }
+        let (host, path) = image.split_once('/')?;
+        let mut parts = host.split('.');
+        let (account, dkr, ecr, region) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let rest: Vec<&str> = parts.collect();
+        let ok = account.len() == 12
+            && account.chars().all(|c| c.is_ascii_digit())
+            && dkr == "dkr"
+            && ecr == "ecr"
+            && matches!(
+                rest.as_slice(),
+                ["amazonaws", "com"] | ["amazonaws", "com", "cn"]
+            );
+        if !ok {
+            return None;
+        }
+        let (repository, tag) = match path.rsplit_once(':') {
+            Some((r, t)) => (r, t),
+            None => (path, "latest"),
+        };
+        Some(EcrImage {
+            account: account.into(),
+            region: region.into(),
+            repository: repository.into(),
+            tag: tag.into(),
+        })
+    }
+
+    /// The reference pinned to `digest` (`sha256:…`).
+    pub fn pinned(&self, digest: &str) -> String {
+        format!(
+            "{}.dkr.ecr.{}.amazonaws.com/{}@{digest}",
+            self.account, self.region, self.repository
+        )
+    }
+}
+
 /// The network a worker's tasks run in; empty means the region's default VPC.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkSpec {
@@ -141,6 +195,9 @@ pub struct Worker {
     /// Small Terraform outputs (cluster, service, secret ARN, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outputs: Option<WorkerOutputs>,
+    /// Why the deployment is FAILED (code and message of the deploy job).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
     #[serde(with = "crate::time")]
     pub created_at: chrono::DateTime<chrono::Utc>,
     #[serde(with = "crate::time")]
@@ -348,6 +405,34 @@ mod tests {
         assert_eq!(worker_id("a", "job-1"), worker_id("a", "job-1"));
         assert_ne!(worker_id("a", "job-1"), worker_id("a", "job-2"));
         assert_eq!(worker_id("a", "job-1").len(), 20);
+    }
+
+    #[test]
+    fn ecr_images_are_recognised_and_pinned() {
+        let e = EcrImage::parse("123456789012.dkr.ecr.eu-west-1.amazonaws.com/alethia/runner:1.4")
+            .unwrap();
+        assert_eq!(
+            (e.region.as_str(), e.repository.as_str(), e.tag.as_str()),
+            ("eu-west-1", "alethia/runner", "1.4")
+        );
+        assert_eq!(
+            e.pinned("sha256:ab"),
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/alethia/runner@sha256:ab"
+        );
+        assert_eq!(
+            EcrImage::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com/r")
+                .unwrap()
+                .tag,
+            "latest"
+        );
+        for other in [
+            "public.ecr.aws/alethia/runner:latest",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/r@sha256:ab",
+            "docker.io/library/busybox:1",
+            "12345.dkr.ecr.us-east-1.amazonaws.com/r:1",
+        ] {
+            assert_eq!(EcrImage::parse(other), None, "{other}");
+        }
     }
 
     #[test]

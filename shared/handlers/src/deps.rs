@@ -7,8 +7,8 @@ use std::sync::Arc;
 use jobs_domain::SecretString;
 use jobs_domain::params::Defaults;
 use jobs_domain::ports::{
-    ArtifactStore, ExecutionStarter, IdentityStore, IdentityVerifier, ResourceDiscovery,
-    RunnerRegistry, RunnerStore, WorkerSecrets, WorkerServices, WorkerStore,
+    ArtifactStore, ExecutionStarter, IdentityStore, IdentityVerifier, ReleaseImages,
+    ResourceDiscovery, RunnerRegistry, RunnerStore, WorkerSecrets, WorkerServices, WorkerStore,
 };
 use jobs_domain::terraform::PlatformSettings;
 
@@ -23,6 +23,9 @@ pub struct JobApiDeps {
     pub workers: Arc<dyn WorkerStore>,
     pub starter: Arc<dyn ExecutionStarter>,
     pub defaults: Defaults,
+    /// How long a QUEUED job may wait for its execution before the sweeper
+    /// starts it (a start lost between the write and StartExecution).
+    pub start_grace: chrono::Duration,
 }
 
 /// The runner registry API.
@@ -47,5 +50,9 @@ pub struct StepDeps {
     pub secrets: Arc<dyn WorkerSecrets>,
     pub registry: Arc<dyn RunnerRegistry>,
     pub services: Arc<dyn WorkerServices>,
+    pub releases: Arc<dyn ReleaseImages>,
+    /// The platform's Runner release (`RUNNER_IMAGE`): what an UPDATE_WORKER
+    /// without an image rolls out, resolved to its digest when it runs.
+    pub release_image: String,
     pub platform: PlatformSettings,
 }

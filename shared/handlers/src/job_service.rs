@@ -101,7 +101,10 @@ impl JobService {
         }
         match self.store.create(&job, key.as_ref()).await? {
             Created::New => {}
-            Created::Existing(existing) => return Ok(Submission::Replayed(*existing)),
+            Created::Existing(existing) => {
+                self.ensure_started(starter, &existing).await;
+                return Ok(Submission::Replayed(*existing));
+            }
             Created::KeyReused => return Ok(Submission::KeyReused),
         }
         let Some(machine) = job_type.state_machine() else {
@@ -140,6 +143,34 @@ impl JobService {
                     tracing::error!(job_id = %failed.id, error = %e, "could not release the idempotency key");
                 }
                 Ok(Submission::NotStarted { job: failed, cause })
+            }
+        }
+    }
+
+    /// Starts the execution of a job that is still QUEUED: one whose start
+    /// was lost (a crash or a timeout between the write and StartExecution).
+    /// Starting is idempotent (the execution is named by the job id, with the
+    /// same input), so a job that did start is not started twice. A failure
+    /// is logged and left to the next replay or sweep; it answers whether
+    /// the start went through.
+    pub async fn ensure_started(&self, starter: &dyn ExecutionStarter, job: &Job) -> bool {
+        let Some(machine) = job.job_type.state_machine() else {
+            return false;
+        };
+        if job.status != JobStatus::Queued {
+            return false;
+        }
+        let input = json!(ExecutionInput {
+            job_id: job.id.clone()
+        });
+        match starter.start(machine, &job.id, &input).await {
+            Ok(arn) => {
+                tracing::info!(job_id = %job.id, execution = %arn, "queued job started");
+                true
+            }
+            Err(e) => {
+                tracing::warn!(job_id = %job.id, error = %e, "queued job could not be started; a later sweep retries");
+                false
             }
         }
     }

@@ -199,7 +199,11 @@ async fn submit(deps: &JobApiDeps, req: &Request) -> ApiResult {
     // to changed since (e.g. the worker it deployed now exists).
     if let Some(k) = &key {
         match deps.jobs.store().find_key(k).await? {
-            Some(Created::Existing(job)) => return Ok(accepted(&job, true)),
+            Some(Created::Existing(job)) => {
+                // A job whose start was lost is started by its key's replay.
+                deps.jobs.ensure_started(deps.starter.as_ref(), &job).await;
+                return Ok(accepted(&job, true));
+            }
             Some(Created::KeyReused) => return Err(key_reused()),
             Some(Created::New) | None => {}
         }

@@ -8,13 +8,15 @@
 //!   proxy events in, proxy responses out), over [`http`];
 //! * [`steps`]: one type per state machine step (`statemachines/*.asl.json`
 //!   names them by Lambda function name, `Step::FUNCTION`);
-//! * [`schedule`]: the EventBridge-triggered refresh and the execution
-//!   status reconciler.
+//! * [`schedule`]: the EventBridge-triggered refresh, the execution status
+//!   reconciler and the sweeper of unstarted jobs;
+//! * [`leases`]: the lease on claimed runner work and its sweeper.
 
 pub mod deps;
 pub mod http;
 pub mod job_service;
 pub mod jobs_api;
+pub mod leases;
 pub mod runners_api;
 pub mod schedule;
 pub mod steps;

@@ -3,6 +3,9 @@
 //! random, returned once and stored only as a hash), heartbeats, listing,
 //! removal, and the atomic claim of the oldest queued job.
 //!
+//! A claim is held while the runner heartbeats (see [`crate::leases`]);
+//! removing a runner releases what it held; `complete` is idempotent.
+//!
 //! Platform calls (register, list, read, remove) authenticate with the
 //! registry's admin token; a runner's own calls (heartbeat, claim,
 //! complete) with its token.
@@ -19,6 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::deps::RunnersApiDeps;
 use crate::http::{ApiError, ApiResult, Request, Response, respond};
 use crate::job_service::{JobService, Write};
+use crate::leases::release_held;
 
 /// How many queued jobs a claim looks at per attempt.
 const CLAIM_BATCH: usize = 10;
@@ -200,6 +204,7 @@ async fn remove(deps: &RunnersApiDeps, id: &str) -> ApiResult {
     check_id(id)?;
     if deps.runners.delete(id).await? {
         tracing::info!(runner = %id, "runner removed");
+        release_held(&deps.jobs, id, "was removed", None).await?;
         Ok(Response::empty(204))
     } else {
         Err(ApiError::not_found(format!("runner {id} does not exist")))
@@ -282,6 +287,7 @@ async fn claim(deps: &RunnersApiDeps, req: &Request, id: &str) -> ApiResult {
                     }
                     job.status = JobStatus::Running;
                     job.runner_id = Some(runner.id.clone());
+                    job.claimed_at = Some(deps.jobs.now());
                     Ok(Write::Yes)
                 })
                 .await?;
@@ -329,9 +335,12 @@ async fn complete(deps: &RunnersApiDeps, req: &Request, id: &str, job_id: &str) 
     let done = deps
         .jobs
         .modify(job_id, |job| {
-            if job.runner_id.as_deref() != Some(runner.id.as_str())
-                || job.status != JobStatus::Running
-            {
+            let ours = job.runner_id.as_deref() == Some(runner.id.as_str());
+            // The same outcome reported again (a retried request): done.
+            if ours && job.status == status && job.result == result {
+                return Ok(Write::No);
+            }
+            if !ours || job.status != JobStatus::Running {
                 return Err(StepError::conflict(format!(
                     "job {job_id} is not running on runner {}",
                     runner.id

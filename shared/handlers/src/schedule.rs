@@ -8,12 +8,15 @@
 //!   Functions Execution Status Change"): an execution that ended FAILED,
 //!   TIMED_OUT or ABORTED without its job being reported (an operator's
 //!   StopExecution, an execution timeout, a `States.Runtime` error that no
-//!   Catch can handle) marks its job FAILED, so that no job stays RUNNING.
+//!   Catch can handle) marks its job FAILED, so that no job stays RUNNING;
+//! * [`start_unstarted`] (function `job-sweeper`, on an EventBridge
+//!   schedule): a job accepted but never started (its StartExecution was
+//!   lost) is started, so that no job stays QUEUED.
 
 use jobs_domain::StepError;
-use jobs_domain::job::{JobError, JobStatus, is_job_id};
+use jobs_domain::job::{JobError, JobStatus, JobType, is_job_id};
 use jobs_domain::params::JobParams;
-use jobs_domain::ports::IdempotencyKey;
+use jobs_domain::ports::{IdempotencyKey, JobFilter};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -109,4 +112,39 @@ pub async fn reconcile(deps: &JobApiDeps, event: Value) -> Result<Value, StepErr
         tracing::warn!(job_id = %job.id, status, "job failed by its execution's end");
     }
     Ok(json!({"changed": changed, "job_id": job.id}))
+}
+
+/// Pages of QUEUED jobs one sweep reads at most (100 jobs each).
+const SWEEP_PAGES: usize = 10;
+
+pub async fn start_unstarted(deps: &JobApiDeps, _event: Value) -> Result<Value, StepError> {
+    let cutoff = deps.jobs.now() - deps.start_grace;
+    let filter = JobFilter {
+        job_type: None,
+        status: Some(JobStatus::Queued),
+    };
+    let (mut started, mut cursor) = (Vec::new(), None::<String>);
+    for _ in 0..SWEEP_PAGES {
+        let page = deps
+            .jobs
+            .store()
+            .list(&filter, 100, cursor.as_deref())
+            .await?;
+        for job in &page.items {
+            let waiting = job.job_type != JobType::RunnerJob
+                && job.execution_arn.is_none()
+                && job.created_at <= cutoff;
+            if waiting && deps.jobs.ensure_started(deps.starter.as_ref(), job).await {
+                started.push(job.id.clone());
+            }
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    if !started.is_empty() {
+        tracing::warn!(count = started.len(), jobs = ?started, "started jobs whose start was lost");
+    }
+    Ok(json!({"started": started}))
 }

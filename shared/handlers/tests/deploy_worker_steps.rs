@@ -13,7 +13,7 @@ use jobs_domain::job::StepStatus;
 use jobs_domain::params::JobParams;
 use jobs_domain::ports::{ArtifactStore, RunnerRegistry, WorkerStore};
 use jobs_domain::worker::{WorkerStatus, worker_id};
-use jobs_handlers::steps::{GenerateConfig, RegisterWorker};
+use jobs_handlers::steps::{AbandonDeployment, GenerateConfig, RegisterWorker};
 use serde_json::{Value, json};
 
 async fn generated(w: &World, name: &str) -> (String, Value) {
@@ -288,4 +288,131 @@ async fn a_payload_the_step_does_not_know_is_a_fatal_input_error() {
         e.message.contains("worker-jobs-register-worker") && e.message.contains("colour"),
         "{e}"
     );
+}
+
+fn abandon_payload(job_id: &str, with_terraform: bool) -> Value {
+    let mut state = json!({
+        "job_id": job_id,
+        "step": "AbandonDeployment",
+        "config": {"name": "runner-1"},
+        "error": {"Error": "Retryable.Unavailable", "Cause": "{\"errorType\":\"Retryable.Unavailable\",\"errorMessage\":\"the registry answered 503\"}"}
+    });
+    if with_terraform {
+        state["terraform"] = terraform_facts(TASK_DEF_1);
+    }
+    state
+}
+
+#[tokio::test]
+async fn a_failed_deploy_leaves_no_live_registration_or_task_and_the_worker_failed() {
+    let w = World::new();
+    let job_id = applied(&w).await;
+    // RegisterWorker got as far as registering and starting the service,
+    // then failed for good.
+    w.workers
+        .faults
+        .fail_next("put", StepError::internal("boom"));
+    w.run::<RegisterWorker>(register_payload(&job_id))
+        .await
+        .unwrap_err();
+    assert_eq!(w.registry.count(), 1);
+    assert_eq!(
+        w.services.desired_count(REGION, CLUSTER_ARN, SERVICE),
+        Some(1)
+    );
+
+    let out = w
+        .run::<AbandonDeployment>(abandon_payload(&job_id, true))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        json!({"abandoned": true, "registration_removed": true, "service_stopped": true})
+    );
+    assert_eq!(w.registry.count(), 0, "no registration stays valid");
+    assert_eq!(
+        w.services.desired_count(REGION, CLUSTER_ARN, SERVICE),
+        Some(0),
+        "in the worker's region"
+    );
+    let worker = w.workers.get("runner-1").await.unwrap().unwrap();
+    assert_eq!(worker.status, WorkerStatus::Failed);
+    assert!(
+        worker
+            .failure
+            .unwrap()
+            .contains("the registry answered 503")
+    );
+    assert_eq!(
+        worker.outputs.unwrap().service_name,
+        SERVICE,
+        "kept for DESTROY"
+    );
+
+    // Again (a redelivery): harmless.
+    let again = w
+        .run::<AbandonDeployment>(abandon_payload(&job_id, true))
+        .await
+        .unwrap();
+    assert_eq!(again["registration_removed"], false);
+}
+
+#[tokio::test]
+async fn a_deploy_that_failed_in_terraform_is_abandoned_without_outputs() {
+    let w = World::new();
+    let (job_id, _) = generated(&w, "runner-1").await;
+    let out = w
+        .run::<AbandonDeployment>(abandon_payload(&job_id, false))
+        .await
+        .unwrap();
+    assert_eq!(
+        (out["abandoned"].clone(), out["service_stopped"].clone()),
+        (json!(true), json!(false))
+    );
+    let worker = w.workers.get("runner-1").await.unwrap().unwrap();
+    assert_eq!(worker.status, WorkerStatus::Failed);
+}
+
+#[tokio::test]
+async fn a_deploy_that_lost_the_name_abandons_nothing() {
+    let w = World::new();
+    let (owner, _) = generated(&w, "runner-1").await;
+    let loser = w
+        .running_job(JobParams::DeployWorker(spec("runner-1")))
+        .await;
+    let out = w
+        .run::<AbandonDeployment>(abandon_payload(&loser.id, false))
+        .await
+        .unwrap();
+    assert_eq!(out["abandoned"], false);
+    let worker = w.workers.get("runner-1").await.unwrap().unwrap();
+    assert_eq!(
+        (worker.status, worker.deploy_job_id),
+        (WorkerStatus::Deploying, owner)
+    );
+}
+
+#[tokio::test]
+async fn a_deploy_pins_its_image_and_a_redelivery_renders_what_the_first_recorded() {
+    let w = World::new();
+    w.releases.push(RELEASE_IMAGE, "sha256:aaaa");
+    let mut s = spec("runner-1");
+    s.image = RELEASE_IMAGE.into();
+    let job = w.running_job(JobParams::DeployWorker(s)).await;
+    w.run::<GenerateConfig>(json!({"job_id": job.id}))
+        .await
+        .unwrap();
+    let pinned = "123456789012.dkr.ecr.us-east-1.amazonaws.com/alethia/runner@sha256:aaaa";
+    assert_eq!(
+        w.workers.get("runner-1").await.unwrap().unwrap().spec.image,
+        pinned
+    );
+    w.releases.push(RELEASE_IMAGE, "sha256:bbbb");
+    w.run::<GenerateConfig>(json!({"job_id": job.id}))
+        .await
+        .unwrap();
+    let key = format!("workers/runner-1/{}/main.tf.json", job.id);
+    let config: Value =
+        serde_json::from_slice(&w.artifacts.get(&key).await.unwrap().unwrap()).unwrap();
+    assert_eq!(config["module"]["runner"]["image"], pinned);
 }

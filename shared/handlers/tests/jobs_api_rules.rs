@@ -10,6 +10,7 @@ use common::*;
 use jobs_domain::StepError;
 use jobs_domain::job::JobStatus;
 use jobs_domain::params::JobParams;
+use jobs_domain::ports::Clock;
 use serde_json::{Value, json};
 
 fn post_job(
@@ -237,4 +238,51 @@ async fn identities_get_a_platform_issued_external_id_that_a_new_role_keeps() {
         (202, json!("FETCH_RESOURCES"))
     );
     assert_eq!(w.starter.started()[0].state_machine, "fetch_resources");
+}
+
+#[tokio::test]
+async fn replaying_the_key_of_a_job_whose_start_was_lost_starts_it() {
+    let w = World::new();
+    w.identity("acme").await;
+    let body = json!({"type": "CONNECTION_TEST", "params": {"cloud_identity_id": "acme"}});
+    // The first request stored the job and bound the key, then its
+    // StartExecution was lost (simulated: the starter failed and the key was
+    // rebound by hand, as a crash between the two would leave it).
+    w.starter
+        .faults
+        .fail_next("start", StepError::unavailable("connection reset"));
+    let (status, _, _) = w.call_jobs(post_job(&body, Some("k"))).await;
+    assert_eq!(status, 503);
+    let job = jobs_domain::job::Job::new(
+        jobs_domain::job::JobType::ConnectionTest,
+        json!({"cloud_identity_id": "acme"}),
+        w.clock.now(),
+    );
+    let hash = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(body.to_string().as_bytes()))
+    };
+    use jobs_domain::ports::JobStore;
+    w.jobs
+        .create(
+            &job,
+            Some(&jobs_domain::ports::IdempotencyKey {
+                key: "k2".into(),
+                request_hash: hash,
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(w.starter.started().is_empty());
+
+    let (status, replayed, _) = w.call_jobs(post_job(&body, Some("k2"))).await;
+    assert_eq!(
+        (status, replayed["id"].as_str().unwrap()),
+        (202, job.id.as_str())
+    );
+    let started = w.starter.started();
+    assert_eq!(started.len(), 1, "the replay started it");
+    assert_eq!(started[0].name, job.id);
+    let (_, _, _) = w.call_jobs(post_job(&body, Some("k2"))).await;
+    assert_eq!(w.starter.started().len(), 1, "starting is idempotent");
 }

@@ -139,3 +139,98 @@ async fn claims_take_the_oldest_job_of_the_pool_once_and_only_the_holder_complet
     assert_eq!(w.job(&ids[1]).await.error.unwrap().message, "exit 2");
     assert_eq!(w.job(&ids[2]).await.status, JobStatus::Running);
 }
+
+async fn submit_runner_job(w: &World) -> String {
+    let body = json!({"type": "RUNNER_JOB", "params": {"payload": {"script": "make"}}});
+    let (status, job, _) = w
+        .call_jobs(event("POST", "/api/jobs", &[], Some(&body.to_string())))
+        .await;
+    assert_eq!(status, 202);
+    job["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_runner_that_stops_heartbeating_loses_its_jobs_once_to_the_pools_other_runners() {
+    let w = World::new();
+    let job_id = submit_runner_job(&w).await;
+    let (a, token_a) = register(&w, "runner-a", "default").await;
+    let (b, token_b) = register(&w, "runner-b", "default").await;
+    let (_, claimed) = runner_call(&w, &format!("/api/runners/{a}/claim"), &token_a, None).await;
+    assert_eq!(claimed["id"], job_id.as_str());
+
+    // Within the TTL nothing moves; B keeps heartbeating, A falls silent.
+    w.clock.advance(chrono::Duration::seconds(60));
+    runner_call(&w, &format!("/api/runners/{b}/heartbeat"), &token_b, None).await;
+    let out = jobs_handlers::leases::expire(&w.runners_api(), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(out["released"], json!([]));
+    w.clock.advance(chrono::Duration::seconds(40));
+    runner_call(&w, &format!("/api/runners/{b}/heartbeat"), &token_b, None).await;
+    let out = jobs_handlers::leases::expire(&w.runners_api(), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(out["released"], json!([job_id]));
+    let again = jobs_handlers::leases::expire(&w.runners_api(), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(again["released"], json!([]), "released exactly once");
+    let job = w.job(&job_id).await;
+    assert_eq!(
+        (job.status, job.requeues, job.runner_id),
+        (JobStatus::Queued, 1, None)
+    );
+
+    let (_, reclaimed) = runner_call(&w, &format!("/api/runners/{b}/claim"), &token_b, None).await;
+    assert_eq!(reclaimed["id"], job_id.as_str());
+    let late = runner_call(
+        &w,
+        &format!("/api/runners/{a}/jobs/{job_id}/complete"),
+        &token_a,
+        Some(json!({"status": "SUCCESS"})),
+    )
+    .await;
+    assert_eq!(late.0, 409, "A no longer holds it");
+    let path = format!("/api/runners/{b}/jobs/{job_id}/complete");
+    let done = json!({"status": "SUCCESS", "result": {"exit": 0}});
+    let (status, _) = runner_call(&w, &path, &token_b, Some(done.clone())).await;
+    assert_eq!(status, 200);
+    let version = w.job(&job_id).await.version;
+    let (status, body) = runner_call(&w, &path, &token_b, Some(done)).await;
+    assert_eq!(
+        (status, body["status"].clone()),
+        (200, json!("SUCCESS")),
+        "the same outcome again answers 200"
+    );
+    assert_eq!(
+        w.job(&job_id).await.version,
+        version,
+        "and is recorded once"
+    );
+    let (status, _) = runner_call(&w, &path, &token_b, Some(json!({"status": "FAILED"}))).await;
+    assert_eq!(status, 409, "another outcome is refused");
+}
+
+#[tokio::test]
+async fn removing_a_runner_releases_its_jobs_and_a_job_requeued_too_often_fails() {
+    let w = World::new();
+    let job_id = submit_runner_job(&w).await;
+    let admin = format!("Bearer {}", w.admin_token.expose());
+    for round in 0..=jobs_domain::runner::MAX_REQUEUES {
+        let (id, token) = register(&w, &format!("runner-{round}"), "default").await;
+        let (status, _) = runner_call(&w, &format!("/api/runners/{id}/claim"), &token, None).await;
+        assert_eq!(status, 200, "round {round}");
+        let (status, _) = w
+            .call_runners(event(
+                "DELETE",
+                &format!("/api/runners/{id}"),
+                &[("Authorization", &admin)],
+                None,
+            ))
+            .await;
+        assert_eq!(status, 204);
+    }
+    let job = w.job(&job_id).await;
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.error.unwrap().code, "REQUEUE_LIMIT");
+}

@@ -6,9 +6,10 @@
 mod common;
 
 use common::*;
-use jobs_domain::job::JobStatus;
+use jobs_domain::job::{Job, JobStatus, JobType};
 use jobs_domain::params::JobParams;
-use jobs_handlers::schedule::{reconcile, refresh_all};
+use jobs_domain::ports::{Clock, JobStore};
+use jobs_handlers::schedule::{reconcile, refresh_all, start_unstarted};
 use serde_json::json;
 
 #[tokio::test]
@@ -72,4 +73,58 @@ async fn an_execution_that_ended_unreported_fails_its_job_once() {
     .await
     .unwrap();
     assert_eq!(out["changed"], false);
+}
+
+/// A job written, then its StartExecution lost (the process died between).
+async fn lost_start(w: &World, job_type: JobType) -> Job {
+    let params = match job_type {
+        JobType::RunnerJob => json!({"pool": "default", "payload": {}}),
+        _ => json!({"cloud_identity_id": "acme"}),
+    };
+    let mut job = Job::new(job_type, params, w.clock.now());
+    if job_type == JobType::RunnerJob {
+        job.pool = Some("default".into());
+    }
+    w.jobs.create(&job, None).await.unwrap();
+    job
+}
+
+#[tokio::test]
+async fn the_sweeper_starts_a_job_whose_start_was_lost_once_it_waited_long_enough() {
+    let w = World::new();
+    let lost = lost_start(&w, JobType::FetchResources).await;
+    let runner_job = lost_start(&w, JobType::RunnerJob).await;
+    let out = start_unstarted(&w.job_api(), json!({})).await.unwrap();
+    assert_eq!(
+        out["started"],
+        json!([]),
+        "within the grace period it may still be starting"
+    );
+
+    w.clock.advance(chrono::Duration::seconds(121));
+    let out = start_unstarted(&w.job_api(), json!({})).await.unwrap();
+    assert_eq!(out["started"], json!([lost.id]));
+    let started = w.starter.started();
+    assert_eq!(
+        (started.len(), started[0].state_machine.as_str()),
+        (1, "fetch_resources")
+    );
+    assert_eq!(started[0].input, json!({"job_id": lost.id}));
+    assert_eq!(
+        w.job(&runner_job.id).await.status,
+        JobStatus::Queued,
+        "runners claim runner jobs"
+    );
+
+    // Once its execution marked it RUNNING the sweeper leaves it alone.
+    let svc = w.service();
+    svc.modify(&lost.id, |j| {
+        j.status = JobStatus::Running;
+        j.execution_arn = Some("arn:x".into());
+        Ok(jobs_handlers::job_service::Write::Yes)
+    })
+    .await
+    .unwrap();
+    let out = start_unstarted(&w.job_api(), json!({})).await.unwrap();
+    assert_eq!(out["started"], json!([]));
 }

@@ -28,7 +28,8 @@ pub use customer::MemoryCloud;
 pub use faults::Faults;
 pub use jobs::MemoryJobStore;
 pub use platform::{
-    MemoryArtifacts, MemoryRegistry, MemoryServices, MemoryStarter, MemoryWorkerSecrets,
+    MemoryArtifacts, MemoryRegistry, MemoryReleases, MemoryServices, MemoryStarter,
+    MemoryWorkerSecrets,
 };
 pub use stores::{MemoryIdentityStore, MemoryRunnerStore, MemoryWorkerStore};
 

@@ -1,6 +1,6 @@
 //! The platform's own dependencies in memory: the runner registry, the
 //! workers' secrets, their ECS services, the rendered configurations and
-//! the Step Functions starter. Each records what it was asked, so that
+//! the Step Functions starter and the image registry. Each records what it was asked, so that
 //! tests can assert on effects (one registration, the token in the secret,
 //! the region a call went to).
 
@@ -9,10 +9,11 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use jobs_domain::ports::{
-    ArtifactStore, ExecutionStarter, PortResult, RunnerRegistry, WorkerSecrets, WorkerServices,
+    ArtifactStore, ExecutionStarter, PortResult, ReleaseImages, RunnerRegistry, WorkerSecrets,
+    WorkerServices,
 };
 use jobs_domain::runner::{RegisterRequest, Registration, new_token};
-use jobs_domain::worker::ServiceState;
+use jobs_domain::worker::{EcrImage, ServiceState};
 use jobs_domain::{SecretString, StepError};
 use serde_json::Value;
 
@@ -97,10 +98,14 @@ impl RunnerRegistry for MemoryRegistry {
     }
 }
 
-/// Worker secrets by ARN: `(worker id, token)` once written.
+/// What a worker's secret holds: its runner id and token.
+type SecretValue = (String, SecretString);
+
+/// Worker secrets by region and ARN: created empty (as Terraform does), then
+/// `(worker id, token)` once written. A secret exists only in its region.
 #[derive(Debug, Default)]
 pub struct MemoryWorkerSecrets {
-    values: Mutex<HashMap<String, (String, SecretString)>>,
+    values: Mutex<HashMap<(String, String), Option<SecretValue>>>,
     pub faults: Faults,
 }
 
@@ -109,25 +114,53 @@ impl MemoryWorkerSecrets {
         Self::default()
     }
 
+    /// Creates an empty secret in `region`, as the worker's Terraform does.
+    pub fn create(&self, region: &str, secret_arn: &str) {
+        lock(&self.values)
+            .entry((region.into(), secret_arn.into()))
+            .or_insert(None);
+    }
+
+    /// The value of a secret, wherever it is.
     pub fn value(&self, secret_arn: &str) -> Option<(String, SecretString)> {
-        lock(&self.values).get(secret_arn).cloned()
+        lock(&self.values)
+            .iter()
+            .find(|((_, arn), _)| arn == secret_arn)
+            .and_then(|(_, v)| v.clone())
     }
 }
 
 #[async_trait]
 impl WorkerSecrets for MemoryWorkerSecrets {
-    async fn put(&self, secret_arn: &str, worker_id: &str, token: &SecretString) -> PortResult<()> {
+    async fn put(
+        &self,
+        region: &str,
+        secret_arn: &str,
+        worker_id: &str,
+        token: &SecretString,
+    ) -> PortResult<()> {
         self.faults.check("put")?;
-        lock(&self.values).insert(
-            secret_arn.to_string(),
-            (worker_id.to_string(), token.clone()),
-        );
-        Ok(())
+        match lock(&self.values).get_mut(&(region.to_string(), secret_arn.to_string())) {
+            Some(v) => {
+                *v = Some((worker_id.to_string(), token.clone()));
+                Ok(())
+            }
+            None => Err(StepError::not_found(format!(
+                "the secret {secret_arn} does not exist in {region}"
+            ))),
+        }
     }
 
-    async fn get(&self, secret_arn: &str) -> PortResult<Option<(String, SecretString)>> {
+    async fn get(
+        &self,
+        region: &str,
+        secret_arn: &str,
+    ) -> PortResult<Option<(String, SecretString)>> {
         self.faults.check("get")?;
-        Ok(self.value(secret_arn))
+        Ok(lock(&self.values)
+            .get(&(region.to_string(), secret_arn.to_string()))
+            .cloned()
+            .flatten())
     }
 }
 
@@ -309,5 +342,44 @@ mod tests {
         assert_eq!(s.start("m", "j", &input).await.unwrap(), a);
         assert!(s.start("m", "j", &serde_json::json!({})).await.is_err());
         assert_eq!(s.started().len(), 1);
+    }
+}
+
+/// The platform's image registry: tags of private ECR repositories and the
+/// digests they point at now.
+#[derive(Debug, Default)]
+pub struct MemoryReleases {
+    digests: Mutex<HashMap<String, String>>,
+    pub faults: Faults,
+}
+
+impl MemoryReleases {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Points `image` (`<registry>/<repository>:<tag>`) at `digest`, as a push does.
+    pub fn push(&self, image: &str, digest: &str) {
+        lock(&self.digests).insert(image.to_string(), digest.to_string());
+    }
+}
+
+#[async_trait]
+impl ReleaseImages for MemoryReleases {
+    async fn resolve(&self, image: &str) -> PortResult<String> {
+        self.faults.check("resolve")?;
+        let Some(ecr) = EcrImage::parse(image) else {
+            return Ok(image.to_string());
+        };
+        let tagged = format!(
+            "{}.dkr.ecr.{}.amazonaws.com/{}:{}",
+            ecr.account, ecr.region, ecr.repository, ecr.tag
+        );
+        match lock(&self.digests).get(&tagged) {
+            Some(digest) => Ok(ecr.pinned(digest)),
+            None => Err(StepError::not_found(format!(
+                "the image {tagged} does not exist"
+            ))),
+        }
     }
 }

@@ -81,6 +81,34 @@ impl<'a> Env<'a> {
         }
         Ok(v.trim_end_matches('/').to_string())
     }
+
+    /// A URL that tokens are sent to: https, or http to a loopback address
+    /// only (the local stack).
+    pub fn secure_url(&self, name: &'static str) -> Result<String, ConfigError> {
+        let v = self.url(name)?;
+        let Some(rest) = v.strip_prefix("http://") else {
+            return Ok(v);
+        };
+        let authority = rest.split('/').next().unwrap_or_default();
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority.split(':').next().unwrap_or_default(),
+        };
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if loopback {
+            Ok(v)
+        } else {
+            Err(ConfigError::Invalid {
+                name,
+                reason: format!(
+                    "{v:?} must be https: tokens are sent to it (http is for loopback only)"
+                ),
+            })
+        }
+    }
 }
 
 /// Settings every function shares.
@@ -105,6 +133,9 @@ pub struct JobApiConfig {
     /// ARNs of the state machines are this prefix and the machine name.
     pub state_machine_arn_prefix: String,
     pub defaults: Defaults,
+    /// `UNSTARTED_GRACE_SECONDS`: how long a QUEUED job waits for its
+    /// execution before the sweeper starts it (120).
+    pub start_grace_seconds: i64,
 }
 
 impl JobApiConfig {
@@ -128,6 +159,7 @@ impl JobApiConfig {
                 memory: env.number("RUNNER_DEFAULT_MEMORY", base.memory)?,
                 pool: env.or("RUNNER_DEFAULT_POOL", &base.pool),
             },
+            start_grace_seconds: env.number("UNSTARTED_GRACE_SECONDS", 120)?,
         })
     }
 }
@@ -167,6 +199,9 @@ pub struct StepConfig {
     pub discovery_concurrency: usize,
     /// For emulators on loopback addresses (no bucket host names).
     pub s3_force_path_style: bool,
+    /// `RUNNER_IMAGE`: the platform's Runner release, which UPDATE_WORKER
+    /// rolls out when the job names no image.
+    pub release_image: String,
 }
 
 impl StepConfig {
@@ -183,16 +218,17 @@ impl StepConfig {
                     .or(region)
                     .ok_or(ConfigError::Missing("TF_STATE_REGION"))?,
                 state_bucket,
-                platform_api_url: env.url("PLATFORM_API_URL")?,
+                platform_api_url: env.secure_url("PLATFORM_API_URL")?,
                 module_source: env.or("RUNNER_MODULE_SOURCE", "./modules/fargate-runner"),
                 log_retention_days: env.number("RUNNER_LOG_RETENTION_DAYS", 30)?,
                 stop_timeout_seconds: env.number("RUNNER_STOP_TIMEOUT_SECONDS", 120)?,
             },
             config_bucket: env.required("TF_CONFIG_BUCKET")?,
-            registry_url: env.url("REGISTRY_URL")?,
+            registry_url: env.secure_url("REGISTRY_URL")?,
             admin_token_secret_id: env.required("REGISTRY_ADMIN_TOKEN_SECRET_ID")?,
             discovery_concurrency: env.number("DISCOVERY_CONCURRENCY", 8)?,
             s3_force_path_style: env.flag("S3_FORCE_PATH_STYLE")?,
+            release_image: env.or("RUNNER_IMAGE", &Defaults::default().runner_image),
         })
     }
 }
@@ -216,6 +252,28 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "the environment variable PLATFORM_API_URL is required but not set"
+        );
+    }
+
+    #[test]
+    fn token_urls_must_be_https_unless_loopback() {
+        for (url, ok) in [
+            ("https://api.example.com", true),
+            ("http://127.0.0.1:8080", true),
+            ("http://localhost:8080/", true),
+            ("http://[::1]:8080", true),
+            ("http://api.example.com", false),
+            ("http://10.0.0.5:8080", false),
+            ("http://127.0.0.1.evil.com", false),
+        ] {
+            let e = Env::from_fn(|k| (k == "REGISTRY_URL").then(|| url.to_string()));
+            assert_eq!(e.secure_url("REGISTRY_URL").is_ok(), ok, "{url}");
+        }
+        let e = Env::from_fn(|_| Some("http://api.example.com".to_string()));
+        let err = e.secure_url("REGISTRY_URL").unwrap_err().to_string();
+        assert!(
+            err.contains("REGISTRY_URL") && err.contains("https"),
+            "{err}"
         );
     }
 

@@ -87,11 +87,32 @@ pub async fn serve_runners_api() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
+/// Serves the lease sweeper (an EventBridge schedule): releases the jobs of
+/// runners that stopped heartbeating.
+pub async fn serve_lease_sweeper() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let config = RunnersApiConfig::from_env(&Env::process()).map_err(startup)?;
+    let sdk = jobs_adapters::aws::load_config().await;
+    let deps = wire::runners_api_deps(&config, &sdk)
+        .await
+        .map_err(startup)?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let deps = deps.clone();
+        async move {
+            jobs_handlers::leases::expire(&deps, event.payload)
+                .await
+                .map_err(diagnostic)
+        }
+    }))
+    .await
+}
+
 /// Which scheduled handler to serve.
 #[derive(Debug, Clone, Copy)]
 pub enum Scheduled {
     Refresh,
     Reconcile,
+    Sweep,
 }
 
 /// Serves an EventBridge-triggered handler.
@@ -109,6 +130,9 @@ pub async fn serve_scheduled(which: Scheduled) -> Result<(), lambda_runtime::Err
                 }
                 Scheduled::Reconcile => {
                     jobs_handlers::schedule::reconcile(&deps, event.payload).await
+                }
+                Scheduled::Sweep => {
+                    jobs_handlers::schedule::start_unstarted(&deps, event.payload).await
                 }
             };
             result.map_err(diagnostic)

@@ -8,6 +8,7 @@ use jobs_adapters::dynamo::identities::DynamoIdentityStore;
 use jobs_adapters::dynamo::jobs::DynamoJobStore;
 use jobs_adapters::dynamo::runners::DynamoRunnerStore;
 use jobs_adapters::dynamo::workers::DynamoWorkerStore;
+use jobs_adapters::ecr::EcrReleaseImages;
 use jobs_adapters::ecs::EcsWorkerServices;
 use jobs_adapters::registry_http::{AdminToken, HttpRunnerRegistry};
 use jobs_adapters::s3::S3ArtifactStore;
@@ -45,6 +46,7 @@ pub fn job_api_deps(
             config.state_machine_arn_prefix.clone(),
         )),
         defaults: config.defaults.clone(),
+        start_grace: chrono::Duration::seconds(config.start_grace_seconds),
     }
 }
 
@@ -97,9 +99,11 @@ pub fn step_deps(config: &StepConfig, sdk: &SdkConfig) -> Result<StepDeps, Confi
             S3ArtifactStore::client(sdk, config.s3_force_path_style),
             config.config_bucket.clone(),
         )),
-        secrets: Arc::new(SecretsManagerWorkerSecrets::new(secrets)),
+        secrets: Arc::new(SecretsManagerWorkerSecrets::new(sdk.clone())),
         registry: Arc::new(registry),
         services: Arc::new(EcsWorkerServices::new(sdk.clone())),
+        releases: Arc::new(EcrReleaseImages::new(sdk.clone())),
+        release_image: config.release_image.clone(),
         platform: config.platform.clone(),
     })
 }

@@ -3,7 +3,8 @@
 //! service: the new task starts, the old one drains (its stop timeout) and
 //! stops. This step looks once; the state machine waits and asks again
 //! until the deployment is complete, failed or rolled back (→ FAILED), or
-//! takes too long.
+//! takes too long. Once complete, the jobs the replaced task held go back to
+//! the queue.
 
 use jobs_domain::params::JobParams;
 use jobs_domain::worker::{Rollout, WorkerStatus, rollout};
@@ -15,6 +16,7 @@ use super::build::{BuildFacts, record_build};
 use super::contract::{Step, step_name};
 use super::lookup::{params_of, worker_named};
 use crate::deps::StepDeps;
+use crate::leases::release_held;
 
 /// Checks before giving up; with the state machine's 15 s wait, 30 minutes.
 pub const MAX_CHECKS: u32 = 120;
@@ -29,6 +31,8 @@ pub struct Input {
     pub step: Option<String>,
     pub name: String,
     pub terraform: BuildFacts,
+    /// The image being rolled out, as GenerateConfig resolved it.
+    pub image: String,
     /// Checks made so far (0 on the first, which also records the build).
     #[serde(default)]
     pub checks: u32,
@@ -61,14 +65,14 @@ impl Step for CheckDeployment {
             )
             .await?;
         }
-        let (name, facts) = (input.name, input.terraform);
+        let (name, facts, image) = (input.name, input.terraform, input.image);
         let checks = input.checks + 1;
         deps.jobs
             .run_step(&input.job_id, &step, |job| async move {
                 let mut worker = worker_named(deps, &name).await?;
-                let JobParams::UpdateWorker { image, .. } = params_of(&job)? else {
+                if !matches!(params_of(&job)?, JobParams::UpdateWorker { .. }) {
                     return Err(StepError::invalid("CheckDeployment runs for UPDATE_WORKER jobs"));
-                };
+                }
                 let outputs = facts.outputs()?;
                 let state = deps
                     .services
@@ -83,6 +87,15 @@ impl Step for CheckDeployment {
                             worker.status = WorkerStatus::Deployed;
                             worker.updated_at = deps.jobs.now();
                             deps.workers.put(&worker, Some(expected)).await?;
+                        }
+                        // The old task is gone: what it held and did not
+                        // finish goes back to the queue (jobs claimed since
+                        // the rollout began belong to the new task).
+                        if let Some(runner_id) = &worker.runner_id {
+                            let rollout_began = facts
+                                .started_ms
+                                .and_then(|ms| chrono::DateTime::from_timestamp_millis(ms as i64));
+                            release_held(&deps.jobs, runner_id, "was replaced by a new deployment", rollout_began.or(Some(job.created_at))).await?;
                         }
                         tracing::info!(job_id = %job.id, worker = %name, task_definition = %outputs.task_definition_arn, "deployment complete");
                         Ok(Output {

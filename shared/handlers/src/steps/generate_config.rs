@@ -5,9 +5,12 @@
 //! same bytes.
 //!
 //! * DEPLOY claims the worker's name for this job (a destroyed worker's name
-//!   may be reused; a live one may not);
-//! * UPDATE renders the deployed spec with the new image (the worker record
-//!   takes the image only once the rollout completed, in CheckDeployment);
+//!   may be reused; a live one may not) and pins its image's digest;
+//! * UPDATE renders the deployed spec with the new image, pinned to its
+//!   digest (the platform's release image when the job names none) and a
+//!   deployment trigger naming the job, so the service always rolls (the
+//!   worker record takes the image only once the rollout completed, in
+//!   CheckDeployment);
 //! * DESTROY marks the worker DESTROYING and renders what was deployed, or
 //!   answers that nothing is left to destroy.
 
@@ -41,7 +44,8 @@ pub struct Output {
     pub already_destroyed: bool,
     /// DESTROY: nothing was ever applied, so there is nothing for Terraform.
     pub skip_terraform: bool,
-    /// UPDATE: the image being rolled out.
+    /// UPDATE: the image being rolled out (pinned by digest where the
+    /// registry can say it).
     pub image: Option<String>,
 }
 
@@ -58,7 +62,7 @@ impl Step for GenerateConfig {
                     JobParams::DeployWorker(spec) => deploy(deps, &job.id, spec).await,
                     JobParams::DestroyWorker { name } => destroy(deps, &job.id, &name).await,
                     JobParams::UpdateWorker { name, image } => {
-                        update(deps, &job.id, &name, &image).await
+                        update(deps, &job.id, &name, image.as_deref()).await
                     }
                     other => Err(StepError::invalid(format!(
                         "GenerateConfig does not handle {} jobs",
@@ -77,10 +81,12 @@ async fn write_config(
     worker: &Worker,
     job_id: &str,
 ) -> Result<String, StepError> {
+    // The job is also the deployment trigger: an UPDATE always rolls.
     let root = render_root(
         spec,
         &worker.worker_id,
         &worker.deploy_job_id,
+        job_id,
         &deps.platform,
     );
     let body = serde_json::to_vec_pretty(&root).map_err(|e| StepError::internal(e.to_string()))?;
@@ -89,7 +95,9 @@ async fn write_config(
         .await
 }
 
-async fn deploy(deps: &StepDeps, job_id: &str, spec: WorkerSpec) -> Result<Output, StepError> {
+async fn deploy(deps: &StepDeps, job_id: &str, mut spec: WorkerSpec) -> Result<Output, StepError> {
+    // The task definition pins what runs (the digest of a private ECR tag).
+    spec.image = deps.releases.resolve(&spec.image).await?;
     let now = deps.jobs.now();
     let mut worker = Worker {
         name: spec.name.clone(),
@@ -101,11 +109,15 @@ async fn deploy(deps: &StepDeps, job_id: &str, spec: WorkerSpec) -> Result<Outpu
         runner_id: None,
         config_key: Some(config_key(&spec.name, job_id)),
         outputs: None,
+        failure: None,
         created_at: now,
         updated_at: now,
         version: 1,
     };
     claim_name(deps, &mut worker).await?;
+    // A redelivery renders what the first delivery recorded, even if the
+    // release tag moved in between.
+    let spec = worker.spec.clone();
     let uri = write_config(deps, &spec, &worker, job_id).await?;
     Ok(Output {
         name: spec.name,
@@ -138,7 +150,10 @@ async fn destroy(deps: &StepDeps, job_id: &str, name: &str) -> Result<Output, St
         image: None,
     };
     if worker.status == WorkerStatus::Destroyed {
-        out.already_destroyed = true;
+        // Destroyed by this very job (a redelivery, or a retry after
+        // Deregister): the steps after Terraform run again, so that its
+        // jobs are requeued; destroyed by an earlier job: nothing to do.
+        out.already_destroyed = worker.last_job_id != job_id;
         out.skip_terraform = true;
         return Ok(out);
     }
@@ -159,7 +174,7 @@ async fn update(
     deps: &StepDeps,
     job_id: &str,
     name: &str,
-    image: &str,
+    image: Option<&str>,
 ) -> Result<Output, StepError> {
     let mut worker = worker_named(deps, name).await?;
     if worker.status != WorkerStatus::Deployed {
@@ -168,8 +183,12 @@ async fn update(
             worker.status
         )));
     }
+    let image = deps
+        .releases
+        .resolve(image.unwrap_or(&deps.release_image))
+        .await?;
     let mut spec = worker.spec.clone();
-    spec.image = image.to_string();
+    spec.image = image.clone();
     let uri = write_config(deps, &spec, &worker, job_id).await?;
     if worker.last_job_id != job_id {
         let expected = worker.version;
@@ -187,7 +206,7 @@ async fn update(
         action: "apply".into(),
         already_destroyed: false,
         skip_terraform: false,
-        image: Some(image.to_string()),
+        image: Some(image),
     })
 }
 

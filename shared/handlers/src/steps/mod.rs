@@ -9,6 +9,7 @@
 //! event twice, so writes are conditional on versions, names are
 //! deterministic and "already done" counts as success.
 
+pub mod abandon_deployment;
 pub mod build;
 pub mod check_deployment;
 pub mod contract;
@@ -22,6 +23,7 @@ pub mod report;
 pub mod requeue_jobs;
 pub mod verify_identity;
 
+pub use abandon_deployment::AbandonDeployment;
 pub use check_deployment::CheckDeployment;
 pub use contract::{Step, StepEntry, StepFn, entry, invoke};
 pub use deregister_worker::DeregisterWorker;
@@ -36,13 +38,14 @@ pub use verify_identity::VerifyIdentity;
 /// Every step, for the local engine (which runs them in-process under
 /// their function names) and the state machine contract test. On AWS each
 /// is its own function: `functions/<name>/src/main.rs` serves one type.
-pub fn all() -> [StepEntry; 10] {
+pub fn all() -> [StepEntry; 11] {
     [
         entry::<MarkRunning>(),
         entry::<VerifyIdentity>(),
         entry::<DiscoverResources>(),
         entry::<GenerateConfig>(),
         entry::<RegisterWorker>(),
+        entry::<AbandonDeployment>(),
         entry::<CheckDeployment>(),
         entry::<DeregisterWorker>(),
         entry::<RequeueJobs>(),

@@ -79,7 +79,7 @@ impl Step for RegisterWorker {
                 let outputs = facts.outputs()?;
                 let region = worker.spec.region.to_string();
 
-                let already = match deps.secrets.get(&outputs.secret_arn).await? {
+                let already = match deps.secrets.get(&region, &outputs.secret_arn).await? {
                     Some((runner_id, _token)) => {
                         deps.registry.exists(&runner_id).await?.then_some(runner_id)
                     }
@@ -100,7 +100,7 @@ impl Step for RegisterWorker {
                             })
                             .await?;
                         deps.secrets
-                            .put(&outputs.secret_arn, &registration.id, &registration.token)
+                            .put(&region, &outputs.secret_arn, &registration.id, &registration.token)
                             .await?;
                         tracing::info!(job_id = %job.id, runner = %registration.id, new = registration.created, "worker registered; token stored in its secret");
                         registration.id

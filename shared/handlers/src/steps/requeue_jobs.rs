@@ -1,19 +1,17 @@
 //! RequeueJobs (DESTROY_WORKER): every unfinished job assigned to the
 //! destroyed runner goes back to QUEUED for the other runners, each exactly
 //! once: the write is conditional on the job's version and re-checks that
-//! it is still running on that runner (`runner::must_requeue`), so a job
+//! it is still running on that runner (`leases::release_held`), so a job
 //! that finished (or was requeued by a replay of this step) meanwhile is
-//! left alone.
+//! left alone; a job requeued too often ends FAILED.
 
 use jobs_domain::StepError;
-use jobs_domain::job::JobStatus;
-use jobs_domain::runner::must_requeue;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::contract::{Step, step_name};
 use crate::deps::StepDeps;
-use crate::job_service::Write;
+use crate::leases::release_held;
 
 pub struct RequeueJobs;
 
@@ -29,7 +27,7 @@ pub struct Input {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Output {
     pub runner_id: String,
-    /// The jobs this call put back in the queue.
+    /// The jobs this call put back in the queue (or failed at the limit).
     pub requeued: Vec<String>,
 }
 
@@ -43,26 +41,7 @@ impl Step for RequeueJobs {
         let runner_id = input.runner_id;
         deps.jobs
             .run_step(&input.job_id, &step, |job| async move {
-                let assigned = deps.jobs.store().runner_jobs_of(&runner_id).await?;
-                let mut requeued = Vec::new();
-                for candidate in assigned {
-                    let mut changed = false;
-                    deps.jobs
-                        .modify(&candidate.id, |j| {
-                            changed = must_requeue(j, &runner_id);
-                            if !changed {
-                                return Ok(Write::No);
-                            }
-                            j.status = JobStatus::Queued;
-                            j.runner_id = None;
-                            j.requeues += 1;
-                            Ok(Write::Yes)
-                        })
-                        .await?;
-                    if changed {
-                        requeued.push(candidate.id);
-                    }
-                }
+                let requeued = release_held(&deps.jobs, &runner_id, "was destroyed", None).await?;
                 tracing::info!(job_id = %job.id, runner = %runner_id, count = requeued.len(), "jobs requeued");
                 Ok(Output { runner_id, requeued })
             })

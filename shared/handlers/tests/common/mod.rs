@@ -21,6 +21,9 @@ use jobs_memory::*;
 use serde_json::{Value, json};
 
 pub const REGION: &str = "eu-west-1";
+/// The platform's release image (a private ECR repository's tag).
+pub const RELEASE_IMAGE: &str =
+    "123456789012.dkr.ecr.us-east-1.amazonaws.com/alethia/runner:latest";
 pub const SECRET_ARN: &str =
     "arn:aws:secretsmanager:eu-west-1:123456789012:secret:worker-jobs/runner-1-AbCdEf";
 pub const CLUSTER_ARN: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/runner-1";
@@ -40,6 +43,7 @@ pub struct World {
     pub services: Arc<MemoryServices>,
     pub artifacts: Arc<MemoryArtifacts>,
     pub starter: Arc<MemoryStarter>,
+    pub releases: Arc<MemoryReleases>,
     pub cloud: Arc<MemoryCloud>,
     pub admin_token: SecretString,
 }
@@ -57,6 +61,7 @@ impl World {
             services: Arc::new(MemoryServices::new()),
             artifacts: Arc::new(MemoryArtifacts::new()),
             starter: Arc::new(MemoryStarter::new()),
+            releases: Arc::new(MemoryReleases::new()),
             cloud: Arc::new(MemoryCloud::new()),
             admin_token: SecretString::new("admin-token-for-tests"),
         }
@@ -77,6 +82,8 @@ impl World {
             secrets: self.secrets.clone(),
             registry: self.registry.clone(),
             services: self.services.clone(),
+            releases: self.releases.clone(),
+            release_image: RELEASE_IMAGE.into(),
             platform: platform(),
         }
     }
@@ -88,6 +95,7 @@ impl World {
             workers: self.workers.clone(),
             starter: self.starter.clone(),
             defaults: Defaults::default(),
+            start_grace: Duration::seconds(120),
         }
     }
 
@@ -143,8 +151,10 @@ impl World {
         identity
     }
 
-    /// What Terraform would have created for runner-1 (its ECS service).
+    /// What Terraform would have created for runner-1 in its region: its
+    /// ECS service and its (empty) secret.
     pub fn terraform_created_service(&self, task_definition: &str) {
+        self.secrets.create(REGION, SECRET_ARN);
         self.services.put(
             REGION,
             CLUSTER_ARN,

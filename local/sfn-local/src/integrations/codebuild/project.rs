@@ -20,6 +20,21 @@ use crate::error::{StatesError, names};
 use crate::integrations::{TaskContext, TaskIntegration};
 use crate::limits::{MAX_CAUSE_CHARS, tail};
 
+/// What a build inherits from this process: a shell's basics (where its
+/// tools are, a home, temporary files, locale and CA certificates). The
+/// project and the request give everything else.
+const BUILD_BASE_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "USER",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
+
 pub const START_BUILD_SYNC: &str = "arn:aws:states:::codebuild:startBuild.sync";
 
 /// A CodeBuild project as the local engine runs it.
@@ -141,14 +156,20 @@ impl TaskIntegration for CodeBuildIntegration {
             "arn:aws:codebuild:{}:{}:build/{build_id}",
             self.region, self.account
         );
-        // Precedence as in CodeBuild: start-build overrides, then project,
-        // then buildspec variables.
-        let mut env: BTreeMap<String, String> = spec
-            .env
-            .variables
+        // As in a CodeBuild container, the build sees only what it is given:
+        // the basics of a shell (from this process), then, in CodeBuild's
+        // precedence, buildspec variables, project variables, start-build
+        // overrides. Nothing else of this process's environment leaks in.
+        let mut env: BTreeMap<String, String> = BUILD_BASE_ENV
             .iter()
-            .map(|(k, v)| (k.clone(), yaml_scalar(v)))
+            .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
             .collect();
+        env.extend(
+            spec.env
+                .variables
+                .iter()
+                .map(|(k, v)| (k.clone(), yaml_scalar(v))),
+        );
         env.extend(project.environment.iter().cloned());
         env.extend(overrides.iter().cloned());
         env.insert(

@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{StatesError, names};
 
-/// Runs `script` with `bash -c` in `dir` with `env` and answers everything
+/// Runs `script` with `bash -c` in `dir` with `env` (and nothing else of
+/// this process's environment) and answers everything
 /// it printed on stdout (the script sends stderr there too).
 pub(super) async fn run_script(
     script: String,
@@ -25,6 +26,7 @@ pub(super) async fn run_script(
         .arg("-c")
         .arg(script)
         .current_dir(dir)
+        .env_clear()
         .envs(env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -175,3 +175,37 @@ async fn unknown_projects_and_secret_overrides_are_errors() {
         .unwrap_err();
     assert!(err.cause.contains("PLAINTEXT"), "{}", err.cause);
 }
+
+// A CodeBuild container has only its image's, the project's and the
+// request's variables: nothing of the engine's process leaks into a build.
+#[tokio::test]
+async fn a_build_sees_only_what_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let cb = project(
+        dir.path(),
+        r#"
+version: 0.2
+env:
+  exported-variables: [SEEN]
+phases:
+  build:
+    commands:
+      - export SEEN="$(env | cut -d= -f1 | sort | tr '\n' ' ')"
+"#,
+    );
+    let out = cb
+        .run(START_BUILD_SYNC, json!({"ProjectName": "p"}), &ctx())
+        .await
+        .unwrap();
+    let seen = out["Build"]["ExportedEnvironmentVariables"][0]["Value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        seen.contains("FROM_PROJECT") && seen.contains("PATH"),
+        "{seen}"
+    );
+    // Set for this test process by cargo; a build must not see it.
+    assert!(std::env::var("CARGO_PKG_NAME").is_ok());
+    assert!(!seen.contains("CARGO_PKG_NAME"), "{seen}");
+}
