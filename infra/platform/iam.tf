@@ -32,7 +32,7 @@ locals {
       Sid      = "JobsOfRunner"
       Effect   = "Allow"
       Action   = ["dynamodb:Query"]
-      Resource = [local.index_arn["jobs/by-runner"]]
+      Resource = [local.index_arn["jobs/held-by-runner"]]
     }
 
     # job-api: create (PutItem, in a transaction with the idempotency key),

@@ -90,7 +90,8 @@ pub trait JobStore: Send + Sync {
     async fn release_key(&self, key: &str) -> PortResult<()>;
     /// Queued runner jobs of a pool, oldest first (every page read).
     async fn queued_runner_jobs(&self, pool: &str, limit: usize) -> PortResult<Vec<Job>>;
-    /// Runner jobs assigned to a runner (every page read).
+    /// The unfinished (RUNNING) runner jobs a runner holds, oldest first,
+    /// read page by page from an index that holds nothing else.
     async fn runner_jobs_of(&self, runner_id: &str) -> PortResult<Vec<Job>>;
 }
 

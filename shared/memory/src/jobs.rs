@@ -193,7 +193,11 @@ impl JobStore for MemoryJobStore {
         let mut held: Vec<Job> = state
             .jobs
             .values()
-            .filter(|j| j.runner_id.as_deref() == Some(runner_id))
+            .filter(|j| {
+                j.job_type == JobType::RunnerJob
+                    && j.status == JobStatus::Running
+                    && j.runner_id.as_deref() == Some(runner_id)
+            })
             .cloned()
             .collect();
         held.sort_by_key(created_key);
@@ -308,5 +312,29 @@ mod tests {
             [ids[2].clone(), ids[0].clone()]
         );
         assert!(queued[0].created_at < queued[1].created_at + Duration::zero());
+    }
+
+    #[tokio::test]
+    async fn a_runner_holds_only_its_unfinished_jobs() {
+        let store = MemoryJobStore::new();
+        let mut ids = Vec::new();
+        for (i, status) in [JobStatus::Running, JobStatus::Success, JobStatus::Running]
+            .into_iter()
+            .enumerate()
+        {
+            let mut j = job_at(JobType::RunnerJob, i as i64);
+            j.status = status;
+            j.runner_id = Some(if i < 2 { "A" } else { "B" }.into());
+            store.create(&j, None).await.unwrap();
+            ids.push(j.id);
+        }
+        let held: Vec<String> = store
+            .runner_jobs_of("A")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|j| j.id)
+            .collect();
+        assert_eq!(held, [ids[0].clone()]);
     }
 }

@@ -25,8 +25,11 @@ const KEY_ATTRIBUTES: &[&str] = &[
     "type",
     "created_at",
     "queue_pool",
-    "runner_id",
+    "held_by",
 ];
+
+/// Items per page of the index queries (each page is one bounded read).
+const QUERY_PAGE: i32 = 100;
 
 pub struct DynamoJobStore {
     client: Client,
@@ -53,6 +56,14 @@ impl DynamoJobStore {
         {
             item.insert("queue_pool".into(), s(pool.clone()));
         }
+        // Sparse too: only a runner's unfinished work is in its index, so a
+        // requeue reads what it may release and nothing the runner finished.
+        if job.job_type == JobType::RunnerJob
+            && job.status == JobStatus::Running
+            && let Some(runner) = &job.runner_id
+        {
+            item.insert("held_by".into(), s(runner.clone()));
+        }
         Ok(item)
     }
 
@@ -60,6 +71,7 @@ impl DynamoJobStore {
         let mut item = item;
         item.remove("kind");
         item.remove("queue_pool");
+        item.remove("held_by");
         from_item("job", item)
     }
 
@@ -83,6 +95,7 @@ impl DynamoJobStore {
                 .expression_attribute_names("#k", key_attr)
                 .expression_attribute_values(":k", s(key))
                 .scan_index_forward(forward)
+                .limit(QUERY_PAGE)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -281,7 +294,14 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn runner_jobs_of(&self, runner_id: &str) -> PortResult<Vec<Job>> {
-        self.query_all("by-runner", "runner_id", runner_id, true, None)
-            .await
+        let jobs = self
+            .query_all("held-by-runner", "held_by", runner_id, true, None)
+            .await?;
+        // The index is eventually consistent on AWS: keep what the items
+        // read say (every release re-checks anyway).
+        Ok(jobs
+            .into_iter()
+            .filter(|j| j.status == JobStatus::Running)
+            .collect())
     }
 }
