@@ -35,6 +35,15 @@ locals {
       Resource = [local.index_arn["jobs/held-by-runner"]]
     }
 
+    # The workers' run queues: joined when a lifecycle job is created, taken
+    # in AwaitTurn, given up when the job ends (any function that ends jobs).
+    worker_runs = {
+      Sid      = "WorkerRunQueues"
+      Effect   = "Allow"
+      Action   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+      Resource = [local.table_arn["worker_runs"]]
+    }
+
     # job-api: create (PutItem, in a transaction with the idempotency key),
     # get, update, and lists by creation time, status and type.
     jobs_api = {
@@ -217,6 +226,7 @@ locals {
   # uses; shared/adapters: which API calls each port makes).
   function_statements = {
     "mark-running"         = [local.st.jobs_step]
+    "await-turn"           = [local.st.jobs_step, local.st.worker_runs]
     "verify-identity"      = [local.st.jobs_step, local.st.identities_read, local.st.assume_customer_role]
     "discover-resources"   = [local.st.jobs_step, local.st.identities_read_write, local.st.inventory_write, local.st.assume_customer_role]
     "generate-config"      = [local.st.jobs_step, local.st.workers_read_write, local.st.config_put, local.st.release_images]
@@ -225,14 +235,14 @@ locals {
     "deregister-worker"    = [local.st.jobs_step, local.st.workers_read_write, local.st.admin_token_read]
     "requeue-jobs"         = [local.st.jobs_step, local.st.jobs_by_runner]
     "check-deployment"     = [local.st.jobs_step, local.st.workers_read_write, local.st.describe_worker_service]
-    "report-success"       = [local.st.jobs_step]
-    "report-failure"       = [local.st.jobs_step]
-    "job-api"              = [local.st.jobs_api, local.st.idempotency, local.st.identities_read_write, local.st.inventory_read, local.st.workers_read, local.st.start_any_machine]
+    "report-success"       = [local.st.jobs_step, local.st.worker_runs]
+    "report-failure"       = [local.st.jobs_step, local.st.worker_runs]
+    "job-api"              = [local.st.jobs_api, local.st.worker_runs, local.st.idempotency, local.st.identities_read_write, local.st.inventory_read, local.st.workers_read, local.st.start_any_machine]
     "runners-api"          = [local.st.runners, local.st.jobs_runner_queue, local.st.jobs_by_runner, local.st.admin_token_read]
     "lease-sweeper"        = [local.st.runners, local.st.jobs_runner_queue, local.st.jobs_by_runner, local.st.admin_token_read]
     "refresh-scheduler"    = [local.st.jobs_step, local.st.idempotency, local.st.identities_scan, local.st.start_fetch_resources]
     "job-sweeper"          = [local.st.jobs_api, local.st.start_any_machine]
-    "execution-reconciler" = [local.st.jobs_step]
+    "execution-reconciler" = [local.st.jobs_step, local.st.worker_runs]
   }
 }
 

@@ -17,6 +17,7 @@ locals {
   # Gateway's 30 s integration limit.
   function_defaults = {
     "mark-running"         = { family = "step", memory_size = 256, timeout = 30 }
+    "await-turn"           = { family = "step", memory_size = 256, timeout = 30 }
     "verify-identity"      = { family = "step", memory_size = 256, timeout = 60 }
     "discover-resources"   = { family = "step", memory_size = 1024, timeout = 600 }
     "generate-config"      = { family = "step", memory_size = 256, timeout = 60 }

@@ -98,6 +98,7 @@ async fn deploy_and_destroy_for_real_leave_nothing_and_the_token_nowhere_but_its
         steps,
         [
             "MarkRunning",
+            "AwaitTurn",
             "GenerateConfig",
             "TerraformApply",
             "RegisterWorker",
@@ -199,6 +200,7 @@ async fn deploy_and_destroy_for_real_leave_nothing_and_the_token_nowhere_but_its
         steps,
         [
             "MarkRunning",
+            "AwaitTurn",
             "GenerateConfig",
             "TerraformDestroy",
             "Deregister",
@@ -456,6 +458,7 @@ async fn update_worker_deploys_a_new_revision_and_waits_for_the_rollout() {
         steps,
         [
             "MarkRunning",
+            "AwaitTurn",
             "GenerateConfig",
             "TerraformApply",
             "CheckDeployment",
@@ -585,4 +588,52 @@ async fn a_rolled_back_update_fails_the_job() {
     assert_eq!(destroyed["status"], "SUCCESS", "{destroyed}");
     s.stop().await;
     drop(moto);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destroy_submitted_while_the_deploy_applies_waits_its_turn_and_destroys_it() {
+    let s = stack().await;
+    let name = "runner-queued";
+    let a = api(&s);
+    let deploy = a
+        .submit("DEPLOY_WORKER", json!({"name": name, "region": AWAY}))
+        .await
+        .unwrap();
+    let destroy = a
+        .submit("DESTROY_WORKER", json!({ "name": name }))
+        .await
+        .unwrap();
+    let deployed = finish(&s, deploy["id"].as_str().unwrap()).await;
+    let destroyed = finish(&s, destroy["id"].as_str().unwrap()).await;
+    assert_eq!(deployed["status"], "SUCCESS", "{deployed}");
+    assert_eq!(destroyed["status"], "SUCCESS", "{destroyed}");
+    let step = |job: &Value, name: &str| -> Value {
+        job["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no step {name} in {job}"))
+    };
+    let deploy_ended = step(&deployed, "ReportSuccess")["ended_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let destroy_began = step(&destroyed, "GenerateConfig")["started_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        destroy_began >= deploy_ended,
+        "the applies interleaved: {destroy_began} < {deploy_ended}"
+    );
+    assert!(
+        step(&destroyed, "AwaitTurn")["attempts"].as_u64().unwrap() > 1,
+        "it waited"
+    );
+    assert_eq!(destroyed["result"]["already_destroyed"], false);
+    let left = leftovers::find(&s.sdk, AWAY, name).await.unwrap();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    s.stop().await;
 }

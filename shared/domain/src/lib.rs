@@ -12,6 +12,7 @@ pub mod params;
 pub mod ports;
 pub mod region;
 pub mod runner;
+pub mod runs;
 pub mod secret;
 pub mod terraform;
 pub mod time;

@@ -12,6 +12,7 @@ use crate::identity::CloudIdentity;
 use crate::inventory::Inventory;
 use crate::job::{Job, JobStatus, JobType};
 use crate::runner::{RegisterRequest, Registration, Runner};
+use crate::runs::WorkerRuns;
 use crate::secret::SecretString;
 use crate::worker::{ServiceState, Worker};
 
@@ -118,6 +119,16 @@ pub trait WorkerStore: Send + Sync {
     /// Creates (`expected_version` None: fails with `Conflict` if the name
     /// exists) or replaces conditionally on the version.
     async fn put(&self, worker: &Worker, expected_version: Option<u64>) -> PortResult<()>;
+}
+
+/// The run queues of the workers' lifecycle jobs, by worker name.
+///
+/// `put` creates (`expected_version` None: `Conflict` if the name exists) or
+/// replaces conditionally on the version, and stores `expected + 1`.
+#[async_trait]
+pub trait RunQueues: Send + Sync {
+    async fn get(&self, name: &str) -> PortResult<Option<WorkerRuns>>;
+    async fn put(&self, runs: &WorkerRuns, expected_version: Option<u64>) -> PortResult<()>;
 }
 
 /// The registry's own storage (behind the runners API).

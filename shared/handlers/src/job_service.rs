@@ -4,14 +4,20 @@
 //! (`JobStatus::can_become`) are enforced here and nowhere else, and every
 //! change is a read, a pure change and a write conditional on the version
 //! that was read.
+//!
+//! A worker's lifecycle jobs (DEPLOY, UPDATE, DESTROY) also pass through its
+//! run queue (`jobs_domain::runs`): a job joins it when created, takes its
+//! turn in AwaitTurn, and gives the worker up here when it ends, however it
+//! ends (its steps, the reconciler).
 
 use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use jobs_domain::job::{Job, JobError, JobStatus, is_job_id};
+use jobs_domain::job::{Job, JobError, JobStatus, JobType, is_job_id};
 use jobs_domain::params::JobParams;
-use jobs_domain::ports::{Clock, Created, ExecutionStarter, IdempotencyKey, JobStore};
+use jobs_domain::ports::{Clock, Created, ExecutionStarter, IdempotencyKey, JobStore, RunQueues};
+use jobs_domain::runs::{Turn, WorkerRuns};
 use jobs_domain::{ErrorKind, StepError};
 use serde_json::{Value, json};
 
@@ -52,12 +58,65 @@ pub struct ExecutionInput {
 #[derive(Clone)]
 pub struct JobService {
     store: Arc<dyn JobStore>,
+    runs: Arc<dyn RunQueues>,
     clock: Arc<dyn Clock>,
 }
 
+/// The worker a lifecycle job (DEPLOY, UPDATE, DESTROY) is for.
+pub fn worker_of(job: &Job) -> Option<&str> {
+    matches!(
+        job.job_type,
+        JobType::DeployWorker | JobType::UpdateWorker | JobType::DestroyWorker
+    )
+    .then(|| job.params.get("name").and_then(serde_json::Value::as_str))
+    .flatten()
+}
+
 impl JobService {
-    pub fn new(store: Arc<dyn JobStore>, clock: Arc<dyn Clock>) -> Self {
-        JobService { store, clock }
+    pub fn new(store: Arc<dyn JobStore>, runs: Arc<dyn RunQueues>, clock: Arc<dyn Clock>) -> Self {
+        JobService { store, runs, clock }
+    }
+
+    /// The workers' run queues (for reading them).
+    pub fn runs(&self) -> &dyn RunQueues {
+        self.runs.as_ref()
+    }
+
+    /// Reads a worker's run queue, applies `change` and writes it back
+    /// conditionally on its version (again on a conflict). Answers what
+    /// `change` answered.
+    pub async fn modify_runs<T>(
+        &self,
+        name: &str,
+        mut change: impl FnMut(&mut WorkerRuns) -> (bool, T),
+    ) -> Result<T, StepError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let stored = self.runs.get(name).await?;
+            let expected = stored.as_ref().map(|r| r.version);
+            let mut runs = stored.unwrap_or_else(|| WorkerRuns::new(name));
+            let (write, out) = change(&mut runs);
+            if !write {
+                return Ok(out);
+            }
+            match self.runs.put(&runs, expected).await {
+                Ok(()) => return Ok(out),
+                Err(e) if e.kind == ErrorKind::Conflict => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StepError::conflict(format!(
+            "the run queue of {name} kept changing concurrently"
+        )))
+    }
+
+    /// The job's turn on its worker (see `WorkerRuns::take_turn`).
+    pub async fn take_turn(&self, name: &str, job_id: &str) -> Result<Turn, StepError> {
+        self.modify_runs(name, |runs| {
+            let before = runs.clone();
+            let turn = runs.take_turn(job_id);
+            (*runs != before, turn)
+        })
+        .await
     }
 
     /// The store, for the queries that are not changes (listing, the queue).
@@ -113,7 +172,20 @@ impl JobService {
         let input = json!(ExecutionInput {
             job_id: job.id.clone()
         });
-        match starter.start(machine, &job.id, &input).await {
+        // A lifecycle job takes its place in its worker's line before it
+        // starts, so that the line is the order of submission.
+        let queued = match worker_of(&job) {
+            Some(name) => {
+                let id = job.id.clone();
+                self.modify_runs(name, |runs| (runs.enqueue(&id), ())).await
+            }
+            None => Ok(()),
+        };
+        let started = match queued {
+            Ok(()) => starter.start(machine, &job.id, &input).await,
+            Err(e) => Err(e),
+        };
+        match started {
             Ok(arn) => {
                 tracing::info!(job_id = %job.id, job_type = %job_type, execution = %arn, "job started");
                 Ok(Submission::New(job))
@@ -200,6 +272,15 @@ impl JobService {
                     "job {job_id} cannot go from {before} to {}",
                     job.status
                 )));
+            }
+            // A lifecycle job that ends gives its worker up first: if the
+            // write below then fails, a retry finds the worker already free.
+            if job.status.is_terminal()
+                && !before.is_terminal()
+                && let Some(name) = worker_of(&job)
+            {
+                self.modify_runs(name, |runs| (runs.finish(job_id), ()))
+                    .await?;
             }
             job.id = job_id.to_string();
             job.updated_at = self.clock.now();

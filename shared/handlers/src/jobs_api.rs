@@ -103,6 +103,14 @@ async fn check_references(deps: &JobApiDeps, params: &JobParams) -> Result<(), A
         field: Some("params.name".into()),
         message,
     };
+    // A worker whose earlier lifecycle job runs or waits: this one waits
+    // for it in the run queue and is checked when its turn comes (a DESTROY
+    // submitted while a DEPLOY applies destroys what the DEPLOY creates).
+    if let Some(name) = params.worker_name()
+        && deps.jobs.runs().get(name).await?.is_some_and(|r| r.busy())
+    {
+        return Ok(());
+    }
     match params {
         JobParams::DeployWorker(spec) => {
             if let Some(w) = deps.workers.get(&spec.name).await?

@@ -10,7 +10,7 @@
 //!
 //! * [`jobs`]: jobs and idempotency keys;
 //! * [`stores`]: cloud identities (with their inventory), worker
-//!   deployments and the registry's runners;
+//!   deployments, the workers' run queues and the registry's runners;
 //! * [`platform`]: the runner registry, worker secrets, ECS services,
 //!   rendered configurations and the Step Functions starter;
 //! * [`customer`]: a customer's cloud account (verification, discovery);
@@ -31,7 +31,7 @@ pub use platform::{
     MemoryArtifacts, MemoryRegistry, MemoryReleases, MemoryServices, MemoryStarter,
     MemoryWorkerSecrets,
 };
-pub use stores::{MemoryIdentityStore, MemoryRunnerStore, MemoryWorkerStore};
+pub use stores::{MemoryIdentityStore, MemoryRunQueues, MemoryRunnerStore, MemoryWorkerStore};
 
 use std::sync::{Mutex, MutexGuard};
 

@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use jobs_domain::StepError;
 use jobs_domain::identity::CloudIdentity;
 use jobs_domain::inventory::Inventory;
-use jobs_domain::ports::{IdentityStore, PortResult, RunnerStore, WorkerStore};
+use jobs_domain::ports::{IdentityStore, PortResult, RunQueues, RunnerStore, WorkerStore};
 use jobs_domain::runner::Runner;
+use jobs_domain::runs::WorkerRuns;
 use jobs_domain::worker::Worker;
 
 use crate::{Faults, lock};
@@ -114,6 +115,41 @@ impl WorkerStore for MemoryWorkerStore {
         let mut stored = worker.clone();
         stored.version = expected_version.map_or(1, |v| v + 1);
         all.insert(worker.name.clone(), stored);
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryRunQueues {
+    queues: Mutex<HashMap<String, WorkerRuns>>,
+    pub faults: Faults,
+}
+
+impl MemoryRunQueues {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl RunQueues for MemoryRunQueues {
+    async fn get(&self, name: &str) -> PortResult<Option<WorkerRuns>> {
+        self.faults.check("get")?;
+        Ok(lock(&self.queues).get(name).cloned())
+    }
+
+    async fn put(&self, runs: &WorkerRuns, expected_version: Option<u64>) -> PortResult<()> {
+        self.faults.check("put")?;
+        let mut all = lock(&self.queues);
+        let what = format!("the run queue of {}", runs.name);
+        check_version(
+            &what,
+            all.get(&runs.name).map(|r| r.version),
+            expected_version,
+        )?;
+        let mut stored = runs.clone();
+        stored.version = expected_version.map_or(1, |v| v + 1);
+        all.insert(runs.name.clone(), stored);
         Ok(())
     }
 }

@@ -7,7 +7,7 @@ use jobs_adapters::cloud::AwsCloud;
 use jobs_adapters::dynamo::identities::DynamoIdentityStore;
 use jobs_adapters::dynamo::jobs::DynamoJobStore;
 use jobs_adapters::dynamo::runners::DynamoRunnerStore;
-use jobs_adapters::dynamo::workers::DynamoWorkerStore;
+use jobs_adapters::dynamo::workers::{DynamoRunQueues, DynamoWorkerStore};
 use jobs_adapters::ecr::EcrReleaseImages;
 use jobs_adapters::ecs::EcsWorkerServices;
 use jobs_adapters::registry_http::{AdminToken, HttpRunnerRegistry};
@@ -20,10 +20,11 @@ use jobs_handlers::{JobApiDeps, JobService, RunnersApiDeps, StepDeps};
 
 use crate::config::{ConfigError, JobApiConfig, RunnersApiConfig, StepConfig};
 
-/// The job service over the jobs table, on the wall clock.
+/// The job service over the jobs table and the run queues, on the wall clock.
 pub fn job_service(dynamo: &aws_sdk_dynamodb::Client, names: &TableNames) -> JobService {
     JobService::new(
         Arc::new(DynamoJobStore::new(dynamo.clone(), names)),
+        Arc::new(DynamoRunQueues::new(dynamo.clone(), names)),
         Arc::new(SystemClock),
     )
 }

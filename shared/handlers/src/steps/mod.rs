@@ -10,6 +10,7 @@
 //! deterministic and "already done" counts as success.
 
 pub mod abandon_deployment;
+pub mod await_turn;
 pub mod build;
 pub mod check_deployment;
 pub mod contract;
@@ -24,6 +25,7 @@ pub mod requeue_jobs;
 pub mod verify_identity;
 
 pub use abandon_deployment::AbandonDeployment;
+pub use await_turn::AwaitTurn;
 pub use check_deployment::CheckDeployment;
 pub use contract::{Step, StepEntry, StepFn, entry, invoke};
 pub use deregister_worker::DeregisterWorker;
@@ -38,9 +40,10 @@ pub use verify_identity::VerifyIdentity;
 /// Every step, for the local engine (which runs them in-process under
 /// their function names) and the state machine contract test. On AWS each
 /// is its own function: `functions/<name>/src/main.rs` serves one type.
-pub fn all() -> [StepEntry; 11] {
+pub fn all() -> [StepEntry; 12] {
     [
         entry::<MarkRunning>(),
+        entry::<AwaitTurn>(),
         entry::<VerifyIdentity>(),
         entry::<DiscoverResources>(),
         entry::<GenerateConfig>(),

@@ -37,6 +37,7 @@ pub struct World {
     pub jobs: Arc<MemoryJobStore>,
     pub identities: Arc<MemoryIdentityStore>,
     pub workers: Arc<MemoryWorkerStore>,
+    pub runs: Arc<MemoryRunQueues>,
     pub runners: Arc<MemoryRunnerStore>,
     pub registry: Arc<MemoryRegistry>,
     pub secrets: Arc<MemoryWorkerSecrets>,
@@ -55,6 +56,7 @@ impl World {
             jobs: Arc::new(MemoryJobStore::new()),
             identities: Arc::new(MemoryIdentityStore::new()),
             workers: Arc::new(MemoryWorkerStore::new()),
+            runs: Arc::new(MemoryRunQueues::new()),
             runners: Arc::new(MemoryRunnerStore::new()),
             registry: Arc::new(MemoryRegistry::new()),
             secrets: Arc::new(MemoryWorkerSecrets::new()),
@@ -68,7 +70,7 @@ impl World {
     }
 
     pub fn service(&self) -> JobService {
-        JobService::new(self.jobs.clone(), self.clock.clone())
+        JobService::new(self.jobs.clone(), self.runs.clone(), self.clock.clone())
     }
 
     pub fn steps(&self) -> StepDeps {
