@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need, without touching the
 # system: a project venv (.local/venv) with the pinned moto server and AWS
-# CLI, and (with --test-tools) the npm tools in node_modules. Checks that
+# CLI, and (with --test-tools) the npm tools in node_modules and checkov in
+# its own venv (.local/checks-venv). Checks that
 # Terraform and its provider mirror are on the machine. Safe to run again:
 # it only installs what is missing or changed.
 set -euo pipefail
@@ -22,6 +23,15 @@ if [ "${1:-}" = "--test-tools" ]; then
   if [ ! -x "$root/node_modules/.bin/asl-validator" ]; then
     echo "setup: installing asl-validator (npm) ..."
     (cd "$root" && npm ci --silent --no-audit --no-fund)
+  fi
+  checks="$root/.local/checks-venv"
+  checks_stamp="$checks/.requirements.sha256"
+  checks_want=$(sha256sum "$root/local/requirements-checks.txt" | cut -d' ' -f1)
+  if [ ! -x "$checks/bin/checkov" ] || [ "$(cat "$checks_stamp" 2>/dev/null)" != "$checks_want" ]; then
+    echo "setup: creating the checks venv in .local/checks-venv (checkov) ..."
+    python3 -m venv "$checks"
+    "$checks/bin/pip" install --quiet --disable-pip-version-check -r "$root/local/requirements-checks.txt"
+    echo "$checks_want" >"$checks_stamp"
   fi
 fi
 

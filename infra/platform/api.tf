@@ -57,6 +57,7 @@ resource "aws_apigatewayv2_authorizer" "jwt" {
 }
 
 resource "aws_apigatewayv2_route" "this" {
+  #checkov:skip=CKV_AWS_309:The runner routes authenticate in runners-api itself (a runner's own token, or the registry's admin token): Runners cannot sign with IAM or carry the platform's JWTs. The job routes use var.job_api_authorization (AWS_IAM by default).
   for_each = local.api_routes
 
   api_id    = aws_apigatewayv2_api.this.id
@@ -72,6 +73,7 @@ resource "aws_apigatewayv2_route" "this" {
 resource "aws_cloudwatch_log_group" "api_access" {
   name              = "/aws/apigateway/${local.name}-api"
   retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.platform.arn
 }
 
 resource "aws_apigatewayv2_stage" "default" {

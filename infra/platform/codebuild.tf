@@ -41,6 +41,7 @@ locals {
 resource "aws_cloudwatch_log_group" "codebuild" {
   name              = "/aws/codebuild/${local.codebuild_project_name}"
   retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.platform.arn
 }
 
 resource "aws_codebuild_project" "terraform" {
@@ -114,6 +115,7 @@ resource "aws_iam_role" "codebuild" {
 }
 
 data "aws_iam_policy_document" "codebuild" {
+  #checkov:skip=CKV_AWS_356:The Describe/List calls the AWS provider makes while planning a Runner stack (ec2:Describe*, iam:List*, ...) take no resource or must see the whole account; every action that changes anything is scoped by name prefix or by the alethia:managed-by tag.
   # --- the build itself ----------------------------------------------------
 
   statement {

@@ -185,8 +185,8 @@ locals {
     admin_token_read = {
       Sid      = "RegistryAdminToken"
       Effect   = "Allow"
-      Action   = ["secretsmanager:GetSecretValue"]
-      Resource = [aws_secretsmanager_secret.admin_token.arn]
+      Action   = ["secretsmanager:GetSecretValue", "kms:Decrypt"]
+      Resource = [aws_secretsmanager_secret.admin_token.arn, aws_kms_key.platform.arn]
     }
 
     start_any_machine = {

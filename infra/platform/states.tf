@@ -6,6 +6,8 @@
 resource "aws_cloudwatch_log_group" "states" {
   for_each = local.state_machine_files
 
+  kms_key_id = aws_kms_key.platform.arn
+
   # /aws/vendedlogs/: keeps the CloudWatch Logs resource policy Step Functions
   # writes under its size limit however many machines log here.
   name              = "/aws/vendedlogs/states/${var.state_machine_prefix}${each.key}"
@@ -23,9 +25,11 @@ resource "aws_sfn_state_machine" "this" {
   # ERROR only and no execution data: payloads carry ids only, but history
   # data (inputs, outputs, error causes) stays out of the logs anyway.
   logging_configuration {
-    log_destination        = "${aws_cloudwatch_log_group.states[each.key].arn}:*"
-    include_execution_data = false
-    level                  = "ERROR"
+    log_destination = "${aws_cloudwatch_log_group.states[each.key].arn}:*"
+    # Every transition with its data: payloads carry ids and small facts,
+    # never a secret (the end-to-end tests search the history for tokens).
+    include_execution_data = true
+    level                  = "ALL"
   }
 
   tracing_configuration {

@@ -28,7 +28,7 @@ variable "permissions_boundary_arn" {
 variable "log_retention_days" {
   description = "Retention of every CloudWatch log group this stack creates (Lambda, state machines, API access logs, CodeBuild)."
   type        = number
-  default     = 30
+  default     = 365
 
   validation {
     condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
@@ -39,7 +39,7 @@ variable "log_retention_days" {
 variable "xray_tracing" {
   description = "Active X-Ray tracing on the Lambda functions and the state machines."
   type        = bool
-  default     = false
+  default     = true
 }
 
 # ---------------------------------------------------------------------------

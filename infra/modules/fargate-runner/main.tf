@@ -59,6 +59,7 @@ resource "aws_security_group" "runner" {
   vpc_id      = local.vpc_id
 
   # No ingress: the Runner only calls out (platform API, image registry, AWS APIs).
+  #checkov:skip=CKV_AWS_382:A Runner executes the platform's jobs, which reach destinations this template cannot know (package registries, git over SSH, customer endpoints); egress is bounded by the VPC and subnets the deploy names.
   egress {
     description = "All outbound"
     protocol    = "-1"
@@ -95,6 +96,8 @@ locals {
 # ---------------------------------------------------------------------------
 
 resource "aws_cloudwatch_log_group" "runner" {
+  #checkov:skip=CKV_AWS_158:Encrypted by CloudWatch Logs; a customer managed key would have to exist in every region a Runner is deployed to.
+  #checkov:skip=CKV_AWS_338:Retention is the platform's setting (RUNNER_LOG_RETENTION_DAYS): a Runner's logs are operational, not an audit trail.
   name              = "/alethia/workers/${local.name}"
   retention_in_days = var.log_retention_days
   tags              = local.tags
@@ -107,6 +110,8 @@ resource "aws_cloudwatch_log_group" "runner" {
 # ---------------------------------------------------------------------------
 
 resource "aws_secretsmanager_secret" "credentials" {
+  #checkov:skip=CKV_AWS_149:Encrypted with the account's aws/secretsmanager key: a customer managed key would have to exist in every region a Runner is deployed to.
+  #checkov:skip=CKV2_AWS_57:Rotated by registration: every (re-)registration of the worker writes a new token and the old one stops working.
   name                    = "alethia/workers/${local.name}/credentials"
   description             = "Registration of Alethia worker ${local.name} (worker_id, token)"
   recovery_window_in_days = 0
@@ -146,6 +151,7 @@ resource "aws_iam_role" "execution" {
 # Inline equivalent of AmazonECSTaskExecutionRolePolicy, with logs narrowed to
 # this worker's log group, plus read access to this worker's secret only.
 data "aws_iam_policy_document" "execution" {
+  #checkov:skip=CKV_AWS_356:ecr:GetAuthorizationToken takes no resource ("*" is the only value IAM accepts); every other action names its resource.
   statement {
     sid = "PullImages"
     actions = [
@@ -241,6 +247,7 @@ resource "aws_ecs_task_definition" "runner" {
 }
 
 resource "aws_ecs_service" "runner" {
+  #checkov:skip=CKV_AWS_333:A public IP only when the deploy asks for it (assign_public_ip, default false), for public subnets without a NAT.
   name            = "alethia-worker-${local.name}"
   cluster         = local.cluster_arn
   task_definition = aws_ecs_task_definition.runner.arn
