@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 /// state's input or output text; those are kept as [`Details::Data`] (the
 /// text shared with the next state's entered event, no JSON object built)
 /// and rendered to AWS's shape only when the history is read. This keeps
-/// the history small and cheap to record (issue 2: memory bounded by the
+/// the history small and cheap to record (memory stays bounded by the
 /// retained history).
 #[derive(Debug, Clone)]
 pub enum Details {

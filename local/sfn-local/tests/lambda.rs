@@ -142,8 +142,8 @@ async fn function_errors_crashes_and_service_errors() {
     assert_eq!(run.error(), "Lambda.ResourceNotFoundException");
 }
 
-/// Issue 2 ("any other Resource: a clear error naming the unsupported
-/// integration, never a silent success").
+/// Any other Resource: a clear error naming the unsupported integration,
+/// never a silent success.
 #[tokio::test(start_paused = true)]
 async fn an_unsupported_resource_fails_naming_it() {
     let run = Harness::plain()

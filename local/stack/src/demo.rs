@@ -147,6 +147,36 @@ async fn run_worker_job(api: &Api, job_type: &str, params: Value, what: &str) ->
     Ok(done)
 }
 
+/// Claims jobs until the queue is empty; answers their ids.
+async fn claim_all(runner: &crate::standin::RunnerEnv) -> Result<Vec<String>> {
+    let mut claimed = Vec::new();
+    while let Some(j) = runner.claim().await? {
+        claimed.push(j["id"].as_str().unwrap_or_default().to_string());
+    }
+    Ok(claimed)
+}
+
+/// Prints each job's status and requeue count, then `note`.
+async fn print_jobs(api: &Api, ids: &[String], note: &str) -> Result<()> {
+    for id in ids {
+        let j = api
+            .expect(
+                200,
+                reqwest::Method::GET,
+                &format!("/api/jobs/{id}"),
+                None,
+                None,
+            )
+            .await?;
+        println!(
+            "  {id}: {} (requeues: {}){note}",
+            j["status"].as_str().unwrap_or("?"),
+            j["requeues"]
+        );
+    }
+    Ok(())
+}
+
 /// DEPLOY_WORKER, the Runner coming ONLINE, jobs claimed, DESTROY_WORKER,
 /// the jobs requeued, nothing left in the account.
 pub async fn worker_lifecycle(stack: &LocalStack) -> Result<()> {
@@ -219,10 +249,7 @@ pub async fn worker_lifecycle(stack: &LocalStack) -> Result<()> {
             .await?;
         queued.push(j["id"].as_str().unwrap_or_default().to_string());
     }
-    let mut claimed = Vec::new();
-    while let Some(j) = runner.claim().await? {
-        claimed.push(j["id"].as_str().unwrap_or_default().to_string());
-    }
+    let claimed = claim_all(&runner).await?;
     println!(
         "3 RUNNER_JOBs queued; {runner_id} claimed {} of them: {}",
         claimed.len(),
@@ -245,27 +272,14 @@ pub async fn worker_lifecycle(stack: &LocalStack) -> Result<()> {
         "The service runs a new deployment of {} (the release tag resolved to its digest); the runner keeps its id and token.",
         updated["result"]["image"].as_str().unwrap_or("?")
     );
-    for id in claimed.iter().skip(1) {
-        let j = api
-            .expect(
-                200,
-                reqwest::Method::GET,
-                &format!("/api/jobs/{id}"),
-                None,
-                None,
-            )
-            .await?;
-        println!(
-            "  {id}: {} (requeues: {}): the replaced task held it, so it went back to the queue",
-            j["status"].as_str().unwrap_or("?"),
-            j["requeues"]
-        );
-    }
+    print_jobs(
+        &api,
+        claimed.get(1..).unwrap_or_default(),
+        ": the replaced task held it, so it went back to the queue",
+    )
+    .await?;
     runner.heartbeat().await?;
-    let mut reclaimed = Vec::new();
-    while let Some(j) = runner.claim().await? {
-        reclaimed.push(j["id"].as_str().unwrap_or_default().to_string());
-    }
+    let reclaimed = claim_all(&runner).await?;
     println!("The new task claimed them again: {}", reclaimed.join(", "));
 
     println!("\n== DESTROY_WORKER ==");
@@ -273,22 +287,7 @@ pub async fn worker_lifecycle(stack: &LocalStack) -> Result<()> {
     println!(
         "The registration is removed and the runner's unfinished jobs are back in the queue for the pool's other runners:"
     );
-    for id in &claimed {
-        let j = api
-            .expect(
-                200,
-                reqwest::Method::GET,
-                &format!("/api/jobs/{id}"),
-                None,
-                None,
-            )
-            .await?;
-        println!(
-            "  {id}: {} (requeues: {})",
-            j["status"].as_str().unwrap_or("?"),
-            j["requeues"]
-        );
-    }
+    print_jobs(&api, &claimed, "").await?;
     let (status, _) = api
         .call(
             reqwest::Method::GET,

@@ -13,10 +13,10 @@
 //!   schedule): a job accepted but never started (its StartExecution was
 //!   lost) is started, so that no job stays QUEUED.
 
-use jobs_domain::StepError;
 use jobs_domain::job::{JobError, JobStatus, JobType, is_job_id};
 use jobs_domain::params::JobParams;
 use jobs_domain::ports::{IdempotencyKey, JobFilter};
+use jobs_domain::{ErrorKind, StepError};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -80,11 +80,8 @@ pub async fn reconcile(deps: &JobApiDeps, event: Value) -> Result<Value, StepErr
     }
     let error = detail.get("error").and_then(Value::as_str).unwrap_or("");
     let cause = detail.get("cause").and_then(Value::as_str).unwrap_or("");
-    if deps.jobs.get(name).await?.is_none() {
-        return Ok(json!({"changed": false, "reason": "no such job"}));
-    }
     let mut changed = false;
-    let job = deps
+    let outcome = deps
         .jobs
         .modify(name, |job| {
             changed = !job.status.is_terminal();
@@ -107,7 +104,14 @@ pub async fn reconcile(deps: &JobApiDeps, event: Value) -> Result<Value, StepErr
             });
             Ok(Write::Yes)
         })
-        .await?;
+        .await;
+    let job = match outcome {
+        Ok(job) => job,
+        Err(e) if e.kind == ErrorKind::NotFound => {
+            return Ok(json!({"changed": false, "reason": "no such job"}));
+        }
+        Err(e) => return Err(e),
+    };
     if changed {
         tracing::warn!(job_id = %job.id, status, "job failed by its execution's end");
     }

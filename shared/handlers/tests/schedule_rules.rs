@@ -59,6 +59,17 @@ async fn an_execution_that_ended_unreported_fails_its_job_once() {
     assert!(failed.steps.iter().all(|s| s.ended_at.is_some()));
     let out = reconcile(&w.job_api(), event).await.unwrap();
     assert_eq!(out["changed"], false, "a job already ended is left alone");
+    let missing = jobs_domain::job::new_job_id();
+    let out = reconcile(
+        &w.job_api(),
+        json!({"detail": {"name": missing, "status": "FAILED"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (out["changed"].clone(), out["reason"].clone()),
+        (json!(false), json!("no such job"))
+    );
     let out = reconcile(
         &w.job_api(),
         json!({"detail": {"name": "not-a-job", "status": "FAILED"}}),

@@ -1,5 +1,5 @@
-//! `sfn-local-bench`: throughput and memory of the engine (issue 2's
-//! benchmark; not a timed test).
+//! `sfn-local-bench`: throughput and memory of the engine (a benchmark,
+//! not a timed test: it prints figures and never fails on them).
 //!
 //! ```text
 //! cargo run --release -p sfn-local --bin sfn-local-bench [-- --runs 5]
