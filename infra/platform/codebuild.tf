@@ -142,6 +142,26 @@ data "aws_iam_policy_document" "codebuild" {
     resources = ["${aws_s3_bucket.this["config"].arn}/${local.worker_object_prefix}*"]
   }
 
+  # What each build writes back beside the configurations: its result object
+  # (exit status, Terraform's errors) and its in-flight mark, which tells the
+  # next build of the worker whether this one died (see terraform-run.sh).
+  statement {
+    sid       = "BuildResultsAndInflightMarks"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.this["config"].arn}/${local.worker_object_prefix}*"]
+  }
+
+  statement {
+    sid       = "ConfigBucketListWorkers"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.this["config"].arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.worker_object_prefix}*"]
+    }
+  }
+
   # S3 backend: the state and its lock object (<key>.tflock, created with a
   # conditional PutObject and removed with DeleteObject).
   statement {
@@ -252,7 +272,7 @@ data "aws_iam_policy_document" "codebuild" {
   # (iam:PassRole below: alethia-worker-* only).
   statement {
     sid       = "EcsTaskDefinitions"
-    actions   = ["ecs:RegisterTaskDefinition", "ecs:DeregisterTaskDefinition", "ecs:DescribeTaskDefinition"]
+    actions   = ["ecs:RegisterTaskDefinition", "ecs:DeregisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions"]
     resources = ["*"]
   }
 

@@ -163,6 +163,15 @@ locals {
       Resource = ["${aws_s3_bucket.this["config"].arn}/${local.worker_object_prefix}*"]
     }
 
+    # The result object a failed Terraform build wrote beside its
+    # configuration (exit status, Terraform's errors), for the job's message.
+    build_results_read = {
+      Sid      = "ReadBuildResults"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject"]
+      Resource = ["${aws_s3_bucket.this["config"].arn}/${local.worker_object_prefix}*/terraform-result.json"]
+    }
+
     # The worker's credentials secret (created empty by the Runner stack):
     # read to see whether it is filled, then PutSecretValue {worker_id, token}.
     # Any region: workers are deployed where the job asks.
@@ -231,12 +240,12 @@ locals {
     "discover-resources"   = [local.st.jobs_step, local.st.identities_read_write, local.st.inventory_write, local.st.assume_customer_role]
     "generate-config"      = [local.st.jobs_step, local.st.workers_read_write, local.st.config_put, local.st.release_images]
     "register-worker"      = [local.st.jobs_step, local.st.workers_read_write, local.st.worker_secrets, local.st.scale_worker_service, local.st.admin_token_read]
-    "abandon-deployment"   = [local.st.jobs_step, local.st.workers_read_write, local.st.scale_worker_service, local.st.admin_token_read]
+    "abandon-deployment"   = [local.st.jobs_step, local.st.workers_read_write, local.st.scale_worker_service, local.st.admin_token_read, local.st.build_results_read]
     "deregister-worker"    = [local.st.jobs_step, local.st.workers_read_write, local.st.admin_token_read]
     "requeue-jobs"         = [local.st.jobs_step, local.st.jobs_by_runner]
     "check-deployment"     = [local.st.jobs_step, local.st.workers_read_write, local.st.describe_worker_service]
     "report-success"       = [local.st.jobs_step, local.st.worker_runs]
-    "report-failure"       = [local.st.jobs_step, local.st.worker_runs]
+    "report-failure"       = [local.st.jobs_step, local.st.worker_runs, local.st.build_results_read]
     "job-api"              = [local.st.jobs_api, local.st.worker_runs, local.st.idempotency, local.st.identities_read_write, local.st.inventory_read, local.st.workers_read, local.st.start_any_machine]
     "runners-api"          = [local.st.runners, local.st.jobs_runner_queue, local.st.jobs_by_runner, local.st.admin_token_read]
     "lease-sweeper"        = [local.st.runners, local.st.jobs_runner_queue, local.st.jobs_by_runner, local.st.admin_token_read]

@@ -1,9 +1,10 @@
 //! A fault-injecting proxy in front of the emulator: it forwards every AWS
 //! call, but can answer chosen calls with an error (e.g. AccessDenied for
-//! sts:AssumeRole, which moto never denies) or rewrite their response
-//! (e.g. plant a known secret access key), and records what it saw.
+//! sts:AssumeRole, which moto never denies), rewrite their response (e.g.
+//! plant a known secret access key), or fail every n-th call of any service
+//! the way networks and services fail (throttling, a 5xx, a response that
+//! never comes, a reset connection), and records what it saw.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -41,12 +42,38 @@ pub enum Rule {
         action: &'static str,
         f: Rewrite,
     },
+    /// Every `every`-th call (of any service and action) whose User-Agent
+    /// contains `agent` meets `fault` (`aws-sdk-rust`: the platform's own
+    /// calls, not Terraform's or the AWS CLI's).
+    Flaky {
+        fault: Fault,
+        every: usize,
+        agent: &'static str,
+    },
+}
+
+/// How a call fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The service's own "slow down" error, in its protocol's shape.
+    Throttle,
+    /// A 500 InternalError / InternalFailure.
+    ServerError,
+    /// The call reaches the service, which acts on it, but the answer never
+    /// comes: the connection hangs for `hold`, then closes. The caller must
+    /// time out and retry a call that already took effect.
+    LostResponse { hold: std::time::Duration },
+    /// The connection is closed before the call is forwarded.
+    Reset,
 }
 
 #[derive(Default)]
 struct State {
     rules: Vec<Rule>,
     seen: Vec<Call>,
+    /// Calls counted by `Flaky` rules, and how many were failed.
+    flaky_calls: usize,
+    faulted: usize,
 }
 
 pub struct FaultProxy {
@@ -77,7 +104,7 @@ impl FaultProxy {
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         let (s, upstream, client) = (s.clone(), upstream.clone(), client.clone());
-                        async move { Ok::<_, Infallible>(handle(req, &s, &upstream, &client).await) }
+                        async move { handle(req, &s, &upstream, &client).await }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
@@ -119,6 +146,11 @@ impl FaultProxy {
             .count()
     }
 
+    /// How many calls a `Flaky` rule failed.
+    pub fn faulted(&self) -> usize {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).faulted
+    }
+
     pub fn stop(&self) {
         self.stop.cancel();
     }
@@ -134,6 +166,15 @@ fn service_of(req: &http::request::Parts) -> String {
         .and_then(|scope| scope.split('/').nth(3))
         .unwrap_or_default()
         .to_string()
+}
+
+/// The caller's User-Agent (the SDKs send `x-amz-user-agent` too).
+fn user_agent(req: &http::request::Parts) -> String {
+    ["x-amz-user-agent", "user-agent"]
+        .iter()
+        .filter_map(|h| req.headers.get(*h).and_then(|v| v.to_str().ok()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The action: `X-Amz-Target` (JSON protocols) or `Action=` (query protocols).
@@ -157,12 +198,25 @@ fn action_of(req: &http::request::Parts, body: &[u8]) -> String {
     String::new()
 }
 
+/// The connection is dropped without an answer (hyper closes it when the
+/// service fails).
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by the fault proxy")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
 async fn handle(
     req: Request<Incoming>,
     state: &Mutex<State>,
     upstream: &str,
     client: &reqwest::Client,
-) -> Response<Full<Bytes>> {
+) -> Result<Response<Full<Bytes>>, Dropped> {
     let (parts, body) = req.into_parts();
     let head = parts.method == http::Method::HEAD;
     let body = body
@@ -174,11 +228,35 @@ async fn handle(
         service: service_of(&parts),
         action: action_of(&parts, &body),
     };
-    let rules: Vec<Rule> = {
+    let (rules, fault) = {
         let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
         st.seen.push(call.clone());
-        st.rules.clone()
+        let agent = user_agent(&parts);
+        let flaky = st.rules.iter().find_map(|r| match r {
+            Rule::Flaky {
+                fault,
+                every,
+                agent: wanted,
+            } if agent.contains(wanted) => Some((*fault, *every)),
+            _ => None,
+        });
+        let mut fault = None;
+        if let Some((f, every)) = flaky {
+            st.flaky_calls += 1;
+            if every > 0 && st.flaky_calls.is_multiple_of(every) {
+                st.faulted += 1;
+                fault = Some(f);
+            }
+        }
+        (st.rules.clone(), fault)
     };
+    match fault {
+        Some(Fault::Reset) => return Err(Dropped),
+        Some(f @ (Fault::Throttle | Fault::ServerError)) => {
+            return Ok(fault_answer(f, &call.service, &parts));
+        }
+        _ => {}
+    }
     let matches = |s: &str, a: &str| call.service == s && call.action == a;
     for rule in &rules {
         if let Rule::Fail {
@@ -189,11 +267,11 @@ async fn handle(
         } = rule
             && matches(service, action)
         {
-            return Response::builder()
+            return Ok(Response::builder()
                 .status(*status)
                 .header("content-type", "text/xml")
                 .body(Full::new(Bytes::from(body.clone())))
-                .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
+                .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))));
         }
     }
     let url = format!(
@@ -215,12 +293,17 @@ async fn handle(
     let resp = match forward.send().await {
         Ok(r) => r,
         Err(e) => {
-            return Response::builder()
+            return Ok(Response::builder()
                 .status(502)
                 .body(Full::new(Bytes::from(e.to_string())))
-                .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
+                .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))));
         }
     };
+    if let Some(Fault::LostResponse { hold }) = fault {
+        // The service acted; its answer is lost.
+        tokio::time::sleep(hold).await;
+        return Err(Dropped);
+    }
     let status = resp.status();
     let headers = resp.headers().clone();
     let mut text = resp.text().await.unwrap_or_default();
@@ -238,8 +321,73 @@ async fn handle(
             builder = builder.header(k, v);
         }
     }
-    builder
+    Ok(builder
         .body(Full::new(Bytes::from(text)))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
+}
+
+/// A throttling or internal error in the shape of the service's protocol:
+/// JSON (`X-Amz-Target`), S3's REST-XML, EC2's query XML, or the other
+/// query protocols' XML (IAM, STS).
+fn fault_answer(
+    fault: Fault,
+    service: &str,
+    parts: &http::request::Parts,
+) -> Response<Full<Bytes>> {
+    let throttle = fault == Fault::Throttle;
+    let json = parts.headers.contains_key("x-amz-target");
+    let (status, content_type, body) = if json {
+        let code = if throttle {
+            "ThrottlingException"
+        } else {
+            "InternalFailure"
+        };
+        (
+            if throttle { 400 } else { 500 },
+            "application/x-amz-json-1.0",
+            format!("{{\"__type\":\"{code}\",\"message\":\"injected by the fault proxy\"}}"),
+        )
+    } else if service == "s3" {
+        let code = if throttle {
+            "SlowDown"
+        } else {
+            "InternalError"
+        };
+        (
+            if throttle { 503 } else { 500 },
+            "application/xml",
+            format!(
+                "<Error><Code>{code}</Code><Message>injected by the fault proxy</Message><RequestId>proxy</RequestId></Error>"
+            ),
+        )
+    } else if service == "ec2" {
+        let code = if throttle {
+            "RequestLimitExceeded"
+        } else {
+            "InternalError"
+        };
+        (
+            if throttle { 503 } else { 500 },
+            "text/xml",
+            ec2_error(code, "injected by the fault proxy"),
+        )
+    } else {
+        let code = if throttle {
+            "Throttling"
+        } else {
+            "InternalFailure"
+        };
+        (
+            if throttle { 400 } else { 500 },
+            "text/xml",
+            sts_error(code, "injected by the fault proxy"),
+        )
+    };
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header("x-amzn-requestid", "proxy")
+        .body(Full::new(Bytes::from(body)))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 

@@ -286,10 +286,13 @@ async fn a_terraform_failure_midway_fails_the_job_with_its_message_and_destroy_c
     assert_eq!(failed["status"], "FAILED", "{failed}");
     assert_eq!(failed["error"]["code"], "TERRAFORM_FAILED");
     let message = failed["error"]["message"].as_str().unwrap();
+    // Terraform's own error, from the result object the build wrote: the
+    // task's Cause is the Build object, as on AWS.
     assert!(
-        message.contains("TerraformApply failed") && message.contains("Error:"),
+        message.starts_with("TerraformApply failed: apply exited with status 1:\nError:"),
         "{message}"
     );
+    assert!(!message.contains("\"Build\""), "{message}");
     let tf_step = failed["steps"]
         .as_array()
         .unwrap()

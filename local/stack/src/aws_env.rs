@@ -2,17 +2,20 @@
 //! endpoint, set through the standard SDK configuration (never user input).
 
 use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
+use std::time::Duration;
+
 use aws_credential_types::Credentials;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
+use jobs_adapters::aws;
 
 pub const REGION: &str = "us-east-1";
 pub const ACCESS_KEY: &str = "testing";
 pub const SECRET_KEY: &str = "testing";
 
-/// The platform's own SDK configuration against `endpoint`.
-pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+/// The platform's own SDK configuration against `endpoint`, with the
+/// functions' retries and timeouts (`attempt`: how long one attempt may take).
+pub async fn sdk_config(endpoint: &str, attempt: Duration) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .credentials_provider(Credentials::new(
@@ -23,7 +26,8 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
             "local-stack",
         ))
         .endpoint_url(endpoint)
-        .retry_config(RetryConfig::adaptive().with_max_attempts(5))
+        .retry_config(aws::retries())
+        .timeout_config(aws::timeouts(attempt))
         .load()
         .await
 }

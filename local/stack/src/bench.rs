@@ -133,7 +133,7 @@ async fn measure(
     endpoint: &str,
     runs: usize,
 ) -> Result<Measured> {
-    let sdk = crate::aws_env::sdk_config(endpoint).await;
+    let sdk = crate::aws_env::sdk_config(endpoint, jobs_adapters::aws::ATTEMPT_TIMEOUT).await;
     let mut ours = Vec::new();
     let mut our_calls = 0;
     let mut found = None;

@@ -26,6 +26,12 @@ pub fn venv() -> PathBuf {
         .unwrap_or_else(|| root().join(".local/venv"))
 }
 
+/// Where the local engine keeps Terraform build logs (named by each
+/// failed or finished build's `Build.Logs.DeepLink`).
+pub fn build_logs() -> PathBuf {
+    root().join(".local/build-logs")
+}
+
 /// A program from the venv, with a message saying how to get it if absent.
 pub fn venv_bin(name: &str) -> Result<PathBuf> {
     let p = venv().join("bin").join(name);

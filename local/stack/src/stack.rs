@@ -68,6 +68,11 @@ pub struct StackOptions {
     pub start_grace_seconds: i64,
     /// How often the job and lease sweepers run (EventBridge schedules on AWS).
     pub sweep_every: std::time::Duration,
+    /// How long one attempt of an AWS call may take (the functions'
+    /// `ATTEMPT_TIMEOUT` on AWS).
+    pub aws_attempt_timeout: std::time::Duration,
+    /// How long a Terraform build waits for its state lock (`TF_LOCK_TIMEOUT`).
+    pub terraform_lock_timeout: std::time::Duration,
 }
 
 impl Default for StackOptions {
@@ -83,6 +88,8 @@ impl Default for StackOptions {
             deliver_twice: false,
             start_grace_seconds: 120,
             sweep_every: std::time::Duration::from_secs(30),
+            aws_attempt_timeout: jobs_adapters::aws::ATTEMPT_TIMEOUT,
+            terraform_lock_timeout: std::time::Duration::from_secs(120),
         }
     }
 }
@@ -146,7 +153,7 @@ impl LocalStack {
             (None, Some(m)) => m.endpoint(),
             (None, None) => return Err(LocalError::Setup("no AWS endpoint".into())),
         };
-        let sdk = sdk_config(&aws_endpoint).await;
+        let sdk = sdk_config(&aws_endpoint, options.aws_attempt_timeout).await;
         let names = TableNames::new(&options.table_prefix);
 
         // Tables, buckets and the registry's admin token (a secret: it
@@ -269,12 +276,17 @@ impl LocalStack {
             std::env::var("PATH").unwrap_or_default()
         );
         env.push(("PATH".into(), path));
+        env.push((
+            "TF_LOCK_TIMEOUT".into(),
+            format!("{}s", options.terraform_lock_timeout.as_secs()),
+        ));
         let clock = Arc::new(TokioClock::with_speedup(options.clock_speedup));
         let project = CodeBuildProject {
             name: TERRAFORM_PROJECT.into(),
             buildspec: root.join("infra/buildspec/terraform.yml"),
             source_dir: root.clone(),
             environment: env,
+            logs_dir: Some(paths::build_logs()),
         };
         let builder = Builder::new()
             .region(REGION)

@@ -2,9 +2,11 @@
 //! SDK errors into classified [`StepError`]s.
 
 use std::error::Error as StdError;
+use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -12,12 +14,36 @@ use aws_types::SdkConfig;
 use jobs_domain::{ErrorKind, StepError};
 
 /// Loads the shared SDK configuration (region, credentials, endpoint from
-/// the environment) with adaptive retries, which back off on throttling.
+/// the environment) with adaptive retries, which back off on throttling,
+/// and [`timeouts`] of [`ATTEMPT_TIMEOUT`].
 pub async fn load_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::adaptive().with_max_attempts(5))
+        .retry_config(retries())
+        .timeout_config(timeouts(ATTEMPT_TIMEOUT))
         .load()
         .await
+}
+
+/// Every call is tried up to five times, backing off on throttling.
+pub fn retries() -> RetryConfig {
+    RetryConfig::adaptive().with_max_attempts(5)
+}
+
+/// How long one attempt of a call may take. Every call the functions make
+/// answers in well under a second when the service is healthy; without a
+/// bound, a connection that hangs would hold the step until the Lambda
+/// function's own timeout, and the retry that would have succeeded never
+/// happens.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connect within 3 s, each attempt within `attempt`, the whole call
+/// (retries included) within four attempts' time.
+pub fn timeouts(attempt: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(attempt * 4)
+        .build()
 }
 
 /// Error codes that mean "slow down".

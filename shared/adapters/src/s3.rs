@@ -44,7 +44,11 @@ impl ArtifactStore for S3ArtifactStore {
             .send()
             .await
             .map_err(|e| classify(&format!("writing s3://{}/{key}", self.bucket), e))?;
-        Ok(format!("s3://{}/{key}", self.bucket))
+        Ok(self.uri(key))
+    }
+
+    fn uri(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
     }
 
     async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>> {

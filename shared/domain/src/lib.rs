@@ -4,6 +4,7 @@
 //! Fargate sizes) and the requeue rule. No AWS, HTTP or storage imports:
 //! the outside world is reached through the traits in [`ports`].
 
+pub mod build_failure;
 pub mod error;
 pub mod identity;
 pub mod inventory;

@@ -194,11 +194,16 @@ pub trait ResourceDiscovery: Send + Sync {
     -> PortResult<Inventory>;
 }
 
-/// Stores rendered configurations (Terraform root configs) by key.
+/// Stores the Terraform builds' files by key: the rendered root
+/// configurations and the result objects the builds write back.
 #[async_trait]
 pub trait ArtifactStore: Send + Sync {
+    /// Writes (overwrites) `key`; answers its URI (`s3://bucket/key`).
     async fn put(&self, key: &str, body: Vec<u8>) -> PortResult<String>;
+    /// Reads `key`; `None` when there is no such object.
     async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>>;
+    /// The URI `put` would answer for `key`, for a build to write to.
+    fn uri(&self, key: &str) -> String;
 }
 
 /// A worker's credentials in its Secrets Manager secret, which lives in the

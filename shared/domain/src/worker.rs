@@ -233,6 +233,12 @@ pub fn config_key(name: &str, job_id: &str) -> String {
     format!("workers/{name}/{job_id}/main.tf.json")
 }
 
+/// The object key of the result a job's Terraform build writes (exit
+/// status and Terraform's errors; see `infra/buildspec/terraform-run.sh`).
+pub fn terraform_result_key(name: &str, job_id: &str) -> String {
+    format!("workers/{name}/{job_id}/terraform-result.json")
+}
+
 /// One deployment of an ECS service, as `ecs:DescribeServices` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployment {

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use jobs_domain::job::{Job, JobStatus, JobType, StepStatus};
 use jobs_domain::params::JobParams;
-use jobs_domain::ports::{Clock, JobStore};
+use jobs_domain::ports::{ArtifactStore, Clock, JobStore};
 use jobs_domain::{ErrorKind, StepError};
 use jobs_handlers::job_service::Write;
 use jobs_handlers::steps::{MarkRunning, ReportFailure, ReportSuccess};
@@ -109,24 +109,34 @@ async fn report_failure_records_the_failed_terraform_step_and_its_errors() {
         .running_job(JobParams::DeployWorker(spec("runner-1")))
         .await;
     w.service().begin(&job.id, "GenerateConfig").await.unwrap();
-    let log = "Initializing...\n╷\n│ Error: creating ECS Cluster (runner-1): AccessDeniedException: not authorized\n│ \n│   with module.runner.aws_ecs_cluster.this,\n╵\n";
-    let out = w
-        .run::<ReportFailure>(json!({
-            "job_id": job.id,
-            "config": {"name": "runner-1"},
-            "failed_step": "TerraformApply",
-            "error": {"Error": "States.TaskFailed", "Cause": log}
-        }))
+    // As on AWS: the Cause is the Build object; Terraform's errors are in
+    // the result object the build wrote beside its configuration.
+    let cause = json!({"Build": {"Id": "worker-jobs-terraform:1", "BuildStatus": "FAILED", "Phases": [
+        {"PhaseType": "BUILD", "PhaseStatus": "FAILED", "Contexts": [{"StatusCode": "COMMAND_EXECUTION_ERROR", "Message": "Error while executing command: sh run.sh. Reason: exit status 1"}]}
+    ]}})
+    .to_string();
+    let failure = json!({
+        "job_id": job.id,
+        "config": {"name": "runner-1"},
+        "failed_step": "TerraformApply",
+        "error": {"Error": "States.TaskFailed", "Cause": cause}
+    });
+    let errors = "Initializing...\n╷\n│ Error: creating ECS Cluster (runner-1): AccessDeniedException: not authorized\n│ \n│   with module.runner.aws_ecs_cluster.this,\n╵\n";
+    w.artifacts
+        .put(
+            &jobs_domain::worker::terraform_result_key("runner-1", &job.id),
+            json!({"action": "apply", "exit_status": 1, "errors": errors, "tail": "…"})
+                .to_string()
+                .into_bytes(),
+        )
         .await
         .unwrap();
+    let out = w.run::<ReportFailure>(failure).await.unwrap();
     assert_eq!(out["code"], "TERRAFORM_FAILED");
     let failed = w.job(&job.id).await;
-    assert!(
-        failed
-            .error
-            .unwrap()
-            .message
-            .contains("AccessDeniedException")
+    assert_eq!(
+        failed.error.clone().unwrap().message,
+        "TerraformApply failed: apply exited with status 1:\nError: creating ECS Cluster (runner-1): AccessDeniedException: not authorized\nwith module.runner.aws_ecs_cluster.this,"
     );
     let status_of = |name: &str| {
         failed
@@ -140,6 +150,29 @@ async fn report_failure_records_the_failed_terraform_step_and_its_errors() {
         status_of("GenerateConfig"),
         Some(StepStatus::Failed),
         "a step left running failed with the job"
+    );
+}
+
+#[tokio::test]
+async fn a_build_killed_before_writing_its_result_is_described_from_the_build_object() {
+    let w = World::new();
+    let job = w
+        .running_job(JobParams::DeployWorker(spec("runner-1")))
+        .await;
+    let cause = json!({"Build": {"Id": "worker-jobs-terraform:2", "BuildStatus": "FAILED", "Phases": [
+        {"PhaseType": "BUILD", "PhaseStatus": "FAILED", "Contexts": [{"StatusCode": "COMMAND_EXECUTION_ERROR", "Message": "The build's shell ended during the phase"}]}
+    ], "Logs": {"DeepLink": "file:///logs/2.log"}}})
+    .to_string();
+    w.run::<ReportFailure>(json!({
+        "job_id": job.id,
+        "failed_step": "TerraformApply",
+        "error": {"Error": "States.TaskFailed", "Cause": cause}
+    }))
+    .await
+    .unwrap();
+    assert_eq!(
+        w.job(&job.id).await.error.unwrap().message,
+        "TerraformApply failed: build worker-jobs-terraform:2 ended FAILED in phase BUILD: The build's shell ended during the phase (its log: file:///logs/2.log)"
     );
 }
 

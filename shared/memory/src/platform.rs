@@ -250,7 +250,11 @@ impl ArtifactStore for MemoryArtifacts {
     async fn put(&self, key: &str, body: Vec<u8>) -> PortResult<String> {
         self.faults.check("put")?;
         lock(&self.objects).insert(key.to_string(), body);
-        Ok(format!("s3://memory/{key}"))
+        Ok(self.uri(key))
+    }
+
+    fn uri(&self, key: &str) -> String {
+        format!("s3://memory/{key}")
     }
 
     async fn get(&self, key: &str) -> PortResult<Option<Vec<u8>>> {

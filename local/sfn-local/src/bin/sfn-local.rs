@@ -59,6 +59,7 @@ fn parse_project(spec: &str) -> Result<CodeBuildProject, String> {
         buildspec,
         source_dir: source,
         environment: Vec::new(),
+        logs_dir: None,
     })
 }
 

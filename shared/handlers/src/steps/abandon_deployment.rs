@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::build::BuildFacts;
 use super::contract::{Step, step_name};
 use super::lookup::params_of;
-use super::report::{Caught, describe};
+use super::report::{Caught, build_result, describe};
 use crate::deps::StepDeps;
 
 pub struct AbandonDeployment;
@@ -59,14 +59,12 @@ impl Step for AbandonDeployment {
 
     async fn handle(deps: &StepDeps, input: Input) -> Result<Output, StepError> {
         let step = step_name(&input.step, "AbandonDeployment");
-        let cause = describe(
-            &input.error.error,
-            &input.error.cause,
-            input.failed_step.as_deref(),
-        );
+        let (caught, failed_step) = (input.error, input.failed_step);
         let terraform = input.terraform;
         deps.jobs
             .run_step(&input.job_id, &step, |job| async move {
+                let build = build_result(deps, &job, failed_step.as_deref()).await;
+                let cause = describe(&caught.error, &caught.cause, failed_step.as_deref(), build.as_ref());
                 let JobParams::DeployWorker(spec) = params_of(&job)? else {
                     return Err(StepError::invalid("AbandonDeployment runs for DEPLOY_WORKER jobs"));
                 };

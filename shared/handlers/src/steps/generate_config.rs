@@ -16,7 +16,9 @@
 
 use jobs_domain::params::JobParams;
 use jobs_domain::terraform::render_root;
-use jobs_domain::worker::{Worker, WorkerSpec, WorkerStatus, config_key, worker_id};
+use jobs_domain::worker::{
+    Worker, WorkerSpec, WorkerStatus, config_key, terraform_result_key, worker_id,
+};
 use jobs_domain::{ErrorKind, StepError};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -38,6 +40,9 @@ pub struct Output {
     pub region: String,
     /// Where the rendered configuration is (none when nothing is to apply).
     pub config_uri: Option<String>,
+    /// Where this job's Terraform build writes its result (exit status and
+    /// Terraform's errors), which ReportFailure reads.
+    pub result_uri: String,
     /// `apply` or `destroy`.
     pub action: String,
     /// DESTROY: the worker was destroyed by an earlier job.
@@ -58,7 +63,7 @@ impl Step for GenerateConfig {
         let step = step_name(&input.step, "GenerateConfig");
         deps.jobs
             .run_step(&input.job_id, &step, |job| async move {
-                match params_of(&job)? {
+                let mut out = match params_of(&job)? {
                     JobParams::DeployWorker(spec) => deploy(deps, &job.id, spec).await,
                     JobParams::DestroyWorker { name } => destroy(deps, &job.id, &name).await,
                     JobParams::UpdateWorker { name, image } => {
@@ -68,7 +73,11 @@ impl Step for GenerateConfig {
                         "GenerateConfig does not handle {} jobs",
                         other.job_type()
                     ))),
-                }
+                }?;
+                out.result_uri = deps
+                    .artifacts
+                    .uri(&terraform_result_key(&out.name, &job.id));
+                Ok(out)
             })
             .await
     }
@@ -125,6 +134,7 @@ async fn deploy(deps: &StepDeps, job_id: &str, mut spec: WorkerSpec) -> Result<O
         runner_id: None,
         region: spec.region.to_string(),
         config_uri: Some(uri),
+        result_uri: String::new(),
         action: "apply".into(),
         already_destroyed: false,
         skip_terraform: false,
@@ -144,6 +154,7 @@ async fn destroy(deps: &StepDeps, job_id: &str, name: &str) -> Result<Output, St
         runner_id: Some(runner_id),
         region: worker.spec.region.to_string(),
         config_uri: None,
+        result_uri: String::new(),
         action: "destroy".into(),
         already_destroyed: false,
         skip_terraform: false,
@@ -203,6 +214,7 @@ async fn update(
         runner_id: worker.runner_id,
         region: worker.spec.region.to_string(),
         config_uri: Some(uri),
+        result_uri: String::new(),
         action: "apply".into(),
         already_destroyed: false,
         skip_terraform: false,

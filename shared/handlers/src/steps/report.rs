@@ -3,7 +3,9 @@
 //! ReportFailure turns whatever Step Functions caught (`{Error, Cause}`)
 //! into an error code and a message a person can act on.
 
-use jobs_domain::job::{JobError, JobStatus, StepStatus};
+use jobs_domain::build_failure::{TerraformResult, summarize};
+use jobs_domain::job::{Job, JobError, JobStatus, StepStatus};
+use jobs_domain::worker::terraform_result_key;
 use jobs_domain::{ErrorKind, StepError};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -11,7 +13,7 @@ use serde_json::Value;
 
 use super::contract::{Step, step_name};
 use crate::deps::StepDeps;
-use crate::job_service::Write;
+use crate::job_service::{Write, worker_of};
 
 /// The longest error message kept on a job.
 const MAX_MESSAGE: usize = 4000;
@@ -101,10 +103,16 @@ impl Step for ReportFailure {
     type Output = Reported;
 
     async fn handle(deps: &StepDeps, input: FailureInput) -> Result<Reported, StepError> {
+        let failed_step = input.failed_step.as_deref();
+        let build = match deps.jobs.get(&input.job_id).await? {
+            Some(job) => build_result(deps, &job, failed_step).await,
+            None => None,
+        };
         let described = describe(
             &input.error.error,
             &input.error.cause,
-            input.failed_step.as_deref(),
+            failed_step,
+            build.as_ref(),
         );
         let now = deps.jobs.now();
         let job = deps
@@ -140,8 +148,40 @@ impl Step for ReportFailure {
     }
 }
 
-/// The code and message for a caught error.
-pub fn describe(error: &str, cause: &str, failed_step: Option<&str>) -> JobError {
+/// The result a job's Terraform build wrote, when `failed_step` is a
+/// Terraform build and the object is there (a build killed outright
+/// writes none; then the Cause is all there is).
+pub async fn build_result(
+    deps: &StepDeps,
+    job: &Job,
+    failed_step: Option<&str>,
+) -> Option<TerraformResult> {
+    if !failed_step.is_some_and(is_terraform_step) {
+        return None;
+    }
+    let key = terraform_result_key(worker_of(job)?, &job.id);
+    match deps.artifacts.get(&key).await {
+        Ok(Some(bytes)) => TerraformResult::parse(&bytes),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(job_id = %job.id, "cannot read the build's result {key}: {e}");
+            None
+        }
+    }
+}
+
+fn is_terraform_step(step: &str) -> bool {
+    step.starts_with("Terraform")
+}
+
+/// The code and message for a caught error; `build` is what a failed
+/// Terraform build reported (see [`build_result`]).
+pub fn describe(
+    error: &str,
+    cause: &str,
+    failed_step: Option<&str>,
+    build: Option<&TerraformResult>,
+) -> JobError {
     // A Lambda function error: Cause is {"errorType", "errorMessage"}.
     let lambda_message = serde_json::from_str::<Value>(cause).ok().and_then(|v| {
         v.get("errorMessage")
@@ -156,12 +196,10 @@ pub fn describe(error: &str, cause: &str, failed_step: Option<&str>) -> JobError
     }
     let step = failed_step.unwrap_or("a step");
     match error {
-        "States.TaskFailed" if failed_step.is_some_and(|s| s.starts_with("Terraform")) => {
-            JobError {
-                code: ErrorKind::Terraform.code().into(),
-                message: clip(&format!("{step} failed: {}", terraform_summary(cause))),
-            }
-        }
+        "States.TaskFailed" if failed_step.is_some_and(is_terraform_step) => JobError {
+            code: ErrorKind::Terraform.code().into(),
+            message: clip(&format!("{step} failed: {}", summarize(build, cause))),
+        },
         "States.Timeout" | "States.HeartbeatTimeout" => JobError {
             code: "TIMEOUT".into(),
             message: clip(&format!("{step} did not finish in time: {cause}")),
@@ -187,42 +225,6 @@ pub fn describe(error: &str, cause: &str, failed_step: Option<&str>) -> JobError
     }
 }
 
-/// Terraform's diagnostics (`Error: …` blocks) from a build log, without
-/// the box-drawing margin; the log's tail if there are none.
-pub fn terraform_summary(log: &str) -> String {
-    let mut blocks: Vec<String> = Vec::new();
-    let mut current: Option<Vec<String>> = None;
-    for raw in log.lines() {
-        let line = raw.trim_start_matches(['│', '╷', '╵', ' ']).trim_end();
-        if line.starts_with("Error:") {
-            if let Some(b) = current.take() {
-                blocks.push(b.join("\n"));
-            }
-            current = Some(vec![line.to_string()]);
-        } else if let Some(b) = current.as_mut() {
-            if raw.trim_start().starts_with('╵') {
-                blocks.push(b.join("\n"));
-                current = None;
-            } else if !line.is_empty() && b.len() < 12 {
-                b.push(line.to_string());
-            }
-        }
-    }
-    if let Some(b) = current {
-        blocks.push(b.join("\n"));
-    }
-    if blocks.is_empty() {
-        let tail: Vec<&str> = log
-            .lines()
-            .rev()
-            .filter(|l| !l.trim().is_empty())
-            .take(8)
-            .collect();
-        return tail.into_iter().rev().collect::<Vec<_>>().join("\n");
-    }
-    blocks.join("\n\n")
-}
-
 fn clip(s: &str) -> String {
     if s.chars().count() <= MAX_MESSAGE {
         s.to_string()
@@ -243,36 +245,53 @@ mod tests {
             "Fatal.AccessDenied",
             r#"{"errorType":"Fatal.AccessDenied","errorMessage":"fix the trust policy"}"#,
             None,
+            None,
         );
         assert_eq!(e.code, "ACCESS_DENIED");
         assert_eq!(e.message, "fix the trust policy");
     }
 
     #[test]
-    fn terraform_failures_are_summarised() {
-        let log = "Initializing...\nmodule.runner.aws_iam_role.exec: Creating...\n╷\n│ Error: creating Security Group (w-1): InvalidVpcID.NotFound: The vpc ID 'vpc-123' does not exist\n│ \n│   with module.runner.aws_security_group.this,\n│   on modules/fargate-runner/main.tf line 80:\n╵\nsome trailing noise\n";
-        let e = describe("States.TaskFailed", log, Some("TerraformApply"));
-        assert_eq!(e.code, "TERRAFORM_FAILED");
-        assert!(e.message.contains("InvalidVpcID.NotFound"), "{}", e.message);
-        assert!(
-            e.message
-                .contains("with module.runner.aws_security_group.this"),
-            "{}",
-            e.message
+    fn terraform_failures_name_the_step_and_terraform_s_error() {
+        let build = TerraformResult {
+            action: "apply".into(),
+            exit_status: 1,
+            errors: "│ Error: creating Security Group (w-1): InvalidVpcID.NotFound\n╵\n".into(),
+            tail: String::new(),
+        };
+        let e = describe(
+            "States.TaskFailed",
+            r#"{"Build":{}}"#,
+            Some("TerraformApply"),
+            Some(&build),
         );
-        assert!(!e.message.contains("Initializing"), "{}", e.message);
+        assert_eq!(e.code, "TERRAFORM_FAILED");
+        assert_eq!(
+            e.message,
+            "TerraformApply failed: apply exited with status 1:\nError: creating Security Group (w-1): InvalidVpcID.NotFound"
+        );
+        let killed = describe(
+            "States.TaskFailed",
+            r#"{"Build":{"Id":"b:1","BuildStatus":"FAILED"}}"#,
+            Some("TerraformDestroy"),
+            None,
+        );
+        assert_eq!(
+            killed.message,
+            "TerraformDestroy failed: build b:1 ended FAILED"
+        );
     }
 
     #[test]
     fn other_errors() {
         assert_eq!(
-            describe("States.Timeout", "x", Some("RegisterWorker")).code,
+            describe("States.Timeout", "x", Some("RegisterWorker"), None).code,
             "TIMEOUT"
         );
         assert_eq!(
-            describe("Lambda.Unknown", "boom", None).code,
+            describe("Lambda.Unknown", "boom", None, None).code,
             "STEP_CRASHED"
         );
-        assert_eq!(describe("Custom", "c", None).code, "STEP_FAILED");
+        assert_eq!(describe("Custom", "c", None, None).code, "STEP_FAILED");
     }
 }

@@ -75,18 +75,21 @@ pub(super) fn script(spec: &Buildspec, nonce: &str) -> String {
             s.push_str("__sfn_build_ran=1\n");
         }
         s.push_str(&format!("__sfn_mark {label} START\n"));
+        // `__sfn_cmd` names the command that failed, as CodeBuild's phase
+        // context does ("Error while executing command: …").
         let body = if phase.commands.is_empty() {
             "true".to_string()
         } else {
             phase
                 .commands
                 .iter()
-                .map(|c| format!("{{ {c}\n}}"))
+                .enumerate()
+                .map(|(i, c)| format!("__sfn_cmd={i} && {{ {c}\n}}"))
                 .collect::<Vec<_>>()
                 .join(" && ")
         };
         s.push_str(&format!(
-            "if {body}; then __sfn_mark {label} SUCCEEDED; else __sfn_rc=$?; __sfn_ok=0; export CODEBUILD_BUILD_SUCCEEDING=0; __sfn_mark {label} \"FAILED:$__sfn_rc\"; fi\n"
+            "if {body}; then __sfn_mark {label} SUCCEEDED; else __sfn_rc=$?; __sfn_ok=0; export CODEBUILD_BUILD_SUCCEEDING=0; __sfn_mark {label} \"FAILED:$__sfn_rc:$__sfn_cmd\"; fi\n"
         ));
         for c in &phase.finally {
             s.push_str(&format!("{{ {c}\n}} || true\n"));
@@ -104,13 +107,29 @@ pub(super) fn script(spec: &Buildspec, nonce: &str) -> String {
 
 pub(super) struct PhaseRecord {
     pub(super) label: String,
-    pub(super) status: String,
+    /// CodeBuild's PhaseStatus: SUCCEEDED or FAILED.
+    pub(super) status: &'static str,
+    /// Why a failed phase failed, as CodeBuild's phase `Contexts` say it.
+    pub(super) failure: Option<String>,
     pub(super) output: String,
     pub(super) start: DateTime<Utc>,
     pub(super) end: DateTime<Utc>,
 }
 
+impl Buildspec {
+    /// The text of command `index` of the phase labelled `label`.
+    pub(super) fn command(&self, label: &str, index: usize) -> Option<&str> {
+        let (key, _) = PHASES.iter().find(|(_, l)| *l == label)?;
+        self.phases
+            .get(*key)?
+            .commands
+            .get(index)
+            .map(String::as_str)
+    }
+}
+
 pub(super) fn parse_output(
+    spec: &Buildspec,
     output: &str,
     nonce: &str,
     start: DateTime<Utc>,
@@ -141,23 +160,38 @@ pub(super) fn parse_output(
         } else if b == "START" {
             current = Some(PhaseRecord {
                 label: a.to_string(),
-                status: "IN_PROGRESS".into(),
+                status: "IN_PROGRESS",
+                failure: None,
                 output: String::new(),
                 start,
                 end,
             });
         } else if let Some(mut p) = current.take() {
-            p.status = if b == "SUCCEEDED" {
-                "SUCCEEDED".into()
+            if b == "SUCCEEDED" {
+                p.status = "SUCCEEDED";
             } else {
-                format!("FAILED (exit status {})", b.trim_start_matches("FAILED:"))
-            };
+                let mut f = b.trim_start_matches("FAILED:").splitn(2, ':');
+                let code = f.next().unwrap_or("?");
+                let command = f
+                    .next()
+                    .and_then(|i| i.parse().ok())
+                    .and_then(|i| spec.command(&p.label, i))
+                    .unwrap_or("?");
+                p.status = "FAILED";
+                p.failure = Some(format!(
+                    "Error while executing command: {command}. Reason: exit status {code}"
+                ));
+            }
             phases.push(p);
         }
     }
     if let Some(mut p) = current.take() {
-        // The shell ended inside a phase (e.g. a command called `exit`).
-        p.status = "FAILED (the shell exited during the phase)".into();
+        // The shell ended inside a phase: killed, or a command called `exit`.
+        p.status = "FAILED";
+        p.failure = Some(
+            "The build's shell ended during the phase (it was killed, or a command called exit)"
+                .into(),
+        );
         phases.push(p);
     }
     (phases, exported)

@@ -1,11 +1,14 @@
 //! The integration itself: configured projects, the `startBuild.sync`
 //! request (ProjectName, PLAINTEXT `EnvironmentVariablesOverride`), the
 //! build's environment with CodeBuild's precedence and `CODEBUILD_*`
-//! variables, and the Build-shaped result or `States.TaskFailed` with the
-//! failed phase's output.
+//! variables, and the result as AWS gives it: the `Build` object, or, for a
+//! failed build, `States.TaskFailed` whose Cause is that object as JSON
+//! (with the failed phase's `Contexts`), never the build's log. The log is
+//! written where the project's `logs_dir` says and named in `Build.Logs`,
+//! as CloudWatch Logs is on AWS. See SEMANTICS.md, "CodeBuild".
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -47,6 +50,9 @@ pub struct CodeBuildProject {
     pub source_dir: PathBuf,
     /// The project's environment variables (below request overrides).
     pub environment: Vec<(String, String)>,
+    /// Where build logs are written (`<logs_dir>/<build uuid>.log`); none
+    /// kept when unset.
+    pub logs_dir: Option<PathBuf>,
 }
 
 /// Runs `startBuild.sync` tasks for configured projects.
@@ -193,24 +199,15 @@ impl TaskIntegration for CodeBuildIntegration {
             tracing::debug!(target: "sfn_local::codebuild", build = %build_id, "{line}");
         }
 
-        let (phases, exported) = parse_output(&output, &nonce, start, end);
-        let failed = phases.iter().find(|p| p.status != "SUCCEEDED");
-        let status = if failed.is_some() {
-            "FAILED"
-        } else {
-            "SUCCEEDED"
+        let (phases, exported) = parse_output(&spec, &output, &nonce, start, end);
+        let logs = match &project.logs_dir {
+            Some(dir) => keep_log(dir, &build_uuid.to_string(), &raw).await,
+            None => None,
         };
-        if let Some(p) = failed {
-            let cause = format!(
-                "Build {build_id} failed in phase {} ({}):\n{}",
-                p.label,
-                p.status,
-                tail(p.output.trim(), MAX_CAUSE_CHARS - 200)
-            );
-            return Err(StatesError::new(names::TASK_FAILED, cause));
-        }
+        let failed = phases.iter().any(|p| p.status != "SUCCEEDED");
+        let status = if failed { "FAILED" } else { "SUCCEEDED" };
         let to_ms = |t: &DateTime<Utc>| t.timestamp_millis();
-        Ok(json!({
+        let build = json!({
             "Build": {
                 "Id": build_id,
                 "Arn": build_arn,
@@ -228,13 +225,49 @@ impl TaskIntegration for CodeBuildIntegration {
                     "StartTime": to_ms(&p.start),
                     "EndTime": to_ms(&p.end),
                     "DurationInSeconds": (p.end - p.start).num_seconds(),
+                    "Contexts": p.failure.iter().map(|m| json!({
+                        "StatusCode": "COMMAND_EXECUTION_ERROR",
+                        "Message": m,
+                    })).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
+                "Logs": logs.as_ref().map(|path| json!({
+                    "GroupName": format!("/aws/codebuild/{project_name}"),
+                    "StreamName": build_uuid.to_string(),
+                    "DeepLink": format!("file://{}", path.display()),
+                })),
                 "Environment": {
                     "Type": "LINUX_CONTAINER",
                     "EnvironmentVariables": overrides.iter().map(|(n, v)| json!({"Name": n, "Value": v, "Type": "PLAINTEXT"})).collect::<Vec<_>>(),
                 },
                 "ExportedEnvironmentVariables": exported.iter().map(|(n, v)| json!({"Name": n, "Value": v})).collect::<Vec<_>>(),
             }
-        }))
+        });
+        if failed {
+            // As on AWS: the Cause is the Build object, not the log.
+            let cause = serde_json::to_string(&build).unwrap_or_default();
+            return Err(StatesError::new(
+                names::TASK_FAILED,
+                tail(&cause, MAX_CAUSE_CHARS),
+            ));
+        }
+        Ok(build)
+    }
+}
+
+/// Writes a build's log to `<dir>/<stream>.log`; `None` (and a warning)
+/// when it cannot.
+async fn keep_log(dir: &Path, stream: &str, raw: &[u8]) -> Option<PathBuf> {
+    let path = dir.join(format!("{stream}.log"));
+    let written = async {
+        tokio::fs::create_dir_all(dir).await?;
+        tokio::fs::write(&path, raw).await
+    }
+    .await;
+    match written {
+        Ok(()) => Some(path),
+        Err(e) => {
+            tracing::warn!(target: "sfn_local::codebuild", "cannot keep the build log at {}: {e}", path.display());
+            None
+        }
     }
 }

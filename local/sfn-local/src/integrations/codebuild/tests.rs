@@ -21,6 +21,7 @@ fn project(dir: &std::path::Path, spec: &str) -> CodeBuildIntegration {
                 ("FROM_PROJECT".into(), "project".into()),
                 ("BOTH".into(), "project".into()),
             ],
+            logs_dir: Some(dir.join("logs")),
         }],
         "us-east-1",
         "123456789012",
@@ -87,7 +88,7 @@ phases:
 }
 
 #[tokio::test]
-async fn a_failed_phase_is_task_failed_with_its_output() {
+async fn a_failed_build_is_task_failed_with_the_build_as_its_cause_and_its_log_kept() {
     let dir = tempfile::tempdir().unwrap();
     let cb = project(
         dir.path(),
@@ -112,18 +113,40 @@ phases:
         .await
         .unwrap_err();
     assert_eq!(err.error, "States.TaskFailed");
-    assert!(err.cause.contains("phase BUILD"), "{}", err.cause);
+    // As on AWS, the Cause is the Build object as JSON, not the log.
+    let cause: serde_json::Value = serde_json::from_str(&err.cause).expect("the Cause is JSON");
+    let build = &cause["Build"];
+    assert_eq!(build["BuildStatus"], "FAILED", "{cause}");
+    let phases = build["Phases"].as_array().unwrap();
+    let failed: Vec<_> = phases
+        .iter()
+        .filter(|p| p["PhaseStatus"] == "FAILED")
+        .collect();
+    assert_eq!(failed.len(), 1, "{cause}");
+    assert_eq!(failed[0]["PhaseType"], "BUILD");
+    assert_eq!(
+        failed[0]["Contexts"][0],
+        json!({"StatusCode": "COMMAND_EXECUTION_ERROR", "Message": "Error while executing command: false. Reason: exit status 1"})
+    );
     assert!(
-        err.cause.contains("Error: something the emulator rejected"),
+        !err.cause.contains("something the emulator rejected"),
         "{}",
         err.cause
     );
-    assert!(!err.cause.contains("never"), "{}", err.cause);
+    // post_build ran after the failed build, as CodeBuild runs it.
+    assert_eq!(phases.last().unwrap()["PhaseType"], "POST_BUILD");
+    // The log is kept where Build.Logs says, whole.
+    let link = build["Logs"]["DeepLink"].as_str().unwrap();
+    let log = std::fs::read_to_string(link.trim_start_matches("file://")).unwrap();
     assert!(
-        !err.cause.contains("preparing"),
-        "only the failed phase's output: {}",
-        err.cause
+        log.contains("Error: something the emulator rejected"),
+        "{log}"
     );
+    assert!(
+        log.contains("post_build runs after a failed build, succeeding=0"),
+        "{log}"
+    );
+    assert!(!log.contains("never"), "{log}");
 }
 
 // A dropped task (timeout, StopExecution) interrupts the build's own
