@@ -110,3 +110,35 @@ pub fn history_text(stack: &LocalStack, job_id: &str, machine: &str) -> String {
     }
     Value::Array(all).to_string()
 }
+
+/// Jobs that have not ended (QUEUED or RUNNING), as (id, status).
+pub async fn unfinished_jobs(stack: &LocalStack) -> Vec<(String, String)> {
+    let client = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let resp = client
+            .scan()
+            .table_name(stack.names.name("jobs"))
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("scanning jobs: {e}"));
+        for item in resp.items.unwrap_or_default() {
+            let text = |k: &str| {
+                item.get(k)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let status = text("status");
+            if status == "QUEUED" || status == "RUNNING" {
+                out.push((text("id"), status));
+            }
+        }
+        match resp.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return out,
+        }
+    }
+}

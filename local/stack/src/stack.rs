@@ -412,6 +412,28 @@ impl LocalStack {
             .map_err(|e| LocalError::Setup(format!("writing {}: {e}", path.display())))
     }
 
+    /// Restarts the HTTP API on the same address, as a crashed API process
+    /// (or a Lambda container) comes back: in-flight requests and open
+    /// connections are dropped, then it serves again (what it knows lives in DynamoDB and Step
+    /// Functions).
+    pub async fn restart_api(&mut self) -> Result<()> {
+        let addr = self
+            .api_url
+            .trim_start_matches("http://")
+            .parse::<std::net::SocketAddr>()
+            .map_err(setup("the API's address"))?;
+        if let Some(api) = self.api.take() {
+            api.stop().await;
+        }
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(setup("binding the restarted API"))?;
+        let jobs = JobApiDeps::clone(&self.job_deps);
+        let runners = RunnersApiDeps::clone(&self.runners_deps);
+        self.api = Some(HttpApi::start_on(listener, jobs, runners).await?);
+        Ok(())
+    }
+
     /// Stops the APIs and the emulator.
     pub async fn stop(mut self) {
         if let Some(sweeper) = self.sweeper.take() {

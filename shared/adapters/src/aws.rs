@@ -14,8 +14,7 @@ use aws_types::SdkConfig;
 use jobs_domain::{ErrorKind, StepError};
 
 /// Loads the shared SDK configuration (region, credentials, endpoint from
-/// the environment) with adaptive retries, which back off on throttling,
-/// and [`timeouts`] of [`ATTEMPT_TIMEOUT`].
+/// the environment) with [`retries`] and [`timeouts`] of [`ATTEMPT_TIMEOUT`].
 pub async fn load_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(retries())
@@ -24,9 +23,13 @@ pub async fn load_config() -> SdkConfig {
         .await
 }
 
-/// Every call is tried up to five times, backing off on throttling.
+/// Every call is tried up to five times with exponential back-off and
+/// jitter (the SDK's standard mode). Not the adaptive mode: its client-side
+/// rate limiter, once throttled, slows every later call of the client, and
+/// with a steady share of throttled calls (tests/tests/faults.rs) it pushed
+/// calls past their operation timeout until steps failed.
 pub fn retries() -> RetryConfig {
-    RetryConfig::adaptive().with_max_attempts(5)
+    RetryConfig::standard().with_max_attempts(5)
 }
 
 /// How long one attempt of a call may take. Every call the functions make
