@@ -54,14 +54,24 @@ pub async fn release_held(
 
 /// The lease sweeper (function `lease-sweeper`, on an EventBridge schedule;
 /// a timer in the local stack): releases the jobs of every runner whose
-/// lease lapsed.
+/// lease lapsed. A claim is a sign of life too: a job claimed within the
+/// TTL stays with its runner even if the runner's last heartbeat is older
+/// (a claim that took long under load must not lose its job at once).
 pub async fn expire(deps: &RunnersApiDeps, _event: Value) -> Result<Value, StepError> {
     let now = deps.jobs.now();
     let mut released = Vec::new();
     for runner in deps.runners.list().await? {
         if runner.lease_lapsed(now, deps.heartbeat_ttl) {
-            released
-                .extend(release_held(&deps.jobs, &runner.id, "stopped heartbeating", None).await?);
+            let fresh_claims = now - deps.heartbeat_ttl;
+            released.extend(
+                release_held(
+                    &deps.jobs,
+                    &runner.id,
+                    "stopped heartbeating",
+                    Some(fresh_claims),
+                )
+                .await?,
+            );
         }
     }
     if !released.is_empty() {

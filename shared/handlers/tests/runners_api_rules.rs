@@ -212,6 +212,42 @@ async fn a_runner_that_stops_heartbeating_loses_its_jobs_once_to_the_pools_other
 }
 
 #[tokio::test]
+async fn a_job_claimed_within_the_ttl_stays_even_when_the_sweeper_saw_the_runner_silent() {
+    let w = World::new();
+    submit_runner_job(&w).await;
+    submit_runner_job(&w).await;
+    let (a, token_a) = register(&w, "runner-a", "default").await;
+    let (_, claimed) = runner_call(&w, &format!("/api/runners/{a}/claim"), &token_a, None).await;
+    let first = claimed["id"].as_str().unwrap().to_string();
+    let silent_since = w.runners.get(&a).await.unwrap().unwrap().last_heartbeat_at;
+    w.clock.advance(chrono::Duration::seconds(95));
+    let (_, claimed) = runner_call(&w, &format!("/api/runners/{a}/claim"), &token_a, None).await;
+    let second = claimed["id"].as_str().unwrap().to_string();
+    assert_ne!(first, second);
+    // The sweeper read the runner before that claim touched it: to the
+    // sweeper it is silent past the TTL. The claim itself is a sign of life.
+    let mut stale = w.runners.get(&a).await.unwrap().unwrap();
+    let version = stale.version;
+    stale.last_heartbeat_at = silent_since;
+    w.runners.update(&stale, version).await.unwrap();
+    let out = jobs_handlers::leases::expire(&w.runners_api(), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        out["released"],
+        json!([first]),
+        "only the job claimed before the TTL"
+    );
+    assert_eq!(w.job(&second).await.status, JobStatus::Running);
+    // Silent for a whole TTL after its claim, the runner loses that one too.
+    w.clock.advance(chrono::Duration::seconds(91));
+    let out = jobs_handlers::leases::expire(&w.runners_api(), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(out["released"], json!([second]));
+}
+
+#[tokio::test]
 async fn removing_a_runner_releases_its_jobs_and_a_job_requeued_too_often_fails() {
     let w = World::new();
     let job_id = submit_runner_job(&w).await;
