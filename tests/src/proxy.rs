@@ -42,9 +42,10 @@ pub enum Rule {
         action: &'static str,
         f: Rewrite,
     },
-    /// Every `every`-th call (of any service and action) whose User-Agent
-    /// contains `agent` meets `fault` (`aws-sdk-rust`: the platform's own
-    /// calls, not Terraform's or the AWS CLI's).
+    /// The first call to each service whose User-Agent contains `agent`,
+    /// and every `every`-th after it, meets `fault` (`aws-sdk-rust`: the
+    /// platform's own calls, not Terraform's or the AWS CLI's). Counting
+    /// per service, every service the platform calls meets the fault.
     Flaky {
         fault: Fault,
         every: usize,
@@ -71,9 +72,9 @@ pub enum Fault {
 struct State {
     rules: Vec<Rule>,
     seen: Vec<Call>,
-    /// Calls counted by `Flaky` rules, and how many were failed.
-    flaky_calls: usize,
-    faulted: usize,
+    /// Calls counted by `Flaky` rules, per service, and those failed.
+    flaky_calls: std::collections::HashMap<String, usize>,
+    faulted: Vec<Call>,
 }
 
 pub struct FaultProxy {
@@ -146,9 +147,16 @@ impl FaultProxy {
             .count()
     }
 
-    /// How many calls a `Flaky` rule failed.
-    pub fn faulted(&self) -> usize {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).faulted
+    /// The calls a `Flaky` rule failed, as `service:Action`, with how many
+    /// times each.
+    pub fn faulted(&self) -> std::collections::BTreeMap<String, usize> {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = std::collections::BTreeMap::new();
+        for c in &st.faulted {
+            *out.entry(format!("{}:{}", c.service, c.action))
+                .or_insert(0) += 1;
+        }
+        out
     }
 
     pub fn stop(&self) {
@@ -224,9 +232,14 @@ async fn handle(
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
+    let mut action = action_of(&parts, &body);
+    if action.is_empty() {
+        // REST protocols (S3) name no action: the method says enough.
+        action = parts.method.to_string();
+    }
     let call = Call {
         service: service_of(&parts),
-        action: action_of(&parts, &body),
+        action,
     };
     let (rules, fault) = {
         let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -242,9 +255,10 @@ async fn handle(
         });
         let mut fault = None;
         if let Some((f, every)) = flaky {
-            st.flaky_calls += 1;
-            if every > 0 && st.flaky_calls.is_multiple_of(every) {
-                st.faulted += 1;
+            let n = st.flaky_calls.entry(call.service.clone()).or_insert(0);
+            *n += 1;
+            if every > 0 && (*n - 1).is_multiple_of(every) {
+                st.faulted.push(call.clone());
                 fault = Some(f);
             }
         }

@@ -86,13 +86,23 @@ async fn lifecycle_under(fault: Fault, every: usize, name: &str, restart_api: bo
     let faulted = proxy.faulted();
     proxy.clear();
 
-    assert!(faulted >= 5, "{fault:?}: only {faulted} calls were failed");
+    let total: usize = faulted.values().sum();
+    assert!(total >= 5, "{fault:?}: only {total} calls were failed");
+    // The faults reached the steps' own services, not only the job table.
+    for service in ["dynamodb", "s3", "secretsmanager", "ecs"] {
+        assert!(
+            faulted
+                .keys()
+                .any(|k| k.starts_with(&format!("{service}:"))),
+            "{fault:?}: no {service} call was failed: {faulted:?}"
+        );
+    }
     assert_eq!(unfinished_jobs(&s).await, Vec::new(), "{fault:?}");
     assert_eq!(item_count(&s, "runners").await, 0, "{fault:?}");
     let left = added(&before, &inventory(&s).await);
     assert!(left.is_empty(), "{fault:?} left behind: {left:?}");
     println!(
-        "{fault:?}: deploy and destroy of {name} in {AWAY} succeeded with {faulted} of the platform's AWS calls failed"
+        "{fault:?}: deploy and destroy of {name} in {AWAY} succeeded with {total} of the platform's AWS calls failed: {faulted:?}"
     );
     s.stop().await;
 }

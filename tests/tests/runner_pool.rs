@@ -210,7 +210,25 @@ async fn a_third_of_the_runners_die_midway_and_every_job_succeeds_exactly_once()
         t.await.unwrap();
     }
 
-    let l = ledger.lock().unwrap();
+    check(
+        &ledger.lock().unwrap(),
+        &ids,
+        &statuses,
+        &victims,
+        took,
+        seed,
+    );
+    s.stop().await;
+}
+
+fn check(
+    l: &Ledger,
+    ids: &[String],
+    statuses: &HashMap<String, Value>,
+    victims: &[usize],
+    took: Duration,
+    seed: u64,
+) {
     let succeeded = statuses
         .values()
         .filter(|j| j["status"] == "SUCCESS")
@@ -251,5 +269,4 @@ async fn a_third_of_the_runners_die_midway_and_every_job_succeeds_exactly_once()
         assert_eq!(job["runner_id"], json!(l.completed[id][0]), "{job}");
     }
     assert_eq!(requeued as usize, l.abandoned.len(), "seed {seed}");
-    s.stop().await;
 }
