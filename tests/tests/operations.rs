@@ -184,19 +184,25 @@ async fn stopping_an_execution_from_the_console_fails_its_job_and_stops_terrafor
             .unwrap()
             .contains("stopped from the console")
     );
-    // The build's process group was stopped: no terraform of this worker runs on.
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    let ps = std::process::Command::new("ps")
-        .args(["-eo", "args"])
-        .output()
-        .unwrap();
-    let running = String::from_utf8_lossy(&ps.stdout);
-    assert!(
-        !running
+    // The build's process group was stopped: once it has written its
+    // result (a few seconds), nothing of this worker's build runs on.
+    let mut running = String::new();
+    for _ in 0..50 {
+        let ps = std::process::Command::new("ps")
+            .args(["-eo", "args"])
+            .output()
+            .unwrap();
+        running = String::from_utf8_lossy(&ps.stdout)
             .lines()
-            .any(|l| l.contains("terraform") && l.contains("runner-stopped")),
-        "{running}"
-    );
+            .filter(|l| l.contains("runner-stopped"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if running.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(running.is_empty(), "{running}");
     // The partial stack is still destroyable.
     let destroyed = api(&s)
         .submit("DESTROY_WORKER", json!({"name": "runner-stopped"}))
