@@ -10,6 +10,11 @@
 # Inputs are documented in terraform.yml. Exit status: 0 success, 2 bad input,
 # 3 plan found changes, otherwise the failing command's status.
 #
+# While it runs, `run` reports its progress to TF_PROGRESS_S3_URI, which the
+# job API shows: {"id": the build, "log_group", "log_stream", "plan": {"add",
+# "change", "destroy"} once planned}. The plan is made, reported, then applied
+# as planned; its three numbers are also exported (TF_PLAN_ADD, ...).
+#
 # What a person reads when a build fails must reach them on AWS too, where a
 # failed startBuild.sync task's Cause is the Build object, not this log. So
 # `run` writes a result object to TF_RESULT_S3_URI whenever it ends:
@@ -72,13 +77,56 @@ diagnostics() {
   awk 'index($0, "Error: ") { inside = 1 } inside { print; if (++n >= 200) exit } index($0, "╵") == 1 { inside = 0 }' "$transcript"
 }
 
+build_id=${CODEBUILD_BUILD_ID:-}
+# CodeBuild logs to the project's group, /aws/codebuild/<project>, in the
+# stream CODEBUILD_LOG_PATH names.
+log_group=
+if [ -n "$build_id" ]; then log_group="/aws/codebuild/${build_id%%:*}"; fi
+log_stream=${CODEBUILD_LOG_PATH:-}
+plan_json=null
+
+# "id", "log_group", "log_stream" and "plan" as JSON members.
+build_members() {
+  printf '"id":"%s","log_group":"%s","log_stream":"%s","plan":%s' \
+    "$(printf %s "$build_id" | json_text)" "$(printf %s "$log_group" | json_text)" \
+    "$(printf %s "$log_stream" | json_text)" "$plan_json"
+}
+
+write_progress() {
+  [ -n "${TF_PROGRESS_S3_URI:-}" ] || return 0
+  { printf '{'; build_members; printf '}\n'; } |
+    aws s3 cp --only-show-errors --content-type application/json - "$TF_PROGRESS_S3_URI" ||
+    log "could not report progress to $TF_PROGRESS_S3_URI"
+}
+
+# Reads the plan's summary from Terraform's output ("Plan: 1 to add, 2 to
+# change, 3 to destroy." or "No changes."), reports it and adds it to the
+# exported variables.
+record_plan() {
+  line=$(grep -E '^(Plan: .* to destroy|No changes\.)' "$transcript" | tail -n 1 || true)
+  case "$line" in
+    "No changes."*) add=0 change=0 destroy=0 ;;
+    Plan:*)
+      add=$(printf %s "$line" | sed -n 's/.* \([0-9][0-9]*\) to add.*/\1/p')
+      change=$(printf %s "$line" | sed -n 's/.* \([0-9][0-9]*\) to change.*/\1/p')
+      destroy=$(printf %s "$line" | sed -n 's/.* \([0-9][0-9]*\) to destroy.*/\1/p')
+      ;;
+    *) return 0 ;;
+  esac
+  plan_json=$(printf '{"add":%d,"change":%d,"destroy":%d}' "${add:-0}" "${change:-0}" "${destroy:-0}")
+  log "plan: ${add:-0} to add, ${change:-0} to change, ${destroy:-0} to destroy"
+  printf 'TF_PLAN_ADD=%d\nTF_PLAN_CHANGE=%d\nTF_PLAN_DESTROY=%d\n' "${add:-0}" "${change:-0}" "${destroy:-0}" >>"$exports_file"
+  write_progress
+}
+
 write_result() {
   [ -n "${TF_RESULT_S3_URI:-}" ] || return 0
   result="$transcript.json"
   {
-    printf '{"action":"%s","worker":"%s","exit_status":%s,"build_id":"%s","errors":"' \
+    printf '{"action":"%s","worker":"%s","exit_status":%s,"build_id":"%s","log_group":"%s","log_stream":"%s","plan":%s,"errors":"' \
       "$(printf %s "${TF_ACTION:-}" | json_text)" "$(printf %s "${WORKER_NAME:-}" | json_text)" \
-      "$1" "$(printf %s "${CODEBUILD_BUILD_ID:-}" | json_text)"
+      "$1" "$(printf %s "$build_id" | json_text)" "$(printf %s "$log_group" | json_text)" \
+      "$(printf %s "$log_stream" | json_text)" "$plan_json"
     diagnostics | json_text
     printf '","tail":"'
     tail -n 40 "$transcript" | json_text
@@ -114,10 +162,12 @@ check_inputs() {
     s3://?*/?*) ;;
     *) die "TF_CONFIG_S3_URI must be s3://bucket/key (got '${TF_CONFIG_S3_URI:-}')" ;;
   esac
-  case "${TF_RESULT_S3_URI:-s3://unset/result}" in
-    s3://?*/?*) ;;
-    *) die "TF_RESULT_S3_URI must be s3://bucket/key (got '${TF_RESULT_S3_URI:-}')" ;;
-  esac
+  for uri in "${TF_RESULT_S3_URI:-s3://unset/result}" "${TF_PROGRESS_S3_URI:-s3://unset/progress}"; do
+    case "$uri" in
+      s3://?*/?*) ;;
+      *) die "TF_RESULT_S3_URI and TF_PROGRESS_S3_URI must be s3://bucket/key (got '$uri')" ;;
+    esac
+  done
   if ! printf '%s' "${WORKER_NAME:-}" | grep -Eqx '[a-z0-9][a-z0-9-]{0,38}[a-z0-9]'; then
     die "WORKER_NAME must be 2-40 chars of [a-z0-9-] (got '${WORKER_NAME:-}')"
   fi
@@ -201,6 +251,7 @@ run() {
   printf '{"build_id":"%s","action":"%s"}\n' "${CODEBUILD_BUILD_ID:-}" "$TF_ACTION" |
     aws s3 cp --only-show-errors - "$marker"
   marker_written=1
+  write_progress
 
   work=$(mktemp -d "${TMPDIR:-/tmp}/tf-$WORKER_NAME.XXXXXX")
   log "$TF_ACTION worker $WORKER_NAME in $work"
@@ -261,13 +312,20 @@ EOF
     return 0
   fi
 
+  # Plan, report the plan, apply what was planned.
   if [ "$TF_ACTION" = destroy ]; then
-    logged terraform destroy -input=false -auto-approve -lock-timeout="$lock_timeout" -no-color
+    logged terraform plan -destroy -input=false -lock-timeout="$lock_timeout" -no-color -out=tfplan
+  else
+    logged terraform plan -input=false -lock-timeout="$lock_timeout" -no-color -out=tfplan
+  fi
+  record_plan
+  logged terraform apply -input=false -auto-approve -lock-timeout="$lock_timeout" -no-color tfplan
+
+  if [ "$TF_ACTION" = destroy ]; then
     deregister_strays
     return 0
   fi
 
-  logged terraform apply -input=false -auto-approve -lock-timeout="$lock_timeout" -no-color
   terraform output -json -no-color >outputs.json
   if [ -n "${TF_OUTPUTS_S3_URI:-}" ]; then
     aws s3 cp --only-show-errors --content-type application/json outputs.json "$TF_OUTPUTS_S3_URI"

@@ -163,13 +163,17 @@ locals {
       Resource = ["${aws_s3_bucket.this["config"].arn}/${local.worker_object_prefix}*"]
     }
 
-    # The result object a failed Terraform build wrote beside its
-    # configuration (exit status, Terraform's errors), for the job's message.
+    # What a Terraform build writes beside its configuration: its progress
+    # while it runs (build id, log, plan; the job API shows it) and its
+    # result (exit status, Terraform's errors; for the job's message).
     build_results_read = {
-      Sid      = "ReadBuildResults"
-      Effect   = "Allow"
-      Action   = ["s3:GetObject"]
-      Resource = ["${aws_s3_bucket.this["config"].arn}/${local.worker_object_prefix}*/terraform-result.json"]
+      Sid    = "ReadBuildReports"
+      Effect = "Allow"
+      Action = ["s3:GetObject"]
+      Resource = [
+        "${aws_s3_bucket.this["config"].arn}/${local.worker_object_prefix}*/terraform-result.json",
+        "${aws_s3_bucket.this["config"].arn}/${local.worker_object_prefix}*/terraform-progress.json",
+      ]
     }
 
     # The worker's credentials secret (created empty by the Runner stack):
@@ -236,6 +240,7 @@ locals {
   function_statements = {
     "mark-running"         = [local.st.jobs_step]
     "await-turn"           = [local.st.jobs_step, local.st.worker_runs]
+    "begin-build"          = [local.st.jobs_step]
     "verify-identity"      = [local.st.jobs_step, local.st.identities_read, local.st.assume_customer_role]
     "discover-resources"   = [local.st.jobs_step, local.st.identities_read_write, local.st.inventory_write, local.st.assume_customer_role]
     "generate-config"      = [local.st.jobs_step, local.st.workers_read_write, local.st.config_put, local.st.release_images]
@@ -246,7 +251,7 @@ locals {
     "check-deployment"     = [local.st.jobs_step, local.st.workers_read_write, local.st.describe_worker_service]
     "report-success"       = [local.st.jobs_step, local.st.worker_runs]
     "report-failure"       = [local.st.jobs_step, local.st.worker_runs, local.st.build_results_read]
-    "job-api"              = [local.st.jobs_api, local.st.worker_runs, local.st.idempotency, local.st.identities_read_write, local.st.inventory_read, local.st.workers_read, local.st.start_any_machine]
+    "job-api"              = [local.st.jobs_api, local.st.worker_runs, local.st.idempotency, local.st.identities_read_write, local.st.inventory_read, local.st.workers_read, local.st.start_any_machine, local.st.build_results_read]
     "runners-api"          = [local.st.runners, local.st.jobs_runner_queue, local.st.jobs_by_runner, local.st.admin_token_read]
     "lease-sweeper"        = [local.st.runners, local.st.jobs_runner_queue, local.st.jobs_by_runner, local.st.admin_token_read]
     "refresh-scheduler"    = [local.st.jobs_step, local.st.idempotency, local.st.identities_scan, local.st.start_fetch_resources]

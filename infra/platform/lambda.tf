@@ -18,6 +18,7 @@ locals {
   function_defaults = {
     "mark-running"         = { family = "step", memory_size = 256, timeout = 30 }
     "await-turn"           = { family = "step", memory_size = 256, timeout = 30 }
+    "begin-build"          = { family = "step", memory_size = 256, timeout = 30 }
     "verify-identity"      = { family = "step", memory_size = 256, timeout = 60 }
     "discover-resources"   = { family = "step", memory_size = 1024, timeout = 600 }
     "generate-config"      = { family = "step", memory_size = 256, timeout = 60 }
@@ -63,6 +64,7 @@ locals {
   env_by_family = {
     job_api = merge(local.env_common, {
       STATE_MACHINE_ARN_PREFIX = local.state_machine_arn_prefix
+      TF_CONFIG_BUCKET         = aws_s3_bucket.this["config"].id
       }, {
       # Unset = the code's defaults (jobs_domain::params::Defaults).
       for k, v in {

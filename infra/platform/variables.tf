@@ -106,11 +106,11 @@ variable "function_overrides" {
 
   validation {
     condition = alltrue([for k in keys(var.function_overrides) : contains([
-      "mark-running", "await-turn", "verify-identity", "discover-resources", "generate-config", "register-worker",
+      "mark-running", "await-turn", "begin-build", "verify-identity", "discover-resources", "generate-config", "register-worker",
       "abandon-deployment", "deregister-worker", "requeue-jobs", "check-deployment", "report-success", "report-failure",
       "job-api", "runners-api", "lease-sweeper", "refresh-scheduler", "job-sweeper", "execution-reconciler",
     ], k)])
-    error_message = "function_overrides keys must be crate names: mark-running, await-turn, verify-identity, discover-resources, generate-config, register-worker, abandon-deployment, deregister-worker, requeue-jobs, check-deployment, report-success, report-failure, job-api, runners-api, lease-sweeper, refresh-scheduler, job-sweeper, execution-reconciler."
+    error_message = "function_overrides keys must be crate names: mark-running, await-turn, begin-build, verify-identity, discover-resources, generate-config, register-worker, abandon-deployment, deregister-worker, requeue-jobs, check-deployment, report-success, report-failure, job-api, runners-api, lease-sweeper, refresh-scheduler, job-sweeper, execution-reconciler."
   }
 
   validation {

@@ -88,7 +88,7 @@ impl Api {
     /// Polls a job until it ends, printing each step as it moves (when `show`).
     pub async fn follow(&self, job_id: &str, show: bool, timeout: Duration) -> Result<Value> {
         let started = Instant::now();
-        let mut printed: Vec<(String, String)> = Vec::new();
+        let mut printed: Vec<String> = Vec::new();
         loop {
             let job = self
                 .expect(
@@ -101,19 +101,8 @@ impl Api {
                 .await?;
             if show {
                 for step in job["steps"].as_array().cloned().unwrap_or_default() {
-                    let name = step["name"].as_str().unwrap_or("?").to_string();
-                    let status = step["status"].as_str().unwrap_or("?").to_string();
-                    if !printed.contains(&(name.clone(), status.clone())) {
-                        let mark = match status.as_str() {
-                            "SUCCEEDED" => "done",
-                            "FAILED" => "FAILED",
-                            _ => "...",
-                        };
-                        println!(
-                            "  [{:>6.1}s] {name:<20} {mark}",
-                            started.elapsed().as_secs_f64()
-                        );
-                        printed.push((name, status));
+                    for line in progress_lines(&step, &mut printed) {
+                        println!("  [{:>6.1}s] {line}", started.elapsed().as_secs_f64());
                     }
                 }
             }
@@ -129,4 +118,63 @@ impl Api {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// What is new about a job's step since `printed`: its status, the build it
+/// runs (a Terraform step), the build's plan, and every 5 s that it still
+/// runs with its elapsed time.
+fn progress_lines(step: &Value, printed: &mut Vec<String>) -> Vec<String> {
+    let name = step["name"].as_str().unwrap_or("?");
+    let status = step["status"].as_str().unwrap_or("?");
+    let mut lines = Vec::new();
+    let mut once = |key: String, line: String| {
+        if !printed.contains(&key) {
+            printed.push(key);
+            lines.push(line);
+        }
+    };
+    let mark = match status {
+        "SUCCEEDED" => "done",
+        "FAILED" => "FAILED",
+        _ => "...",
+    };
+    once(format!("{name}/{status}"), format!("{name:<22} {mark}"));
+    let build = &step["build"];
+    if let Some(id) = build["id"].as_str() {
+        let log = match (build["log_group"].as_str(), build["log_stream"].as_str()) {
+            (Some(g), Some(s)) => format!(", log {g} {s}"),
+            _ => String::new(),
+        };
+        once(
+            format!("{name}/build"),
+            format!("{name:<22} build {id}{log}"),
+        );
+    }
+    if let Some(plan) = build["plan"].as_object() {
+        let n = |k: &str| plan.get(k).and_then(Value::as_u64).unwrap_or(0);
+        once(
+            format!("{name}/plan"),
+            format!(
+                "{name:<22} plan: {} to add, {} to change, {} to destroy",
+                n("add"),
+                n("change"),
+                n("destroy")
+            ),
+        );
+    }
+    if status == "RUNNING"
+        && let Some(since) = step["started_at"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    {
+        let secs = (chrono::Utc::now() - since.with_timezone(&chrono::Utc)).num_seconds();
+        if secs >= 5 {
+            let tick = secs / 5 * 5;
+            once(
+                format!("{name}/running/{tick}"),
+                format!("{name:<22} running for {tick} s"),
+            );
+        }
+    }
+    lines
 }

@@ -328,6 +328,8 @@ impl LocalStack {
             state_machine_arn_prefix: format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:"),
             defaults: options.defaults.clone(),
             start_grace_seconds: options.start_grace_seconds,
+            config_bucket: CONFIG_BUCKET.into(),
+            s3_force_path_style: true,
         };
         let job_deps = wire::job_api_deps(&job_config, &sdk, sfn_client);
         // What EventBridge does on AWS: execution status changes reach the

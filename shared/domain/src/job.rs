@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::terraform_build::BuildInfo;
+
 /// The kinds of job. The first five run as Step Functions executions; a
 /// `RUNNER_JOB` is work queued for the platform's Runners, which claim it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -164,6 +166,9 @@ pub struct StepRecord {
     pub ended_at: Option<DateTime<Utc>>,
     /// How many times the step started (Step Functions retries).
     pub attempts: u32,
+    /// A Terraform build step: the build, its log, its plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildInfo>,
 }
 
 /// Why a job failed: a stable code and a message a person can act on.
@@ -248,7 +253,19 @@ impl Job {
                 started_at: now,
                 ended_at: None,
                 attempts: 1,
+                build: None,
             }),
+        }
+    }
+
+    /// Records what the build behind `step` reported (the step is created
+    /// if it is not there yet).
+    pub fn set_build(&mut self, step: &str, build: BuildInfo, now: DateTime<Utc>) {
+        if !self.steps.iter().any(|s| s.name == step) {
+            self.start_step(step, now);
+        }
+        if let Some(s) = self.steps.iter_mut().find(|s| s.name == step) {
+            s.build = Some(build);
         }
     }
 
@@ -289,6 +306,7 @@ impl Job {
                 status,
                 started_at,
                 ended_at: Some(ended_at),
+                build: None,
                 attempts: 1,
             }),
         }

@@ -4,7 +4,6 @@
 //! Fargate sizes) and the requeue rule. No AWS, HTTP or storage imports:
 //! the outside world is reached through the traits in [`ports`].
 
-pub mod build_failure;
 pub mod error;
 pub mod identity;
 pub mod inventory;
@@ -16,6 +15,7 @@ pub mod runner;
 pub mod runs;
 pub mod secret;
 pub mod terraform;
+pub mod terraform_build;
 pub mod time;
 pub mod validate;
 pub mod worker;

@@ -239,6 +239,12 @@ pub fn terraform_result_key(name: &str, job_id: &str) -> String {
     format!("workers/{name}/{job_id}/terraform-result.json")
 }
 
+/// The object key of the progress a job's running Terraform build reports
+/// (its id, where its log is, its plan once planned).
+pub fn terraform_progress_key(name: &str, job_id: &str) -> String {
+    format!("workers/{name}/{job_id}/terraform-progress.json")
+}
+
 /// One deployment of an ECS service, as `ecs:DescribeServices` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployment {

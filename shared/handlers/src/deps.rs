@@ -26,6 +26,8 @@ pub struct JobApiDeps {
     /// How long a QUEUED job may wait for its execution before the sweeper
     /// starts it (a start lost between the write and StartExecution).
     pub start_grace: chrono::Duration,
+    /// Where running Terraform builds report their progress.
+    pub build_reports: Arc<dyn ArtifactStore>,
 }
 
 /// The runner registry API.

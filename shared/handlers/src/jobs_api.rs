@@ -10,18 +10,19 @@ use http::Method;
 use jobs_domain::identity::{
     CloudIdentity, IdentityRequest, new_external_id, validate_identity_id,
 };
-use jobs_domain::job::{Job, JobType, is_job_id};
+use jobs_domain::job::{Job, JobType, StepStatus, is_job_id};
 use jobs_domain::params::JobParams;
 use jobs_domain::ports::{Created, IdempotencyKey, JobFilter};
+use jobs_domain::terraform_build::BuildInfo;
 use jobs_domain::validate::Fields;
-use jobs_domain::worker::WorkerStatus;
+use jobs_domain::worker::{WorkerStatus, terraform_progress_key};
 use jobs_domain::{ErrorKind, FieldError};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::deps::JobApiDeps;
 use crate::http::{ApiError, ApiResult, Request, Response, respond};
-use crate::job_service::{JobService, Submission};
+use crate::job_service::{JobService, Submission, worker_of};
 
 /// Idempotency keys: 1–255 visible ASCII characters.
 const MAX_KEY_LEN: usize = 255;
@@ -227,8 +228,42 @@ async fn get_job(deps: &JobApiDeps, id: &str) -> ApiResult {
         )));
     }
     match deps.jobs.get(id).await? {
-        Some(job) => Ok(Response::json(200, JobService::view(&job))),
+        Some(job) => {
+            let mut view = JobService::view(&job);
+            show_running_builds(deps, &job, &mut view).await;
+            Ok(Response::json(200, view))
+        }
         None => Err(ApiError::not_found(format!("job {id} does not exist"))),
+    }
+}
+
+/// A Terraform build running for the job reports itself (id, log, plan)
+/// in its progress object; the step after it records that for good. Read
+/// only for a RUNNING build step, so a job's view costs one more read only
+/// while a build runs; a missing or unreadable report shows nothing.
+async fn show_running_builds(deps: &JobApiDeps, job: &Job, view: &mut Value) {
+    let Some(name) = worker_of(job) else {
+        return;
+    };
+    for (i, step) in job.steps.iter().enumerate() {
+        let running_build = step.status == StepStatus::Running
+            && step.name.starts_with("Terraform")
+            && step.build.is_none();
+        if !running_build {
+            continue;
+        }
+        let key = terraform_progress_key(name, &job.id);
+        match deps.build_reports.get(&key).await {
+            Ok(Some(bytes)) => {
+                if let Some(info) = BuildInfo::parse_progress(&bytes) {
+                    view["steps"][i]["build"] = serde_json::to_value(info).unwrap_or(Value::Null);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(job_id = %job.id, "cannot read the build's progress {key}: {e}")
+            }
+        }
     }
 }
 

@@ -269,3 +269,58 @@ async fn steps_run_only_on_running_jobs_and_record_their_attempts() {
     assert_eq!(e.kind, ErrorKind::InvalidInput);
     assert_eq!(w.jobs.get(&job.id).await.unwrap().unwrap().steps.len(), 0);
 }
+
+#[tokio::test]
+async fn a_running_build_shows_on_the_job_with_what_it_reports_of_itself() {
+    use jobs_domain::worker::terraform_progress_key;
+    use jobs_handlers::steps::BeginBuild;
+
+    let w = World::new();
+    let job = w
+        .running_job(JobParams::DeployWorker(spec("runner-1")))
+        .await;
+    let out = w
+        .run::<BeginBuild>(json!({"job_id": job.id, "build_step": "TerraformApply"}))
+        .await
+        .unwrap();
+    assert_eq!(out["attempt"], 1);
+    let tf = build_step_view(&w, &job.id).await;
+    assert_eq!(tf["status"], "RUNNING");
+    assert!(tf["build"].is_null(), "nothing reported yet: {tf}");
+
+    // The build reports itself, then its plan.
+    let key = terraform_progress_key("runner-1", &job.id);
+    let progress = json!({"id": "worker-jobs-terraform:b1", "log_group": "/aws/codebuild/worker-jobs-terraform", "log_stream": "b1", "plan": {"add": 9, "change": 0, "destroy": 0}});
+    w.artifacts
+        .put(&key, progress.to_string().into_bytes())
+        .await
+        .unwrap();
+    let tf = build_step_view(&w, &job.id).await;
+    assert_eq!(tf["build"], progress, "{tf}");
+
+    // A redelivery is one more attempt; only Terraform builds are begun.
+    let again = w
+        .run::<BeginBuild>(json!({"job_id": job.id, "build_step": "TerraformApply"}))
+        .await
+        .unwrap();
+    assert_eq!(again["attempt"], 2);
+    let wrong = w
+        .run::<BeginBuild>(json!({"job_id": job.id, "build_step": "RegisterWorker"}))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.kind, ErrorKind::InvalidInput);
+}
+
+async fn build_step_view(w: &World, id: &str) -> serde_json::Value {
+    let (status, body, _) = w
+        .call_jobs(event("GET", &format!("/api/jobs/{id}"), &[], None))
+        .await;
+    assert_eq!(status, 200);
+    body["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "TerraformApply")
+        .cloned()
+        .unwrap()
+}

@@ -136,6 +136,10 @@ pub struct JobApiConfig {
     /// `UNSTARTED_GRACE_SECONDS`: how long a QUEUED job waits for its
     /// execution before the sweeper starts it (120).
     pub start_grace_seconds: i64,
+    /// `TF_CONFIG_BUCKET`: where running Terraform builds report their
+    /// progress (build id, log, plan), which a job's view shows.
+    pub config_bucket: String,
+    pub s3_force_path_style: bool,
 }
 
 impl JobApiConfig {
@@ -160,6 +164,8 @@ impl JobApiConfig {
                 pool: env.or("RUNNER_DEFAULT_POOL", &base.pool),
             },
             start_grace_seconds: env.number("UNSTARTED_GRACE_SECONDS", 120)?,
+            config_bucket: env.required("TF_CONFIG_BUCKET")?,
+            s3_force_path_style: env.flag("S3_FORCE_PATH_STYLE")?,
         })
     }
 }

@@ -48,6 +48,10 @@ pub fn job_api_deps(
         )),
         defaults: config.defaults.clone(),
         start_grace: chrono::Duration::seconds(config.start_grace_seconds),
+        build_reports: Arc::new(S3ArtifactStore::new(
+            S3ArtifactStore::client(sdk, config.s3_force_path_style),
+            config.config_bucket.clone(),
+        )),
     }
 }
 

@@ -6,11 +6,12 @@
 //! itself.
 
 use jobs_domain::StepError;
+use jobs_domain::terraform_build::{BuildInfo, PlanSummary};
 use jobs_domain::worker::WorkerOutputs;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::job_service::JobService;
+use crate::job_service::{JobService, Write};
 
 /// The Terraform Task's `ResultSelector` output.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -24,6 +25,18 @@ pub struct BuildFacts {
     pub ended_ms: Option<f64>,
     #[serde(default)]
     pub exported: Vec<Exported>,
+    /// Where the build's output is (CodeBuild's `Build.Logs`).
+    #[serde(default)]
+    pub logs: Option<BuildLogs>,
+}
+
+/// CodeBuild's `Build.Logs`: the CloudWatch Logs group and stream.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct BuildLogs {
+    #[serde(rename = "GroupName", default)]
+    pub group_name: Option<String>,
+    #[serde(rename = "StreamName", default)]
+    pub stream_name: Option<String>,
 }
 
 /// One of CodeBuild's `ExportedEnvironmentVariables`.
@@ -42,6 +55,22 @@ impl BuildFacts {
             .find(|e| e.name == name)
             .map(|e| e.value.as_str())
             .filter(|v| !v.is_empty())
+    }
+
+    /// The build as its step shows it: id, log, and the plan it exported
+    /// (`TF_PLAN_ADD`, `TF_PLAN_CHANGE`, `TF_PLAN_DESTROY`).
+    pub fn info(&self) -> Option<BuildInfo> {
+        let logs = self.logs.clone().unwrap_or_default();
+        Some(BuildInfo {
+            id: self.build_id.clone()?,
+            log_group: logs.group_name,
+            log_stream: logs.stream_name,
+            plan: PlanSummary::from_counts(
+                self.get("TF_PLAN_ADD"),
+                self.get("TF_PLAN_CHANGE"),
+                self.get("TF_PLAN_DESTROY"),
+            ),
+        })
     }
 
     /// The worker's Terraform outputs; every one must have been exported.
@@ -74,7 +103,15 @@ pub async fn record_build(
     let now = jobs.now();
     let started = to_time(facts.started_ms).unwrap_or(now);
     let ended = to_time(facts.ended_ms).unwrap_or(now);
-    jobs.record_step(job_id, step, started, ended).await?;
+    let info = facts.info();
+    jobs.modify(job_id, |job| {
+        job.record_step(step, started, ended, true);
+        if let Some(info) = &info {
+            job.set_build(step, info.clone(), now);
+        }
+        Ok(Write::Yes)
+    })
+    .await?;
     Ok(())
 }
 

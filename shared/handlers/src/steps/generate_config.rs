@@ -17,7 +17,8 @@
 use jobs_domain::params::JobParams;
 use jobs_domain::terraform::render_root;
 use jobs_domain::worker::{
-    Worker, WorkerSpec, WorkerStatus, config_key, terraform_result_key, worker_id,
+    Worker, WorkerSpec, WorkerStatus, config_key, terraform_progress_key, terraform_result_key,
+    worker_id,
 };
 use jobs_domain::{ErrorKind, StepError};
 use schemars::JsonSchema;
@@ -43,6 +44,9 @@ pub struct Output {
     /// Where this job's Terraform build writes its result (exit status and
     /// Terraform's errors), which ReportFailure reads.
     pub result_uri: String,
+    /// Where the build reports its progress (id, log, plan) while it runs,
+    /// which the job API shows.
+    pub progress_uri: String,
     /// `apply` or `destroy`.
     pub action: String,
     /// DESTROY: the worker was destroyed by an earlier job.
@@ -77,6 +81,9 @@ impl Step for GenerateConfig {
                 out.result_uri = deps
                     .artifacts
                     .uri(&terraform_result_key(&out.name, &job.id));
+                out.progress_uri = deps
+                    .artifacts
+                    .uri(&terraform_progress_key(&out.name, &job.id));
                 Ok(out)
             })
             .await
@@ -135,6 +142,7 @@ async fn deploy(deps: &StepDeps, job_id: &str, mut spec: WorkerSpec) -> Result<O
         region: spec.region.to_string(),
         config_uri: Some(uri),
         result_uri: String::new(),
+        progress_uri: String::new(),
         action: "apply".into(),
         already_destroyed: false,
         skip_terraform: false,
@@ -155,6 +163,7 @@ async fn destroy(deps: &StepDeps, job_id: &str, name: &str) -> Result<Output, St
         region: worker.spec.region.to_string(),
         config_uri: None,
         result_uri: String::new(),
+        progress_uri: String::new(),
         action: "destroy".into(),
         already_destroyed: false,
         skip_terraform: false,
@@ -215,6 +224,7 @@ async fn update(
         region: worker.spec.region.to_string(),
         config_uri: Some(uri),
         result_uri: String::new(),
+        progress_uri: String::new(),
         action: "apply".into(),
         already_destroyed: false,
         skip_terraform: false,

@@ -11,6 +11,7 @@
 
 pub mod abandon_deployment;
 pub mod await_turn;
+pub mod begin_build;
 pub mod build;
 pub mod check_deployment;
 pub mod contract;
@@ -26,6 +27,7 @@ pub mod verify_identity;
 
 pub use abandon_deployment::AbandonDeployment;
 pub use await_turn::AwaitTurn;
+pub use begin_build::BeginBuild;
 pub use check_deployment::CheckDeployment;
 pub use contract::{Step, StepEntry, StepFn, entry, invoke};
 pub use deregister_worker::DeregisterWorker;
@@ -40,13 +42,14 @@ pub use verify_identity::VerifyIdentity;
 /// Every step, for the local engine (which runs them in-process under
 /// their function names) and the state machine contract test. On AWS each
 /// is its own function: `functions/<name>/src/main.rs` serves one type.
-pub fn all() -> [StepEntry; 12] {
+pub fn all() -> [StepEntry; 13] {
     [
         entry::<MarkRunning>(),
         entry::<AwaitTurn>(),
         entry::<VerifyIdentity>(),
         entry::<DiscoverResources>(),
         entry::<GenerateConfig>(),
+        entry::<BeginBuild>(),
         entry::<RegisterWorker>(),
         entry::<AbandonDeployment>(),
         entry::<CheckDeployment>(),

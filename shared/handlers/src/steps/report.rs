@@ -3,8 +3,8 @@
 //! ReportFailure turns whatever Step Functions caught (`{Error, Cause}`)
 //! into an error code and a message a person can act on.
 
-use jobs_domain::build_failure::{TerraformResult, summarize};
 use jobs_domain::job::{Job, JobError, JobStatus, StepStatus};
+use jobs_domain::terraform_build::{TerraformResult, summarize};
 use jobs_domain::worker::terraform_result_key;
 use jobs_domain::{ErrorKind, StepError};
 use schemars::JsonSchema;
@@ -124,6 +124,9 @@ impl Step for ReportFailure {
                 if let Some(step) = &input.failed_step {
                     if !job.steps.iter().any(|s| &s.name == step) {
                         job.start_step(step, now);
+                    }
+                    if let Some(info) = build.as_ref().and_then(TerraformResult::build) {
+                        job.set_build(step, info, now);
                     }
                     job.end_step(step, false, now);
                 }
@@ -258,6 +261,7 @@ mod tests {
             exit_status: 1,
             errors: "│ Error: creating Security Group (w-1): InvalidVpcID.NotFound\n╵\n".into(),
             tail: String::new(),
+            ..TerraformResult::default()
         };
         let e = describe(
             "States.TaskFailed",

@@ -98,6 +98,7 @@ impl World {
             starter: self.starter.clone(),
             defaults: Defaults::default(),
             start_grace: Duration::seconds(120),
+            build_reports: self.artifacts.clone(),
         }
     }
 

@@ -185,6 +185,8 @@ impl TaskIntegration for CodeBuildIntegration {
         env.insert("CODEBUILD_BUILD_ID".into(), build_id.clone());
         env.insert("CODEBUILD_BUILD_ARN".into(), build_arn.clone());
         env.insert("CODEBUILD_BUILD_NUMBER".into(), number.to_string());
+        // The build's log stream, as CodeBuild names it.
+        env.insert("CODEBUILD_LOG_PATH".into(), build_uuid.to_string());
         env.insert(
             "CODEBUILD_INITIATOR".into(),
             format!("states/{}", ctx.execution_name),
@@ -230,11 +232,11 @@ impl TaskIntegration for CodeBuildIntegration {
                         "Message": m,
                     })).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
-                "Logs": logs.as_ref().map(|path| json!({
+                "Logs": {
                     "GroupName": format!("/aws/codebuild/{project_name}"),
                     "StreamName": build_uuid.to_string(),
-                    "DeepLink": format!("file://{}", path.display()),
-                })),
+                    "DeepLink": logs.as_ref().map(|path| format!("file://{}", path.display())),
+                },
                 "Environment": {
                     "Type": "LINUX_CONTAINER",
                     "EnvironmentVariables": overrides.iter().map(|(n, v)| json!({"Name": n, "Value": v, "Type": "PLAINTEXT"})).collect::<Vec<_>>(),

@@ -1,13 +1,63 @@
-//! What a person reads when a Terraform build failed, built only from what
-//! exists on AWS as well as locally: the result object the build writes
-//! next to its configuration (`infra/buildspec/terraform-run.sh`: exit
-//! status, Terraform's `Error:` diagnostics, the output's tail) and, when a
-//! build died before writing it, the Cause Step Functions gives a failed
+//! What a Terraform build reports, from sources that exist on AWS as well
+//! as locally (`infra/buildspec/terraform-run.sh` writes them beside the
+//! job's configuration): its progress while it runs (build id, where its
+//! log is, the plan's summary once planned) and its result when it ends
+//! (exit status, Terraform's `Error:` diagnostics, the output's tail). And
+//! what a person reads when a build failed: the result, or, when a build
+//! died before writing it, the Cause Step Functions gives a failed
 //! `codebuild:startBuild.sync` task, which is the `Build` object as JSON
 //! (its failed phase's context and where its log is), never the log itself.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// What `terraform plan` would do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanSummary {
+    pub add: u32,
+    pub change: u32,
+    pub destroy: u32,
+}
+
+impl PlanSummary {
+    /// From the three numbers the build exports (`TF_PLAN_ADD`, …); `None`
+    /// unless all three are there.
+    pub fn from_counts(
+        add: Option<&str>,
+        change: Option<&str>,
+        destroy: Option<&str>,
+    ) -> Option<PlanSummary> {
+        Some(PlanSummary {
+            add: add?.trim().parse().ok()?,
+            change: change?.trim().parse().ok()?,
+            destroy: destroy?.trim().parse().ok()?,
+        })
+    }
+}
+
+/// A Terraform build as a job's step shows it: the build, where its log
+/// is, and its plan once planned.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildInfo {
+    /// CodeBuild's build id (`project:uuid`).
+    pub id: String,
+    /// The CloudWatch Logs group and stream of its output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_stream: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanSummary>,
+}
+
+impl BuildInfo {
+    /// Parses the progress object a running build writes; `None` when it is
+    /// not one.
+    pub fn parse_progress(bytes: &[u8]) -> Option<BuildInfo> {
+        let info: BuildInfo = serde_json::from_str(&String::from_utf8_lossy(bytes)).ok()?;
+        (!info.id.is_empty()).then_some(info)
+    }
+}
 
 /// The result object a Terraform build writes (`TF_RESULT_S3_URI`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -23,9 +73,28 @@ pub struct TerraformResult {
     /// The last lines the build printed.
     #[serde(default)]
     pub tail: String,
+    /// The build, its log and its plan, as its progress reported them.
+    #[serde(default)]
+    pub build_id: String,
+    #[serde(default)]
+    pub log_group: Option<String>,
+    #[serde(default)]
+    pub log_stream: Option<String>,
+    #[serde(default)]
+    pub plan: Option<PlanSummary>,
 }
 
 impl TerraformResult {
+    /// The build as a step shows it; `None` when the result names none.
+    pub fn build(&self) -> Option<BuildInfo> {
+        (!self.build_id.is_empty()).then(|| BuildInfo {
+            id: self.build_id.clone(),
+            log_group: self.log_group.clone().filter(|g| !g.is_empty()),
+            log_stream: self.log_stream.clone().filter(|s| !s.is_empty()),
+            plan: self.plan,
+        })
+    }
+
     /// Parses the object; `None` when it is not one (a person then gets
     /// the Cause's reading instead).
     pub fn parse(bytes: &[u8]) -> Option<TerraformResult> {
@@ -173,6 +242,7 @@ mod tests {
             exit_status: 2,
             errors: String::new(),
             tail: "a\nterraform-run: TF_CONFIG_S3_URI must be s3://bucket/key (got '')\n".into(),
+            ..TerraformResult::default()
         };
         let s = summarize(Some(&result), "");
         assert!(s.starts_with("destroy exited with status 2:"), "{s}");
