@@ -142,3 +142,27 @@ pub async fn unfinished_jobs(stack: &LocalStack) -> Vec<(String, String)> {
         }
     }
 }
+
+/// Every line of a job's build step, through the log route's pages.
+pub async fn log_lines(s: &LocalStack, id: &str, step: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut query = format!("?step={step}&limit=50");
+    for _ in 0..1000 {
+        let path = format!("/api/jobs/{id}/logs{query}");
+        let page = match api(s)
+            .expect(200, reqwest::Method::GET, &path, None, None)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => panic!("GET {path}: {e}"),
+        };
+        for line in page["lines"].as_array().cloned().unwrap_or_default() {
+            lines.push(line.as_str().unwrap_or_default().to_string());
+        }
+        match page["next_token"].as_str() {
+            Some(t) => query = format!("?step={step}&limit=50&next_token={t}"),
+            None => return lines,
+        }
+    }
+    panic!("the log of {step} never ended");
+}

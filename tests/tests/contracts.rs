@@ -139,6 +139,14 @@ async fn the_openapi_document_is_true() {
             200,
         ),
         (
+            "/api/jobs/{id}/logs",
+            "get",
+            format!("/api/jobs/{job_id}/logs"),
+            None,
+            None,
+            404,
+        ),
+        (
             "/api/cloud-identities/{id}",
             "put",
             "/api/cloud-identities/acme".into(),

@@ -79,6 +79,41 @@ async fn a_deploy_shows_its_terraform_build_running_with_its_id_then_its_plan() 
         assert_eq!(p, plan, "the plan shown while the apply ran");
     }
 
+    // The build's whole output through the log route, 50 lines a page,
+    // is what the build printed (the engine keeps a copy of it).
+    let paged = e2e::log_lines(&s, &id, "TerraformApply").await;
+    let stream = tf["build"]["log_stream"].as_str().unwrap();
+    let kept =
+        std::fs::read_to_string(local_stack::paths::build_logs().join(format!("{stream}.log")))
+            .unwrap();
+    let printed: Vec<&str> = kept
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty() && !l.starts_with("::"))
+        .collect();
+    let paged_text: Vec<&str> = paged
+        .iter()
+        .map(|l| l.trim_end())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert!(printed.len() > 50, "{kept}");
+    if let Some(i) =
+        (0..paged_text.len().max(printed.len())).find(|i| paged_text.get(*i) != printed.get(*i))
+    {
+        let window = |v: &[&str]| v[i.saturating_sub(2)..(i + 3).min(v.len())].join("\n");
+        panic!(
+            "the paged log differs from what the build printed at line {i} (paged {}, printed {}):\n--- paged\n{}\n--- printed\n{}",
+            paged_text.len(),
+            printed.len(),
+            window(&paged_text),
+            window(&printed)
+        );
+    }
+    assert!(
+        paged.iter().any(|l| l.starts_with("Apply complete!")),
+        "{paged:?}"
+    );
+
     let destroy = api(&s)
         .submit("DESTROY_WORKER", json!({"name": "watched"}))
         .await

@@ -183,6 +183,12 @@ async fn deploy_and_destroy_for_real_leave_nothing_and_the_token_nowhere_but_its
         "the token is in the Terraform state"
     );
     assert!(!logs.text().contains(&token), "the token is in the logs");
+    let build_log = e2e::log_lines(&s, deployed["id"].as_str().unwrap(), "TerraformApply").await;
+    assert!(!build_log.is_empty());
+    assert!(
+        !build_log.iter().any(|l| l.contains(&token)),
+        "the token is in the build's log"
+    );
     assert!(
         !deployed.to_string().contains(&token),
         "the token is in the job"
@@ -293,6 +299,12 @@ async fn a_terraform_failure_midway_fails_the_job_with_its_message_and_destroy_c
         "{message}"
     );
     assert!(!message.contains("\"Build\""), "{message}");
+    // The build's whole output is one request away, Terraform's error in it.
+    let log = e2e::log_lines(&s, failed["id"].as_str().unwrap(), "TerraformApply").await;
+    assert!(
+        log.iter().any(|l| l.contains("Error: ")),
+        "no Error: line in the log: {log:?}"
+    );
     let tf_step = failed["steps"]
         .as_array()
         .unwrap()

@@ -33,7 +33,7 @@ pub use clock::{Clock, TokioClock};
 pub use engine::{Engine, EngineConfig, Outcome};
 pub use error::{SfnError, StatesError};
 pub use integrations::TaskIntegration;
-pub use integrations::codebuild::{CodeBuildIntegration, CodeBuildProject};
+pub use integrations::codebuild::{BuildLogSink, CodeBuildIntegration, CodeBuildProject};
 pub use integrations::lambda::{
     FunctionError, HttpLambdaInvoker, InProcessLambdas, LambdaFunction, LambdaIntegration,
     LambdaInvoker,
@@ -47,6 +47,7 @@ pub struct Builder {
     clock: Arc<dyn Clock>,
     lambda: Option<Arc<dyn LambdaInvoker>>,
     codebuild: Vec<CodeBuildProject>,
+    build_logs: Option<Arc<dyn BuildLogSink>>,
     extra: Vec<Arc<dyn TaskIntegration>>,
 }
 
@@ -58,6 +59,7 @@ impl Default for Builder {
             clock: Arc::new(TokioClock::new()),
             lambda: None,
             codebuild: Vec::new(),
+            build_logs: None,
             extra: Vec::new(),
         }
     }
@@ -105,6 +107,13 @@ impl Builder {
         self
     }
 
+    /// Where the CodeBuild projects' builds write their output as it comes
+    /// (CloudWatch Logs, as CodeBuild does).
+    pub fn codebuild_logs(mut self, sink: Arc<dyn BuildLogSink>) -> Self {
+        self.build_logs = Some(sink);
+        self
+    }
+
     /// Adds another integration (tried after Lambda and CodeBuild).
     pub fn integration(mut self, integration: Arc<dyn TaskIntegration>) -> Self {
         self.extra.push(integration);
@@ -117,12 +126,16 @@ impl Builder {
             integrations.push(Arc::new(LambdaIntegration::new(l)));
         }
         if !self.codebuild.is_empty() {
-            integrations.push(Arc::new(CodeBuildIntegration::new(
+            let mut codebuild = CodeBuildIntegration::new(
                 self.codebuild,
                 &self.service.region,
                 &self.service.account_id,
                 self.clock.clone(),
-            )));
+            );
+            if let Some(sink) = self.build_logs {
+                codebuild = codebuild.with_log_sink(sink);
+            }
+            integrations.push(Arc::new(codebuild));
         }
         integrations.extend(self.extra);
         let engine = Engine::new(integrations, self.clock, self.engine);

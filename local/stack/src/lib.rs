@@ -6,6 +6,7 @@
 //!   with the handlers in-process and the Terraform build as a local
 //!   process, and the HTTP APIs;
 //! * [`http_api`]: API Gateway stand-in handing proxy events to the handlers;
+//! * [`build_logs`]: the Terraform builds' output into the emulator's CloudWatch Logs;
 //! * [`seed`]: an emulated customer account to test against;
 //! * [`api_client`]: the HTTP client the demo, the stand-in and the tests use;
 //! * [`demo`]: what the README's first command shows.
@@ -13,6 +14,7 @@
 pub mod api_client;
 pub mod aws_env;
 pub mod bench;
+pub mod build_logs;
 pub mod demo;
 pub mod http_api;
 pub mod latency;

@@ -26,6 +26,7 @@ use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::aws_env::{REGION, child_env, sdk_config};
+use crate::build_logs::CloudWatchSink;
 use crate::http_api::HttpApi;
 use crate::moto::MotoServer;
 use crate::paths;
@@ -293,17 +294,21 @@ impl LocalStack {
             .account_id(ACCOUNT)
             .clock(clock.clone())
             .lambda(Arc::new(lambdas));
+        // Build output goes to the emulator's CloudWatch Logs, as CodeBuild
+        // writes it on AWS, where the job API's log route reads it.
+        let build_logs = Arc::new(CloudWatchSink::new(&sdk));
         let sfn = if twice {
             builder
-                .integration(Arc::new(Twice(CodeBuildIntegration::new(
-                    vec![project],
-                    REGION,
-                    ACCOUNT,
-                    clock,
-                ))))
+                .integration(Arc::new(Twice(
+                    CodeBuildIntegration::new(vec![project], REGION, ACCOUNT, clock)
+                        .with_log_sink(build_logs),
+                )))
                 .build()
         } else {
-            builder.codebuild_project(project).build()
+            builder
+                .codebuild_project(project)
+                .codebuild_logs(build_logs)
+                .build()
         };
         let loaded = sfn_local::load_definitions(
             &sfn,

@@ -11,6 +11,7 @@ pub mod cloud;
 pub mod dynamo;
 pub mod ecr;
 pub mod ecs;
+pub mod logs;
 pub mod registry_http;
 pub mod s3;
 pub mod secrets;

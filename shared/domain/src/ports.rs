@@ -206,6 +206,31 @@ pub trait ArtifactStore: Send + Sync {
     fn uri(&self, key: &str) -> String;
 }
 
+/// One page of a build's output.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogPage {
+    pub lines: Vec<String>,
+    /// Where the next page starts: give it back for the lines after these
+    /// (also those written later, while the build runs).
+    pub next_token: String,
+}
+
+/// Reads a build's output (CloudWatch Logs on AWS), oldest line first.
+#[async_trait]
+pub trait BuildLogs: Send + Sync {
+    /// Up to `limit` lines of `group`/`stream` from `token` (`None`: from
+    /// the first line). A page with no lines means nothing more is written
+    /// yet. A stream not written yet reads as empty; a token this store did
+    /// not give is `InvalidInput`.
+    async fn page(
+        &self,
+        group: &str,
+        stream: &str,
+        token: Option<&str>,
+        limit: usize,
+    ) -> PortResult<LogPage>;
+}
+
 /// A worker's credentials in its Secrets Manager secret, which lives in the
 /// worker's region (every call names it: a secret is not found elsewhere).
 #[async_trait]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use jobs_domain::SecretString;
 use jobs_domain::params::Defaults;
 use jobs_domain::ports::{
-    ArtifactStore, ExecutionStarter, IdentityStore, IdentityVerifier, ReleaseImages,
+    ArtifactStore, BuildLogs, ExecutionStarter, IdentityStore, IdentityVerifier, ReleaseImages,
     ResourceDiscovery, RunnerRegistry, RunnerStore, WorkerSecrets, WorkerServices, WorkerStore,
 };
 use jobs_domain::terraform::PlatformSettings;
@@ -28,6 +28,8 @@ pub struct JobApiDeps {
     pub start_grace: chrono::Duration,
     /// Where running Terraform builds report their progress.
     pub build_reports: Arc<dyn ArtifactStore>,
+    /// The builds' output (CloudWatch Logs).
+    pub build_logs: Arc<dyn BuildLogs>,
 }
 
 /// The runner registry API.

@@ -10,19 +10,19 @@ use http::Method;
 use jobs_domain::identity::{
     CloudIdentity, IdentityRequest, new_external_id, validate_identity_id,
 };
-use jobs_domain::job::{Job, JobType, StepStatus, is_job_id};
+use jobs_domain::job::{Job, JobType, is_job_id};
 use jobs_domain::params::JobParams;
 use jobs_domain::ports::{Created, IdempotencyKey, JobFilter};
-use jobs_domain::terraform_build::BuildInfo;
 use jobs_domain::validate::Fields;
-use jobs_domain::worker::{WorkerStatus, terraform_progress_key};
+use jobs_domain::worker::WorkerStatus;
 use jobs_domain::{ErrorKind, FieldError};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::build_view;
 use crate::deps::JobApiDeps;
 use crate::http::{ApiError, ApiResult, Request, Response, respond};
-use crate::job_service::{JobService, Submission, worker_of};
+use crate::job_service::{JobService, Submission};
 
 /// Idempotency keys: 1–255 visible ASCII characters.
 const MAX_KEY_LEN: usize = 255;
@@ -42,6 +42,7 @@ async fn route(deps: &JobApiDeps, req: &Request) -> ApiResult {
         (Method::POST, ["api", "jobs"]) => submit(deps, req).await,
         (Method::GET, ["api", "jobs"]) => list_jobs(deps, req).await,
         (Method::GET, ["api", "jobs", id]) => get_job(deps, id).await,
+        (Method::GET, ["api", "jobs", id, "logs"]) => build_view::job_logs(deps, req, id).await,
         (Method::PUT, ["api", "cloud-identities", id]) => put_identity(deps, req, id).await,
         (Method::GET, ["api", "cloud-identities", id]) => get_identity(deps, req, id).await,
         (Method::POST, ["api", "cloud-identities", id, "refresh"]) => refresh(deps, req, id).await,
@@ -49,6 +50,7 @@ async fn route(deps: &JobApiDeps, req: &Request) -> ApiResult {
             _,
             ["api", "jobs"]
             | ["api", "jobs", _]
+            | ["api", "jobs", _, "logs"]
             | ["api", "cloud-identities", _]
             | ["api", "cloud-identities", _, "refresh"],
         ) => Err(ApiError::new(
@@ -230,40 +232,10 @@ async fn get_job(deps: &JobApiDeps, id: &str) -> ApiResult {
     match deps.jobs.get(id).await? {
         Some(job) => {
             let mut view = JobService::view(&job);
-            show_running_builds(deps, &job, &mut view).await;
+            build_view::show_running_builds(deps, &job, &mut view).await;
             Ok(Response::json(200, view))
         }
         None => Err(ApiError::not_found(format!("job {id} does not exist"))),
-    }
-}
-
-/// A Terraform build running for the job reports itself (id, log, plan)
-/// in its progress object; the step after it records that for good. Read
-/// only for a RUNNING build step, so a job's view costs one more read only
-/// while a build runs; a missing or unreadable report shows nothing.
-async fn show_running_builds(deps: &JobApiDeps, job: &Job, view: &mut Value) {
-    let Some(name) = worker_of(job) else {
-        return;
-    };
-    for (i, step) in job.steps.iter().enumerate() {
-        let running_build = step.status == StepStatus::Running
-            && step.name.starts_with("Terraform")
-            && step.build.is_none();
-        if !running_build {
-            continue;
-        }
-        let key = terraform_progress_key(name, &job.id);
-        match deps.build_reports.get(&key).await {
-            Ok(Some(bytes)) => {
-                if let Some(info) = BuildInfo::parse_progress(&bytes) {
-                    view["steps"][i]["build"] = serde_json::to_value(info).unwrap_or(Value::Null);
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(job_id = %job.id, "cannot read the build's progress {key}: {e}")
-            }
-        }
     }
 }
 

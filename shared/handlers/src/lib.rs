@@ -12,6 +12,7 @@
 //!   reconciler and the sweeper of unstarted jobs;
 //! * [`leases`]: the lease on claimed runner work and its sweeper.
 
+pub mod build_view;
 pub mod deps;
 pub mod http;
 pub mod job_service;

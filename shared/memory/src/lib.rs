@@ -13,6 +13,7 @@
 //!   deployments, the workers' run queues and the registry's runners;
 //! * [`platform`]: the runner registry, worker secrets, ECS services,
 //!   rendered configurations and the Step Functions starter;
+//! * [`logs`]: the Terraform builds' output, as CloudWatch Logs keeps it;
 //! * [`customer`]: a customer's cloud account (verification, discovery);
 //! * [`clock`]: a clock that moves only when told to.
 
@@ -20,6 +21,7 @@ pub mod clock;
 pub mod customer;
 pub mod faults;
 pub mod jobs;
+pub mod logs;
 pub mod platform;
 pub mod stores;
 
@@ -27,6 +29,7 @@ pub use clock::ManualClock;
 pub use customer::MemoryCloud;
 pub use faults::Faults;
 pub use jobs::MemoryJobStore;
+pub use logs::MemoryBuildLogs;
 pub use platform::{
     MemoryArtifacts, MemoryRegistry, MemoryReleases, MemoryServices, MemoryStarter,
     MemoryWorkerSecrets,

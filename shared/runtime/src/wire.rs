@@ -10,6 +10,7 @@ use jobs_adapters::dynamo::runners::DynamoRunnerStore;
 use jobs_adapters::dynamo::workers::{DynamoRunQueues, DynamoWorkerStore};
 use jobs_adapters::ecr::EcrReleaseImages;
 use jobs_adapters::ecs::EcsWorkerServices;
+use jobs_adapters::logs::CloudWatchBuildLogs;
 use jobs_adapters::registry_http::{AdminToken, HttpRunnerRegistry};
 use jobs_adapters::s3::S3ArtifactStore;
 use jobs_adapters::secrets::SecretsManagerWorkerSecrets;
@@ -52,6 +53,7 @@ pub fn job_api_deps(
             S3ArtifactStore::client(sdk, config.s3_force_path_style),
             config.config_bucket.clone(),
         )),
+        build_logs: Arc::new(CloudWatchBuildLogs::from_sdk(sdk)),
     }
 }
 

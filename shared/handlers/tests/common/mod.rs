@@ -43,6 +43,7 @@ pub struct World {
     pub secrets: Arc<MemoryWorkerSecrets>,
     pub services: Arc<MemoryServices>,
     pub artifacts: Arc<MemoryArtifacts>,
+    pub logs: Arc<MemoryBuildLogs>,
     pub starter: Arc<MemoryStarter>,
     pub releases: Arc<MemoryReleases>,
     pub cloud: Arc<MemoryCloud>,
@@ -62,6 +63,7 @@ impl World {
             secrets: Arc::new(MemoryWorkerSecrets::new()),
             services: Arc::new(MemoryServices::new()),
             artifacts: Arc::new(MemoryArtifacts::new()),
+            logs: Arc::new(MemoryBuildLogs::new()),
             starter: Arc::new(MemoryStarter::new()),
             releases: Arc::new(MemoryReleases::new()),
             cloud: Arc::new(MemoryCloud::new()),
@@ -99,6 +101,7 @@ impl World {
             defaults: Defaults::default(),
             start_grace: Duration::seconds(120),
             build_reports: self.artifacts.clone(),
+            build_logs: self.logs.clone(),
         }
     }
 

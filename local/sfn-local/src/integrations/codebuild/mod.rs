@@ -20,4 +20,4 @@ mod runner;
 #[cfg(test)]
 mod tests;
 
-pub use project::{CodeBuildIntegration, CodeBuildProject, START_BUILD_SYNC};
+pub use project::{BuildLogSink, CodeBuildIntegration, CodeBuildProject, START_BUILD_SYNC};

@@ -55,9 +55,18 @@ pub struct CodeBuildProject {
     pub logs_dir: Option<PathBuf>,
 }
 
+/// Where a build's output goes as it is printed, line by line: CloudWatch
+/// Logs on AWS (group `/aws/codebuild/<project>`, stream the build's uuid,
+/// as `Build.Logs` names them).
+#[async_trait]
+pub trait BuildLogSink: Send + Sync {
+    async fn append(&self, group: &str, stream: &str, lines: Vec<String>);
+}
+
 /// Runs `startBuild.sync` tasks for configured projects.
 pub struct CodeBuildIntegration {
     projects: HashMap<String, CodeBuildProject>,
+    log_sink: Option<Arc<dyn BuildLogSink>>,
     counter: AtomicU64,
     region: String,
     account: String,
@@ -73,12 +82,57 @@ impl CodeBuildIntegration {
     ) -> Self {
         CodeBuildIntegration {
             projects: projects.into_iter().map(|p| (p.name.clone(), p)).collect(),
+            log_sink: None,
             counter: AtomicU64::new(0),
             region: region.to_string(),
             account: account.to_string(),
             clock,
         }
     }
+}
+
+impl CodeBuildIntegration {
+    /// Sends every build's output to `sink` as it is printed.
+    pub fn with_log_sink(mut self, sink: Arc<dyn BuildLogSink>) -> Self {
+        self.log_sink = Some(sink);
+        self
+    }
+}
+
+/// Forwards a build's lines to the sink in batches (at most 200 lines or
+/// 300 ms apart), without the engine's phase markers.
+fn forward_lines(
+    sink: Arc<dyn BuildLogSink>,
+    group: String,
+    stream: String,
+    marker: String,
+) -> (
+    tokio::sync::mpsc::UnboundedSender<String>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let task = tokio::spawn(async move {
+        let mut batch = Vec::new();
+        loop {
+            let next = tokio::time::timeout(std::time::Duration::from_millis(300), rx.recv()).await;
+            let closed = matches!(next, Ok(None));
+            let quiet = next.is_err();
+            if let Ok(Some(line)) = next
+                && !line.starts_with(&marker)
+                && !(line.is_empty() && batch.is_empty())
+            {
+                batch.push(line);
+            }
+            if !batch.is_empty() && (closed || quiet || batch.len() >= 200) {
+                sink.append(&group, &stream, std::mem::take(&mut batch))
+                    .await;
+            }
+            if closed {
+                break;
+            }
+        }
+    });
+    (tx, task)
 }
 
 #[async_trait]
@@ -194,7 +248,24 @@ impl TaskIntegration for CodeBuildIntegration {
 
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let start = self.clock.now();
-        let raw = run_script(script(&spec, &nonce), &project.source_dir, &env).await?;
+        let log_group = format!("/aws/codebuild/{project_name}");
+        let forwarding = self.log_sink.clone().map(|sink| {
+            forward_lines(
+                sink,
+                log_group.clone(),
+                build_uuid.to_string(),
+                format!("::{nonce}::"),
+            )
+        });
+        let (lines, forwarder) = match forwarding {
+            Some((tx, task)) => (Some(tx), Some(task)),
+            None => (None, None),
+        };
+        let raw = run_script(script(&spec, &nonce), &project.source_dir, &env, lines).await;
+        if let Some(task) = forwarder {
+            let _ = task.await;
+        }
+        let raw = raw?;
         let end = self.clock.now();
         let output = String::from_utf8_lossy(&raw).into_owned();
         for line in output.lines() {
@@ -233,7 +304,7 @@ impl TaskIntegration for CodeBuildIntegration {
                     })).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
                 "Logs": {
-                    "GroupName": format!("/aws/codebuild/{project_name}"),
+                    "GroupName": log_group,
                     "StreamName": build_uuid.to_string(),
                     "DeepLink": logs.as_ref().map(|path| format!("file://{}", path.display())),
                 },

@@ -9,18 +9,20 @@ use std::process::Stdio;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::io::AsyncReadExt;
+use tokio::io::AsyncBufReadExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{StatesError, names};
 
 /// Runs `script` with `bash -c` in `dir` with `env` (and nothing else of
 /// this process's environment) and answers everything
-/// it printed on stdout (the script sends stderr there too).
+/// it printed on stdout (the script sends stderr there too). Each line is
+/// also sent to `lines` as it comes, for a live log.
 pub(super) async fn run_script(
     script: String,
     dir: &Path,
     env: &BTreeMap<String, String>,
+    lines: Option<tokio::sync::mpsc::UnboundedSender<String>>,
 ) -> Result<Vec<u8>, StatesError> {
     let mut child = tokio::process::Command::new("bash")
         .arg("-c")
@@ -34,7 +36,7 @@ pub(super) async fn run_script(
         .process_group(0)
         .spawn()
         .map_err(|e| StatesError::new(names::TASK_FAILED, format!("cannot start bash: {e}")))?;
-    let mut stdout = child
+    let stdout = child
         .stdout
         .take()
         .ok_or_else(|| StatesError::runtime("no stdout"))?;
@@ -54,7 +56,19 @@ pub(super) async fn run_script(
         let mut orphan_guard = KillGroupOnDrop(group);
         let reader = async {
             let mut raw = Vec::new();
-            let _ = stdout.read_to_end(&mut raw).await;
+            let mut out = tokio::io::BufReader::new(stdout);
+            loop {
+                let start = raw.len();
+                match out.read_until(b'\n', &mut raw).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if let Some(tx) = &lines {
+                            let line = String::from_utf8_lossy(&raw[start..]);
+                            let _ = tx.send(line.trim_end_matches(['\n', '\r']).to_string());
+                        }
+                    }
+                }
+            }
             raw
         };
         let stopper = async {
