@@ -163,6 +163,14 @@ locals {
       Resource = ["${aws_s3_bucket.this["config"].arn}/${local.worker_object_prefix}*"]
     }
 
+    # The Terraform builds' output, paged by GET /api/jobs/{id}/logs.
+    build_logs_read = {
+      Sid      = "ReadBuildLogs"
+      Effect   = "Allow"
+      Action   = ["logs:GetLogEvents"]
+      Resource = ["${aws_cloudwatch_log_group.codebuild.arn}:log-stream:*"]
+    }
+
     # What a Terraform build writes beside its configuration: its progress
     # while it runs (build id, log, plan; the job API shows it) and its
     # result (exit status, Terraform's errors; for the job's message).
@@ -251,7 +259,7 @@ locals {
     "check-deployment"     = [local.st.jobs_step, local.st.workers_read_write, local.st.describe_worker_service]
     "report-success"       = [local.st.jobs_step, local.st.worker_runs]
     "report-failure"       = [local.st.jobs_step, local.st.worker_runs, local.st.build_results_read]
-    "job-api"              = [local.st.jobs_api, local.st.worker_runs, local.st.idempotency, local.st.identities_read_write, local.st.inventory_read, local.st.workers_read, local.st.start_any_machine, local.st.build_results_read]
+    "job-api"              = [local.st.jobs_api, local.st.worker_runs, local.st.idempotency, local.st.identities_read_write, local.st.inventory_read, local.st.workers_read, local.st.start_any_machine, local.st.build_results_read, local.st.build_logs_read]
     "runners-api"          = [local.st.runners, local.st.jobs_runner_queue, local.st.jobs_by_runner, local.st.admin_token_read]
     "lease-sweeper"        = [local.st.runners, local.st.jobs_runner_queue, local.st.jobs_by_runner, local.st.admin_token_read]
     "refresh-scheduler"    = [local.st.jobs_step, local.st.idempotency, local.st.identities_scan, local.st.start_fetch_resources]
