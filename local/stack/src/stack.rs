@@ -178,6 +178,23 @@ impl LocalStack {
                 }
             }
         }
+        // The Terraform builds' log group, which the platform stack creates
+        // on AWS (infra/platform/codebuild.tf).
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+        match logs
+            .create_log_group()
+            .log_group_name(format!("/aws/codebuild/{TERRAFORM_PROJECT}"))
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e)
+                if jobs_adapters::aws::error_code(&e) == Some("ResourceAlreadyExistsException") => {
+            }
+            Err(e) => {
+                return Err(jobs_adapters::aws::classify("creating the build log group", e).into());
+            }
+        }
         let admin_token = new_token();
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
         match secrets
