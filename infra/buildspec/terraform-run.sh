@@ -194,7 +194,8 @@ release_stale_lock() {
 
 # Imports what the Runner template creates under its fixed names (see
 # infra/modules/fargate-runner) but the state lacks: what a killed apply
-# created after its last state snapshot.
+# created after its last state snapshot, or anything else the state never
+# learnt of. A resource added to the template must be added here.
 adopt() {
   if [ -z "${WORKER_REGION:-}" ]; then
     log "WORKER_REGION is not set: cannot look for what the dead build created"
@@ -205,7 +206,7 @@ adopt() {
   adopt_one() {
     case "$2" in "" | None | "$n/" | "$n/None") return 0 ;; esac
     if printf '%s\n' "$known" | grep -Fqx "$1"; then return 0; fi
-    log "adopting $1 ($2), created by the dead build"
+    log "adopting $1 ($2), which the state did not know"
     logged terraform import -input=false -no-color -lock-timeout="$lock_timeout" "$1" "$2" ||
       log "could not adopt $1 ($2)"
   }
@@ -293,6 +294,11 @@ EOF
   if [ "$previous_died" = 1 ]; then
     log "the previous build of worker $WORKER_NAME ended without finishing (killed): releasing its lock and adopting what it created"
     release_stale_lock
+    adopt
+  elif [ "$TF_ACTION" = destroy ]; then
+    # A destroy removes everything of the worker's, also what its state
+    # never learnt of (a create whose answer was lost, a state restored
+    # from an older copy).
     adopt
   fi
 

@@ -221,3 +221,44 @@ async fn a_build_killed_mid_apply_fails_the_job_and_destroy_leaves_nothing() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destroy_removes_what_the_state_never_knew() {
+    let s = stack_with(StackOptions {
+        clock_speedup: 200.0,
+        ..StackOptions::default()
+    })
+    .await;
+    let name = "state-lost";
+    let before = inventory(&s).await;
+    let deploy = submit(&s, "DEPLOY_WORKER", json!({"name": name, "region": AWAY})).await;
+    assert_eq!(finish(&s, &deploy).await["status"], "SUCCESS");
+    let made = added(&before, &inventory(&s).await);
+    assert!(made.len() >= 9, "{made:?}");
+
+    // The state is lost (restored from nothing): Terraform knows no resource.
+    local_stack::stack::s3_client(&s.sdk)
+        .delete_object()
+        .bucket(local_stack::stack::STATE_BUCKET)
+        .key(jobs_domain::worker::state_key(name))
+        .send()
+        .await
+        .unwrap();
+
+    let destroy = submit(&s, "DESTROY_WORKER", json!({"name": name})).await;
+    let destroyed = finish(&s, &destroy).await;
+    assert_eq!(destroyed["status"], "SUCCESS", "{destroyed}");
+    let left = added(&before, &inventory(&s).await);
+    assert!(
+        left.is_empty(),
+        "left behind: {left:?} (the deploy made {made:?})"
+    );
+    let tf = destroyed["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|st| st["name"] == "TerraformDestroy")
+        .unwrap();
+    assert_eq!(tf["build"]["plan"]["destroy"], 9, "{tf}");
+    s.stop().await;
+}

@@ -3,6 +3,11 @@
 # The service starts with desired_count = 0. The RegisterWorker step puts
 # {"worker_id": ..., "token": ...} into the credentials secret and then scales
 # the service to 1; Terraform ignores desired_count from then on.
+#
+# Every resource has a fixed name derived from the worker's name: a build
+# that finds resources its state lacks (after a killed apply; on every
+# destroy) imports them by those names (adopt() in
+# infra/buildspec/terraform-run.sh). A resource added here must be added there.
 
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
