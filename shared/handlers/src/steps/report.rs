@@ -4,6 +4,7 @@
 //! into an error code and a message a person can act on.
 
 use jobs_domain::job::{Job, JobError, JobStatus, StepStatus};
+use jobs_domain::secret::redact;
 use jobs_domain::terraform_build::{TerraformResult, summarize};
 use jobs_domain::worker::terraform_result_key;
 use jobs_domain::{ErrorKind, StepError};
@@ -201,7 +202,12 @@ pub fn describe(
     match error {
         "States.TaskFailed" if failed_step.is_some_and(is_terraform_step) => JobError {
             code: ErrorKind::Terraform.code().into(),
-            message: clip(&format!("{step} failed: {}", summarize(build, cause))),
+            // Build output is text a person wrote scripts for: whatever
+            // looks like a secret in it stays out of the job record.
+            message: clip(&redact(&format!(
+                "{step} failed: {}",
+                summarize(build, cause)
+            ))),
         },
         "States.Timeout" | "States.HeartbeatTimeout" => JobError {
             code: "TIMEOUT".into(),
@@ -274,6 +280,19 @@ mod tests {
             e.message,
             "TerraformApply failed: apply exited with status 1:\nError: creating Security Group (w-1): InvalidVpcID.NotFound"
         );
+        let leaky = TerraformResult {
+            exit_status: 1,
+            errors: "│ Error: bad header: Authorization token=wjrt_abc123DEF\n╵\n".into(),
+            ..TerraformResult::default()
+        };
+        let e = describe(
+            "States.TaskFailed",
+            "",
+            Some("TerraformApply"),
+            Some(&leaky),
+        );
+        assert!(!e.message.contains("wjrt_abc123DEF"), "{}", e.message);
+        assert!(e.message.contains("Error: bad header"), "{}", e.message);
         let killed = describe(
             "States.TaskFailed",
             r#"{"Build":{"Id":"b:1","BuildStatus":"FAILED"}}"#,
