@@ -32,6 +32,24 @@ pub fn api(stack: &LocalStack) -> Api {
     Api::new(&stack.api_url)
 }
 
+/// A stack whose AWS traffic goes through a fault-injecting proxy in front
+/// of its own emulator; `options` say the rest (the endpoint is the proxy's).
+pub async fn proxied(
+    options: StackOptions,
+) -> (local_stack::moto::MotoServer, proxy::FaultProxy, LocalStack) {
+    let moto = match local_stack::moto::MotoServer::start().await {
+        Ok(m) => m,
+        Err(e) => panic!("moto did not start: {e}"),
+    };
+    let proxy = proxy::FaultProxy::start(&moto.endpoint()).await;
+    let s = stack_with(StackOptions {
+        aws_endpoint: Some(proxy.endpoint()),
+        ..options
+    })
+    .await;
+    (moto, proxy, s)
+}
+
 /// Waits for a job to end.
 pub async fn finish(stack: &LocalStack, job_id: &str) -> Value {
     match api(stack)

@@ -56,15 +56,11 @@ fn step_names(job: &Value) -> Vec<String> {
 
 /// A stack whose AWS traffic goes through a fault-injecting proxy.
 async fn proxied() -> (MotoServer, FaultProxy, LocalStack) {
-    let moto = MotoServer::start().await.unwrap();
-    let proxy = FaultProxy::start(&moto.endpoint()).await;
-    let s = stack_with(StackOptions {
-        aws_endpoint: Some(proxy.endpoint()),
+    e2e::proxied(StackOptions {
         clock_speedup: 200.0,
         ..StackOptions::default()
     })
-    .await;
-    (moto, proxy, s)
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,16 +37,12 @@ async fn submit(s: &LocalStack, job_type: &str, params: Value) -> String {
 /// A stack whose AWS traffic goes through a fault-injecting proxy; one
 /// attempt of an SDK call may take 2 s.
 async fn proxied() -> (MotoServer, FaultProxy, LocalStack) {
-    let moto = MotoServer::start().await.unwrap();
-    let proxy = FaultProxy::start(&moto.endpoint()).await;
-    let s = stack_with(StackOptions {
-        aws_endpoint: Some(proxy.endpoint()),
+    e2e::proxied(StackOptions {
         clock_speedup: 200.0,
         aws_attempt_timeout: Duration::from_secs(2),
         ..StackOptions::default()
     })
-    .await;
-    (moto, proxy, s)
+    .await
 }
 
 /// DEPLOY then DESTROY of a worker in a region away from home while every

@@ -339,20 +339,4 @@ impl JobService {
         self.finish(job_id, step).await?;
         Ok(out)
     }
-
-    /// Records a step that ran outside a Lambda function (the Terraform
-    /// build) with the times it reported.
-    pub async fn record_step(
-        &self,
-        job_id: &str,
-        step: &str,
-        started_at: DateTime<Utc>,
-        ended_at: DateTime<Utc>,
-    ) -> Result<Job, StepError> {
-        self.modify(job_id, |job| {
-            job.record_step(step, started_at, ended_at, true);
-            Ok(Write::Yes)
-        })
-        .await
-    }
 }
