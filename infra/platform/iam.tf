@@ -203,6 +203,33 @@ locals {
       Resource = ["arn:${local.partition}:ecs:*:${local.account}:service/*/alethia-worker-*"]
     }
 
+    # Azure identities' client secrets: the job API creates or replaces one
+    # per identity (write-only: it never reads them back); the identity
+    # steps read them to sign in. Encrypted with the platform key.
+    identity_secrets_write = {
+      Sid    = "IdentitySecretsWrite"
+      Effect = "Allow"
+      Action = ["secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:TagResource"]
+      Resource = [
+        "arn:${local.partition}:secretsmanager:${local.region}:${local.account}:secret:${var.identity_secret_prefix}*",
+      ]
+    }
+    identity_secrets_encrypt = {
+      Sid      = "IdentitySecretsEncrypt"
+      Effect   = "Allow"
+      Action   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      Resource = [aws_kms_key.platform.arn]
+    }
+    identity_secrets_read = {
+      Sid    = "IdentitySecretsRead"
+      Effect = "Allow"
+      Action = ["secretsmanager:GetSecretValue", "kms:Decrypt"]
+      Resource = [
+        "arn:${local.partition}:secretsmanager:${local.region}:${local.account}:secret:${var.identity_secret_prefix}*",
+        aws_kms_key.platform.arn,
+      ]
+    }
+
     admin_token_read = {
       Sid      = "RegistryAdminToken"
       Effect   = "Allow"
@@ -249,8 +276,8 @@ locals {
     "mark-running"         = [local.st.jobs_step]
     "await-turn"           = [local.st.jobs_step, local.st.worker_runs]
     "begin-build"          = [local.st.jobs_step]
-    "verify-identity"      = [local.st.jobs_step, local.st.identities_read, local.st.assume_customer_role]
-    "discover-resources"   = [local.st.jobs_step, local.st.identities_read_write, local.st.inventory_write, local.st.assume_customer_role]
+    "verify-identity"      = [local.st.jobs_step, local.st.identities_read, local.st.assume_customer_role, local.st.identity_secrets_read]
+    "discover-resources"   = [local.st.jobs_step, local.st.identities_read_write, local.st.inventory_write, local.st.assume_customer_role, local.st.identity_secrets_read]
     "generate-config"      = [local.st.jobs_step, local.st.workers_read_write, local.st.config_put, local.st.release_images]
     "register-worker"      = [local.st.jobs_step, local.st.workers_read_write, local.st.worker_secrets, local.st.scale_worker_service, local.st.admin_token_read]
     "abandon-deployment"   = [local.st.jobs_step, local.st.workers_read_write, local.st.scale_worker_service, local.st.admin_token_read, local.st.build_results_read]
@@ -259,10 +286,10 @@ locals {
     "check-deployment"     = [local.st.jobs_step, local.st.workers_read_write, local.st.describe_worker_service]
     "report-success"       = [local.st.jobs_step, local.st.worker_runs]
     "report-failure"       = [local.st.jobs_step, local.st.worker_runs, local.st.build_results_read]
-    "job-api"              = [local.st.jobs_api, local.st.worker_runs, local.st.idempotency, local.st.identities_read_write, local.st.inventory_read, local.st.workers_read, local.st.start_any_machine, local.st.build_results_read, local.st.build_logs_read]
+    "job-api"              = [local.st.jobs_api, local.st.worker_runs, local.st.idempotency, local.st.identities_read_write, local.st.inventory_read, local.st.workers_read, local.st.start_any_machine, local.st.build_results_read, local.st.build_logs_read, local.st.identity_secrets_write, local.st.identity_secrets_encrypt]
     "runners-api"          = [local.st.runners, local.st.jobs_runner_queue, local.st.jobs_by_runner, local.st.admin_token_read]
     "lease-sweeper"        = [local.st.runners, local.st.jobs_runner_queue, local.st.jobs_by_runner, local.st.admin_token_read]
-    "refresh-scheduler"    = [local.st.jobs_step, local.st.idempotency, local.st.identities_scan, local.st.start_fetch_resources]
+    "refresh-scheduler"    = [local.st.jobs_api, local.st.idempotency, local.st.identities_scan, local.st.start_fetch_resources]
     "job-sweeper"          = [local.st.jobs_api, local.st.start_any_machine]
     "execution-reconciler" = [local.st.jobs_step, local.st.worker_runs]
   }

@@ -63,8 +63,11 @@ locals {
 
   env_by_family = {
     job_api = merge(local.env_common, {
-      STATE_MACHINE_ARN_PREFIX = local.state_machine_arn_prefix
-      TF_CONFIG_BUCKET         = aws_s3_bucket.this["config"].id
+      STATE_MACHINE_ARN_PREFIX   = local.state_machine_arn_prefix
+      TF_CONFIG_BUCKET           = aws_s3_bucket.this["config"].id
+      IDENTITY_SECRET_PREFIX     = var.identity_secret_prefix
+      IDENTITY_SECRET_KMS_KEY_ID = aws_kms_key.platform.arn
+      REFRESH_BATCH              = tostring(var.refresh_batch)
       }, {
       # Unset = the code's defaults (jobs_domain::params::Defaults).
       for k, v in {
@@ -92,8 +95,9 @@ locals {
       RUNNER_STOP_TIMEOUT_SECONDS    = tostring(var.runner_stop_timeout_seconds)
       RUNNER_MODULE_SOURCE           = var.runner_module_source
       }, {
-      # The Runner release UPDATE_WORKER rolls out (resolved to its digest).
-      for k, v in { RUNNER_IMAGE = var.runner_image } : k => v if v != null
+      # The Runner release UPDATE_WORKER rolls out (resolved to its digest);
+      # the Google and Azure endpoints (unset = the public ones).
+      for k, v in merge({ RUNNER_IMAGE = var.runner_image }, var.provider_endpoints) : k => v if v != null
     })
   }
 }

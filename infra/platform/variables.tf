@@ -421,3 +421,39 @@ variable "admin_token_version" {
   type        = number
   default     = 1
 }
+
+variable "identity_secret_prefix" {
+  description = "IDENTITY_SECRET_PREFIX: name prefix of the Secrets Manager secrets that hold Azure identities' client secrets (one per identity)."
+  type        = string
+  default     = "worker-jobs/cloud-identities/"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9/_+=.@-]+/$", var.identity_secret_prefix))
+    error_message = "identity_secret_prefix must be secret-name characters ending in /."
+  }
+}
+
+variable "refresh_batch" {
+  description = "REFRESH_BATCH: cloud identities one scheduled refresh run starts at most (oldest inventory first)."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.refresh_batch >= 1 && var.refresh_batch <= 1000
+    error_message = "refresh_batch must be 1-1000."
+  }
+}
+
+variable "provider_endpoints" {
+  description = "The Google and Azure endpoints the identity steps call (GOOGLE_STS_URL, GOOGLE_IAMCREDENTIALS_URL, GOOGLE_COMPUTE_URL, GOOGLE_DNS_URL, AZURE_AUTHORITY_URL, AZURE_RESOURCE_MANAGER_URL). Unset keys use the public endpoints; set them for sovereign clouds or a private service connect endpoint."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = alltrue([
+      for k, v in var.provider_endpoints :
+      contains(["GOOGLE_STS_URL", "GOOGLE_IAMCREDENTIALS_URL", "GOOGLE_COMPUTE_URL", "GOOGLE_DNS_URL", "AZURE_AUTHORITY_URL", "AZURE_RESOURCE_MANAGER_URL"], k) && can(regex("^https://[^/]+", v))
+    ])
+    error_message = "provider_endpoints keys must be GOOGLE_STS_URL, GOOGLE_IAMCREDENTIALS_URL, GOOGLE_COMPUTE_URL, GOOGLE_DNS_URL, AZURE_AUTHORITY_URL or AZURE_RESOURCE_MANAGER_URL, each an https URL (tokens are sent to them)."
+  }
+}

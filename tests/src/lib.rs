@@ -184,3 +184,60 @@ pub async fn log_lines(s: &LocalStack, id: &str, step: &str) -> Vec<String> {
     }
     panic!("the log of {step} never ended");
 }
+
+/// A stack whose Google and Azure endpoints are the demo fakes (`n` of each
+/// resource type, `page_size` per page).
+pub async fn with_other_clouds(
+    n: usize,
+    page_size: usize,
+) -> (
+    local_stack::cloud_fakes::GoogleFake,
+    local_stack::cloud_fakes::AzureFake,
+    LocalStack,
+) {
+    use local_stack::cloud_fakes::demo;
+    let (google, azure) = match demo::start(n, page_size).await {
+        Ok(f) => f,
+        Err(e) => panic!("the cloud fakes did not start: {e}"),
+    };
+    let s = stack_with(StackOptions {
+        clock_speedup: 200.0,
+        gcp: demo::gcp_endpoints(&google),
+        azure: demo::azure_endpoints(&azure),
+        ..StackOptions::default()
+    })
+    .await;
+    (google, azure, s)
+}
+
+/// Every item of every table of the stack, as text (to look for what must
+/// not be stored).
+pub async fn tables_text(stack: &LocalStack) -> String {
+    let client = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let tables = client
+        .list_tables()
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("listing tables: {e}"))
+        .table_names
+        .unwrap_or_default();
+    let mut out = String::new();
+    for table in tables {
+        let mut start = None;
+        loop {
+            let resp = client
+                .scan()
+                .table_name(&table)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("scanning {table}: {e}"));
+            out.push_str(&format!("{:?}", resp.items.unwrap_or_default()));
+            match resp.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+    }
+    out
+}

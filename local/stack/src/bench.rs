@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use jobs_adapters::cloud::{AwsCloud, CallCounter};
-use jobs_domain::identity::{CloudIdentity, RegionSelection};
+use jobs_domain::identity::{AwsAccount, CloudAccount, CloudIdentity, RegionSelection};
 use jobs_domain::ports::ResourceDiscovery;
 use jobs_domain::region::Region;
 
@@ -53,16 +53,17 @@ pub async fn discovery(stack: &LocalStack, runs: usize) -> Result<()> {
     seed(&stack.sdk, &spec).await?;
     let identity = CloudIdentity {
         id: "bench".into(),
-        provider: "aws".into(),
-        role_arn: spec.role_arn(),
-        external_id: spec.external_id.clone(),
-        regions: RegionSelection::Listed {
-            regions: REGIONS
-                .iter()
-                .map(|r| Region::parse("region", r))
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| LocalError::Setup(e.to_string()))?,
-        },
+        account: CloudAccount::Aws(AwsAccount {
+            role_arn: spec.role_arn(),
+            external_id: spec.external_id.clone(),
+            regions: RegionSelection::Listed {
+                regions: REGIONS
+                    .iter()
+                    .map(|r| Region::parse("region", r))
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|e| LocalError::Setup(e.to_string()))?,
+            },
+        }),
         created_at: chrono::Utc::now(),
         updated_at: chrono::Utc::now(),
         version: 1,

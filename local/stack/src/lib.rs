@@ -9,12 +9,14 @@
 //! * [`build_logs`]: the Terraform builds' output into the emulator's CloudWatch Logs;
 //! * [`seed`]: an emulated customer account to test against;
 //! * [`api_client`]: the HTTP client the demo, the stand-in and the tests use;
+//! * [`cloud_fakes`]: HTTP fakes of the Google Cloud and Azure APIs, for tests and the demo;
 //! * [`demo`]: what the README's first command shows.
 
 pub mod api_client;
 pub mod aws_env;
 pub mod bench;
 pub mod build_logs;
+pub mod cloud_fakes;
 pub mod demo;
 pub mod http_api;
 pub mod latency;

@@ -44,6 +44,9 @@ pub const RELEASE_REPOSITORY: &str = "alethia/runner";
 pub const RELEASE_IMAGE: &str =
     "123456789012.dkr.ecr.us-east-1.amazonaws.com/alethia/runner:latest";
 
+use jobs_adapters::azure::AzureEndpoints;
+use jobs_adapters::gcp::GcpEndpoints;
+
 /// How to start the stack.
 #[derive(Debug, Clone)]
 pub struct StackOptions {
@@ -74,6 +77,11 @@ pub struct StackOptions {
     pub aws_attempt_timeout: std::time::Duration,
     /// How long a Terraform build waits for its state lock (`TF_LOCK_TIMEOUT`).
     pub terraform_lock_timeout: std::time::Duration,
+    /// The Google APIs discovery calls (`GOOGLE_*_URL`; the public ones by
+    /// default, the fakes of `cloud_fakes` in tests and the demo).
+    pub gcp: GcpEndpoints,
+    /// Microsoft Entra ID and Resource Manager (`AZURE_*_URL`).
+    pub azure: AzureEndpoints,
 }
 
 impl Default for StackOptions {
@@ -91,6 +99,8 @@ impl Default for StackOptions {
             sweep_every: std::time::Duration::from_secs(30),
             aws_attempt_timeout: jobs_adapters::aws::ATTEMPT_TIMEOUT,
             terraform_lock_timeout: std::time::Duration::from_secs(120),
+            gcp: GcpEndpoints::default(),
+            azure: AzureEndpoints::default(),
         }
     }
 }
@@ -253,6 +263,8 @@ impl LocalStack {
             discovery_concurrency: 8,
             s3_force_path_style: true,
             release_image: RELEASE_IMAGE.into(),
+            gcp: options.gcp.clone(),
+            azure: options.azure.clone(),
         };
         let step_deps = wire::step_deps(&step_config, &sdk).map_err(setup("wiring the steps"))?;
 
@@ -276,7 +288,7 @@ impl LocalStack {
                         handler(deps, payload)
                             .instrument(tracing::info_span!("lambda", function = %fname))
                             .await
-                            .map_err(|e| FunctionError { error_type: e.error_type().to_string(), error_message: e.message })
+                            .map_err(|e| FunctionError { error_type: e.error_type().to_string(), error_message: e.wire_message() })
                     }
                 }),
             );
@@ -352,6 +364,9 @@ impl LocalStack {
             start_grace_seconds: options.start_grace_seconds,
             config_bucket: CONFIG_BUCKET.into(),
             s3_force_path_style: true,
+            identity_secret_prefix: jobs_runtime::config::IDENTITY_SECRET_PREFIX.into(),
+            refresh_batch: 100,
+            identity_secret_kms_key: None,
         };
         let job_deps = wire::job_api_deps(&job_config, &sdk, sfn_client);
         // What EventBridge does on AWS: execution status changes reach the

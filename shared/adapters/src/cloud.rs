@@ -21,7 +21,7 @@ use aws_types::SdkConfig;
 use aws_types::region::Region as SdkRegion;
 use chrono::Utc;
 use futures::StreamExt;
-use jobs_domain::identity::{CloudIdentity, RegionSelection, RoleArn};
+use jobs_domain::identity::{AwsAccount, CloudAccount, CloudIdentity, RegionSelection, RoleArn};
 use jobs_domain::inventory::{
     FetchOutcome, FetchStatus, GLOBAL, HostedZone, IamUser, Inventory, ResourceType, Resources,
     SecurityGroup, Subnet, Vpc,
@@ -187,6 +187,7 @@ impl AwsCloud {
         identity: &CloudIdentity,
         session_name: &str,
     ) -> PortResult<(Credentials, RoleArn)> {
+        let identity = aws_account(identity)?;
         let role = RoleArn::parse("role_arn", &identity.role_arn)
             .map_err(|e| StepError::invalid(e.to_string()))?;
         let sts = self.sts(None, home_region(&role.partition));
@@ -286,7 +287,7 @@ impl AwsCloud {
             }
         }
         enabled.sort();
-        match &identity.regions {
+        match &aws_account(identity)?.regions {
             RegionSelection::AllEnabled => Ok((enabled, Vec::new())),
             RegionSelection::Listed { regions } => {
                 let (on, off): (Vec<String>, Vec<String>) = regions
@@ -383,6 +384,17 @@ impl AwsCloud {
                 }
             )),
         })
+    }
+}
+
+fn aws_account(identity: &CloudIdentity) -> PortResult<&AwsAccount> {
+    match &identity.account {
+        CloudAccount::Aws(a) => Ok(a),
+        other => Err(StepError::internal(format!(
+            "identity {} is a {} identity, not aws",
+            identity.id,
+            other.provider().as_str()
+        ))),
     }
 }
 

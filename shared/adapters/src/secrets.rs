@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
-use jobs_domain::ports::{PortResult, WorkerSecrets};
+use jobs_domain::ports::{IdentitySecrets, PortResult, WorkerSecrets};
 use jobs_domain::{SecretString, StepError};
 
 use crate::aws::{classify, error_code};
@@ -84,5 +84,91 @@ impl WorkerSecrets for SecretsManagerWorkerSecrets {
             StepError::internal("the worker's secret does not hold {worker_id, token}")
         })?;
         Ok(Some((v.worker_id, SecretString::new(v.token))))
+    }
+}
+
+/// The secrets the platform keeps for cloud identities, one per identity
+/// under `{prefix}{identity id}`, in the platform's own region.
+pub struct SecretsManagerIdentitySecrets {
+    client: Client,
+    prefix: String,
+    kms_key: Option<String>,
+}
+
+impl SecretsManagerIdentitySecrets {
+    /// `prefix` is the platform's secret name prefix, e.g.
+    /// `worker-jobs/cloud-identities/`.
+    pub fn new(config: &SdkConfig, prefix: impl Into<String>) -> Self {
+        SecretsManagerIdentitySecrets {
+            client: Client::new(config),
+            prefix: prefix.into(),
+            kms_key: None,
+        }
+    }
+
+    /// Encrypts new secrets with this KMS key (else the AWS managed key).
+    pub fn with_kms_key(mut self, key: Option<String>) -> Self {
+        self.kms_key = key;
+        self
+    }
+}
+
+#[async_trait]
+impl IdentitySecrets for SecretsManagerIdentitySecrets {
+    async fn put(&self, identity_id: &str, value: &SecretString) -> PortResult<String> {
+        let name = format!("{}{identity_id}", self.prefix);
+        let created = self
+            .client
+            .create_secret()
+            .name(&name)
+            .description(
+                "A cloud identity's client secret (written by the job API, read by discovery)",
+            )
+            .set_kms_key_id(self.kms_key.clone())
+            .secret_string(value.expose())
+            .tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key("cloud-identity")
+                    .value(identity_id)
+                    .build(),
+            )
+            .send()
+            .await;
+        match created {
+            Ok(out) => out
+                .arn
+                .ok_or_else(|| StepError::internal("CreateSecret answered without an ARN")),
+            Err(e) if error_code(&e) == Some("ResourceExistsException") => {
+                let out = self
+                    .client
+                    .put_secret_value()
+                    .secret_id(&name)
+                    .secret_string(value.expose())
+                    .send()
+                    .await
+                    .map_err(|e| classify("storing the identity's client secret", e))?;
+                out.arn
+                    .ok_or_else(|| StepError::internal("PutSecretValue answered without an ARN"))
+            }
+            Err(e) => Err(classify("creating the identity's client secret", e)),
+        }
+    }
+
+    async fn get(&self, reference: &str) -> PortResult<SecretString> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(reference)
+            .send()
+            .await
+            .map_err(|e| match error_code(&e) {
+                Some("ResourceNotFoundException") => StepError::not_found(
+                    "the identity's client secret is gone; PUT the identity again with client_secret",
+                ),
+                _ => classify("reading the identity's client secret", e),
+            })?;
+        out.secret_string
+            .map(SecretString::new)
+            .ok_or_else(|| StepError::not_found("the identity's client secret has no value"))
     }
 }

@@ -91,6 +91,54 @@ impl ErrorKind {
 pub struct StepError {
     pub kind: ErrorKind,
     pub message: String,
+    /// A failure the customer fixes on their side (a cloud provider's
+    /// classified error): the code the job records and what to do.
+    pub remedy: Option<Remedy>,
+}
+
+/// A provider's error code (`invalid_target`, `AADSTS7000215`, …) and the
+/// remediation a customer can follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remedy {
+    pub code: String,
+    pub hint: String,
+}
+
+/// A step error as Step Functions carries it in the Lambda `errorMessage`
+/// (the Cause's only text): `[code] message` and a last line `Hint: …` when
+/// the error has a remedy, the plain message otherwise. ReportFailure reads
+/// it back with [`WireMessage::parse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireMessage {
+    pub code: Option<String>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+const HINT: &str = "\nHint: ";
+
+fn is_code(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.:-".contains(c))
+}
+
+impl WireMessage {
+    pub fn parse(text: &str) -> WireMessage {
+        let (code, rest) = match text.strip_prefix('[').and_then(|t| t.split_once("] ")) {
+            Some((code, rest)) if is_code(code) => (Some(code.to_string()), rest),
+            _ => (None, text),
+        };
+        let (message, hint) = match (&code, rest.rsplit_once(HINT)) {
+            (Some(_), Some((m, h))) => (m.to_string(), Some(h.to_string())),
+            _ => (rest.to_string(), None),
+        };
+        WireMessage {
+            code,
+            message,
+            hint,
+        }
+    }
 }
 
 impl fmt::Display for StepError {
@@ -104,6 +152,26 @@ impl StepError {
         StepError {
             kind,
             message: message.into(),
+            remedy: None,
+        }
+    }
+
+    /// Marks the error as the customer's to fix, with the provider's code.
+    pub fn with_remedy(mut self, code: impl Into<String>, hint: impl Into<String>) -> Self {
+        self.remedy = Some(Remedy {
+            code: code.into(),
+            hint: hint.into(),
+        });
+        self
+    }
+
+    /// The Lambda `errorMessage` (see [`WireMessage`]).
+    pub fn wire_message(&self) -> String {
+        match &self.remedy {
+            Some(r) if is_code(&r.code) => {
+                format!("[{}] {}{HINT}{}", r.code, self.message, r.hint)
+            }
+            _ => self.message.clone(),
         }
     }
 
@@ -148,5 +216,25 @@ mod tests {
         assert!(ErrorKind::Throttled.is_retryable());
         assert!(!ErrorKind::AccessDenied.is_retryable());
         assert_eq!(ErrorKind::from_error_type("Lambda.Unknown"), None);
+    }
+
+    #[test]
+    fn remedies_travel_in_the_error_message() {
+        let e = StepError::invalid("Google STS refused the audience")
+            .with_remedy("invalid_target", "Check the pool and provider ids.");
+        let wire = WireMessage::parse(&e.wire_message());
+        assert_eq!(wire.code.as_deref(), Some("invalid_target"));
+        assert_eq!(wire.message, "Google STS refused the audience");
+        assert_eq!(
+            wire.hint.as_deref(),
+            Some("Check the pool and provider ids.")
+        );
+        let plain = WireMessage::parse("[not a code] text\nHint: no");
+        assert_eq!(plain.code, None);
+        assert_eq!(plain.message, "[not a code] text\nHint: no");
+        assert_eq!(
+            WireMessage::parse(&StepError::internal("x").wire_message()).message,
+            "x"
+        );
     }
 }

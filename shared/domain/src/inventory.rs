@@ -42,7 +42,11 @@ pub const GLOBAL: &str = "global";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vpc {
+    /// The provider's identifier: `vpc-…`, a Google Cloud network's
+    /// `projects/P/global/networks/N`, an Azure virtual network's resource id.
     pub id: String,
+    /// Empty for networks without a range of their own (Google Cloud).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cidr_block: String,
     pub is_default: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,6 +60,8 @@ pub struct Subnet {
     pub id: String,
     pub vpc_id: String,
     pub cidr_block: String,
+    /// Empty where subnets are regional (Google Cloud, Azure).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub availability_zone: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -97,6 +103,9 @@ pub enum FetchStatus {
     AccessDenied,
     Throttled,
     RegionDisabled,
+    /// The provider's API is not enabled for the account (Google Cloud's
+    /// SERVICE_DISABLED).
+    ApiDisabled,
     Error,
 }
 
@@ -130,6 +139,7 @@ pub struct Resources {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inventory {
     pub fetched_at: DateTime<Utc>,
+    /// The AWS account id, Google Cloud project id or Azure subscription id.
     pub account_id: String,
     pub regions: Vec<String>,
     pub resources: Resources,

@@ -176,6 +176,9 @@ pub struct StepRecord {
 pub struct JobError {
     pub code: String,
     pub message: String,
+    /// What the customer can do about it (classified cloud errors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 /// A job record.

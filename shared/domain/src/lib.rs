@@ -10,6 +10,8 @@ pub mod inventory;
 pub mod job;
 pub mod params;
 pub mod ports;
+pub mod provider_errors;
+pub mod refresh;
 pub mod region;
 pub mod runner;
 pub mod runs;

@@ -108,8 +108,9 @@ pub trait IdentityStore: Send + Sync {
     async fn put(&self, identity: &CloudIdentity, expected_version: Option<u64>) -> PortResult<()>;
     async fn save_inventory(&self, id: &str, inventory: &Inventory) -> PortResult<()>;
     async fn inventory(&self, id: &str) -> PortResult<Option<Inventory>>;
-    /// Every identity id (all pages).
-    async fn list_ids(&self) -> PortResult<Vec<String>>;
+    /// Every identity id with when its inventory was last fetched (`None`:
+    /// never), all pages, in no particular order.
+    async fn list_fetched(&self) -> PortResult<Vec<(String, Option<DateTime<Utc>>)>>;
 }
 
 /// Worker deployment records, keyed by worker name.
@@ -250,6 +251,19 @@ pub trait WorkerSecrets: Send + Sync {
         region: &str,
         secret_arn: &str,
     ) -> PortResult<Option<(String, SecretString)>>;
+}
+
+/// Secrets the platform keeps for cloud identities (an Azure client
+/// secret), one per identity, in the platform's own region.
+///
+/// `put` is idempotent: it creates the identity's secret or stores a new
+/// current value in it, and returns the secret's reference (its ARN), the
+/// same for every call with the same identity id.
+#[async_trait]
+pub trait IdentitySecrets: Send + Sync {
+    async fn put(&self, identity_id: &str, value: &SecretString) -> PortResult<String>;
+    /// The current value; `NotFound` when the secret or its value is gone.
+    async fn get(&self, reference: &str) -> PortResult<SecretString>;
 }
 
 /// Resolves a container image reference to the image it names now.

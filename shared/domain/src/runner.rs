@@ -147,6 +147,7 @@ pub fn release(job: &mut Job, why: &str) {
     if job.requeues >= MAX_REQUEUES {
         job.status = JobStatus::Failed;
         job.error = Some(JobError {
+            hint: None,
             code: "REQUEUE_LIMIT".into(),
             message: format!(
                 "the job went back to the queue {} times; its last runner {runner} {why}",

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use jobs_domain::SecretString;
 use jobs_domain::params::Defaults;
 use jobs_domain::ports::{
-    ArtifactStore, BuildLogs, ExecutionStarter, IdentityStore, IdentityVerifier, ReleaseImages,
-    ResourceDiscovery, RunnerRegistry, RunnerStore, WorkerSecrets, WorkerServices, WorkerStore,
+    ArtifactStore, BuildLogs, ExecutionStarter, IdentitySecrets, IdentityStore, IdentityVerifier,
+    ReleaseImages, ResourceDiscovery, RunnerRegistry, RunnerStore, WorkerSecrets, WorkerServices,
+    WorkerStore,
 };
 use jobs_domain::terraform::PlatformSettings;
 
@@ -20,6 +21,8 @@ use crate::job_service::JobService;
 pub struct JobApiDeps {
     pub jobs: JobService,
     pub identities: Arc<dyn IdentityStore>,
+    /// Where identities' client secrets are written (write-only here).
+    pub identity_secrets: Arc<dyn IdentitySecrets>,
     pub workers: Arc<dyn WorkerStore>,
     pub starter: Arc<dyn ExecutionStarter>,
     pub defaults: Defaults,
@@ -30,6 +33,8 @@ pub struct JobApiDeps {
     pub build_reports: Arc<dyn ArtifactStore>,
     /// The builds' output (CloudWatch Logs).
     pub build_logs: Arc<dyn BuildLogs>,
+    /// How many identities one scheduled refresh run starts at most.
+    pub refresh_batch: usize,
 }
 
 /// The runner registry API.

@@ -202,6 +202,7 @@ impl JobService {
                     .modify(&job.id, |j| {
                         j.status = JobStatus::Failed;
                         j.error = Some(JobError {
+                            hint: None,
                             code: "START_FAILED".into(),
                             message: message.clone(),
                         });

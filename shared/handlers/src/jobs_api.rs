@@ -8,7 +8,8 @@
 use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use http::Method;
 use jobs_domain::identity::{
-    CloudIdentity, IdentityRequest, new_external_id, validate_identity_id,
+    AwsAccount, AzureAccount, CloudAccount, CloudIdentity, IdentityRequest, new_external_id,
+    validate_identity_id,
 };
 use jobs_domain::job::{Job, JobType, is_job_id};
 use jobs_domain::params::JobParams;
@@ -282,19 +283,46 @@ async fn list_jobs(deps: &JobApiDeps, req: &Request) -> ApiResult {
     ))
 }
 
+/// An identity as the API shows it: everything but secrets (an Azure
+/// client secret is write-only; the view says only that one is set).
 fn identity_view(identity: &CloudIdentity) -> Value {
-    json!({
+    let mut view = json!({
         "id": identity.id,
-        "provider": identity.provider,
-        "role_arn": identity.role_arn,
-        "external_id": identity.external_id,
-        "regions": match &identity.regions {
-            jobs_domain::identity::RegionSelection::AllEnabled => json!("all"),
-            jobs_domain::identity::RegionSelection::Listed { regions } => json!(regions),
-        },
+        "provider": identity.provider().as_str(),
         "created_at": jobs_domain::time::format(&identity.created_at),
         "updated_at": jobs_domain::time::format(&identity.updated_at),
-    })
+    });
+    let fields = match &identity.account {
+        CloudAccount::Aws(a) => json!({
+            "role_arn": a.role_arn,
+            "external_id": a.external_id,
+            "regions": a.regions.to_json(),
+        }),
+        CloudAccount::Gcp(g) => {
+            let mut v = json!({
+                "project_id": g.project_id,
+                "project_number": g.project_number,
+                "workload_identity_pool_id": g.workload_identity_pool_id,
+                "workload_identity_provider_id": g.workload_identity_provider_id,
+                "audience": g.audience(),
+                "regions": g.regions.to_json(),
+            });
+            if let Some(sa) = &g.service_account {
+                v["service_account"] = json!(sa);
+            }
+            v
+        }
+        CloudAccount::Azure(a) => json!({
+            "tenant_id": a.tenant_id,
+            "client_id": a.client_id,
+            "subscription_id": a.subscription_id,
+            "client_secret_set": true,
+        }),
+    };
+    if let (Some(view), Some(fields)) = (view.as_object_mut(), fields.as_object()) {
+        view.extend(fields.clone());
+    }
+    view
 }
 
 fn check_identity_id(id: &str) -> Result<(), ApiError> {
@@ -311,16 +339,81 @@ async fn put_identity(deps: &JobApiDeps, req: &Request, id: &str) -> ApiResult {
     let body = req.json_object()?;
     let request = IdentityRequest::parse(&body)?;
     let now = deps.jobs.now();
+    // The client secret is written once, before the record that refers to
+    // it (its reference is the same for every write of this identity).
+    let mut secret_ref: Option<String> = None;
     for _ in 0..3 {
         let existing = deps.identities.get(id).await?;
+        if let Some(old) = &existing
+            && old.provider() != request.provider()
+        {
+            return Err(ApiError {
+                status: 409,
+                code: "PROVIDER_CHANGE",
+                field: Some("provider".into()),
+                message: format!(
+                    "cloud identity {id} is a {} identity; its provider cannot change (register the {} account under another id)",
+                    old.provider().as_str(),
+                    request.provider().as_str()
+                ),
+            });
+        }
+        let account = match &request {
+            IdentityRequest::Aws { role_arn, regions } => CloudAccount::Aws(AwsAccount {
+                role_arn: role_arn.arn.clone(),
+                external_id: match &existing {
+                    Some(CloudIdentity {
+                        account: CloudAccount::Aws(old),
+                        ..
+                    }) => old.external_id.clone(),
+                    _ => new_external_id(),
+                },
+                regions: regions.clone(),
+            }),
+            IdentityRequest::Gcp(g) => CloudAccount::Gcp(g.clone()),
+            IdentityRequest::Azure {
+                tenant_id,
+                client_id,
+                subscription_id,
+                client_secret,
+            } => {
+                let reference = match (client_secret, &existing, &secret_ref) {
+                    (Some(_), _, Some(r)) => r.clone(),
+                    (Some(secret), _, None) => {
+                        let r = deps.identity_secrets.put(id, secret).await?;
+                        secret_ref = Some(r.clone());
+                        r
+                    }
+                    (
+                        None,
+                        Some(CloudIdentity {
+                            account: CloudAccount::Azure(old),
+                            ..
+                        }),
+                        _,
+                    ) => old.client_secret_ref.clone(),
+                    (None, _, _) => {
+                        return Err(ApiError {
+                            status: 400,
+                            code: "INVALID_FIELD",
+                            field: Some("client_secret".into()),
+                            message: "is required when an Azure identity is registered".into(),
+                        });
+                    }
+                };
+                CloudAccount::Azure(AzureAccount {
+                    tenant_id: tenant_id.clone(),
+                    client_id: client_id.clone(),
+                    subscription_id: subscription_id.clone(),
+                    client_secret_ref: reference,
+                })
+            }
+        };
         let (identity, expected, status) = match existing {
             None => (
                 CloudIdentity {
                     id: id.to_string(),
-                    provider: "aws".into(),
-                    role_arn: request.role_arn.arn.clone(),
-                    external_id: new_external_id(),
-                    regions: request.regions.clone(),
+                    account,
                     created_at: now,
                     updated_at: now,
                     version: 1,
@@ -328,20 +421,16 @@ async fn put_identity(deps: &JobApiDeps, req: &Request, id: &str) -> ApiResult {
                 None,
                 201,
             ),
-            Some(old) => {
-                let expected = old.version;
-                (
-                    CloudIdentity {
-                        role_arn: request.role_arn.arn.clone(),
-                        regions: request.regions.clone(),
-                        updated_at: now,
-                        version: old.version + 1,
-                        ..old
-                    },
-                    Some(expected),
-                    200,
-                )
-            }
+            Some(old) => (
+                CloudIdentity {
+                    account,
+                    updated_at: now,
+                    version: old.version + 1,
+                    ..old
+                },
+                Some(old.version),
+                200,
+            ),
         };
         match deps.identities.put(&identity, expected).await {
             Ok(()) => return Ok(Response::json(status, identity_view(&identity))),

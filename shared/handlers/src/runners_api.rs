@@ -323,6 +323,7 @@ async fn complete(deps: &RunnersApiDeps, req: &Request, id: &str, job_id: &str) 
     };
     let error = match status {
         JobStatus::Failed => Some(JobError {
+            hint: None,
             code: "RUNNER_REPORTED_FAILURE".into(),
             message: f
                 .string("error")?

@@ -15,7 +15,10 @@
 
 use jobs_domain::job::{JobError, JobStatus, JobType, is_job_id};
 use jobs_domain::params::JobParams;
-use jobs_domain::ports::{IdempotencyKey, JobFilter};
+use std::collections::HashSet;
+
+use jobs_domain::ports::{Created, IdempotencyKey, JobFilter};
+use jobs_domain::refresh::{Candidate, select};
 use jobs_domain::{ErrorKind, StepError};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -23,26 +26,97 @@ use sha2::{Digest, Sha256};
 use crate::deps::JobApiDeps;
 use crate::job_service::{Submission, Write};
 
+/// Pages of unfinished jobs read to find refreshes in flight (100 each).
+const IN_FLIGHT_PAGES: usize = 10;
+
+fn refresh_key(id: &str, tick: &str) -> IdempotencyKey {
+    IdempotencyKey {
+        key: format!("refresh-schedule:{id}:{tick}"),
+        request_hash: hex::encode(Sha256::digest(format!("refresh:{id}").as_bytes())),
+    }
+}
+
+/// The identities with a CONNECTION_TEST or FETCH_RESOURCES QUEUED or RUNNING.
+async fn refreshes_in_flight(deps: &JobApiDeps) -> Result<HashSet<String>, StepError> {
+    let mut ids = HashSet::new();
+    for job_type in [JobType::FetchResources, JobType::ConnectionTest] {
+        for status in [JobStatus::Queued, JobStatus::Running] {
+            let filter = JobFilter {
+                job_type: Some(job_type),
+                status: Some(status),
+            };
+            let mut cursor: Option<String> = None;
+            for _ in 0..IN_FLIGHT_PAGES {
+                let page = deps
+                    .jobs
+                    .store()
+                    .list(&filter, 100, cursor.as_deref())
+                    .await?;
+                ids.extend(
+                    page.items
+                        .iter()
+                        .filter_map(|j| j.params["cloud_identity_id"].as_str().map(str::to_string)),
+                );
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// One scheduled run (the event's `time` names its window): FETCH_RESOURCES
+/// for at most `refresh_batch` identities, chosen by
+/// [`jobs_domain::refresh::select`], each under an idempotency key of the
+/// identity and the window.
 pub async fn refresh_all(deps: &JobApiDeps, event: Value) -> Result<Value, StepError> {
     let tick = event
         .get("time")
         .and_then(Value::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| jobs_domain::time::format(&deps.jobs.now()));
-    let ids = deps.identities.list_ids().await?;
+    let window_start = chrono::DateTime::parse_from_rfc3339(&tick)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_else(|_| deps.jobs.now());
+    let mut identities = deps.identities.list_fetched().await?;
+    identities.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    let in_flight = refreshes_in_flight(deps).await?;
+    let mut candidates = Vec::with_capacity(identities.len());
+    let mut untouched_checked = 0;
+    for (id, fetched_at) in identities {
+        let busy = in_flight.contains(&id);
+        // This window's jobs are among the identities refreshed or running
+        // since it opened, or (a job that failed) still at the head of the
+        // oldest-first order: the key is read for those alone.
+        let touched = busy || fetched_at.is_some_and(|t| t >= window_start);
+        let head = !touched && untouched_checked < 2 * deps.refresh_batch;
+        if head {
+            untouched_checked += 1;
+        }
+        let this_window = (touched || head)
+            && matches!(
+                deps.jobs.store().find_key(&refresh_key(&id, &tick)).await?,
+                Some(Created::Existing(_))
+            );
+        candidates.push(Candidate {
+            id,
+            fetched_at,
+            in_flight: busy,
+            this_window,
+        });
+    }
+    let chosen = select(&candidates, deps.refresh_batch);
     let mut started = Vec::new();
     let mut failed = Vec::new();
-    for id in &ids {
+    for id in &chosen {
         let params = JobParams::FetchResources {
             cloud_identity_id: id.clone(),
         };
-        let key = IdempotencyKey {
-            key: format!("refresh-schedule:{id}:{tick}"),
-            request_hash: hex::encode(Sha256::digest(format!("refresh:{id}").as_bytes())),
-        };
         match deps
             .jobs
-            .create(deps.starter.as_ref(), &params, Some(key))
+            .create(deps.starter.as_ref(), &params, Some(refresh_key(id, &tick)))
             .await
         {
             Ok(Submission::New(job) | Submission::Replayed(job)) => started.push(job.id),
@@ -56,13 +130,24 @@ pub async fn refresh_all(deps: &JobApiDeps, event: Value) -> Result<Value, StepE
             }
         }
     }
-    if !ids.is_empty() && started.is_empty() {
+    if !chosen.is_empty() && started.is_empty() {
         return Err(StepError::unavailable(format!(
-            "no scheduled refresh could start ({} identities)",
-            ids.len()
+            "no scheduled refresh could start ({} identities chosen)",
+            chosen.len()
         )));
     }
-    Ok(json!({"tick": tick, "jobs": started, "failed_identities": failed}))
+    let skipped = candidates
+        .iter()
+        .filter(|c| c.in_flight && !c.this_window)
+        .count();
+    tracing::info!(tick = %tick, identities = candidates.len(), started = started.len(), in_flight = skipped, "scheduled refresh");
+    Ok(json!({
+        "tick": tick,
+        "jobs": started,
+        "failed_identities": failed,
+        "identities": candidates.len(),
+        "skipped_in_flight": skipped,
+    }))
 }
 
 pub async fn reconcile(deps: &JobApiDeps, event: Value) -> Result<Value, StepError> {
@@ -92,6 +177,7 @@ pub async fn reconcile(deps: &JobApiDeps, event: Value) -> Result<Value, StepErr
             job.fail_running_steps(now);
             job.status = JobStatus::Failed;
             job.error = Some(JobError {
+                hint: None,
                 code: format!("EXECUTION_{status}"),
                 message: format!(
                     "the job's execution ended {status} before the job was reported{}",

@@ -10,7 +10,7 @@ use common::*;
 use jobs_domain::StepError;
 use jobs_domain::job::JobStatus;
 use jobs_domain::params::JobParams;
-use jobs_domain::ports::Clock;
+use jobs_domain::ports::{Clock, IdentityStore};
 use serde_json::{Value, json};
 
 fn post_job(
@@ -285,4 +285,149 @@ async fn replaying_the_key_of_a_job_whose_start_was_lost_starts_it() {
     assert_eq!(started[0].name, job.id);
     let (_, _, _) = w.call_jobs(post_job(&body, Some("k2"))).await;
     assert_eq!(w.starter.started().len(), 1, "starting is idempotent");
+}
+
+fn put_identity(
+    id: &str,
+    body: &Value,
+) -> aws_lambda_events::event::apigw::ApiGatewayV2httpRequest {
+    event(
+        "PUT",
+        &format!("/api/cloud-identities/{id}"),
+        &[],
+        Some(&body.to_string()),
+    )
+}
+
+fn gcp_identity() -> Value {
+    json!({
+        "provider": "gcp",
+        "project_id": "acme-prod-1",
+        "project_number": "123456789012",
+        "workload_identity_pool_id": "alethia-pool",
+        "workload_identity_provider_id": "aws-platform",
+        "service_account": "discovery@acme-prod-1.iam.gserviceaccount.com",
+        "regions": ["us-central1"]
+    })
+}
+
+const AZURE_SECRET: &str = "Xy8Q~planted.azure-secret-value_0123456789ab";
+
+fn azure_identity() -> Value {
+    json!({
+        "provider": "azure",
+        "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "client_id": "00000000-1111-2222-3333-444444444444",
+        "subscription_id": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+        "client_secret": AZURE_SECRET
+    })
+}
+
+#[tokio::test]
+async fn gcp_and_azure_identities_are_validated_before_anything_is_written() {
+    let w = World::new();
+    let mut cases = Vec::new();
+    for (field, value) in [
+        ("project_number", json!("12-34")),
+        ("workload_identity_pool_id", json!("gcp-reserved")),
+        ("service_account", json!("me@example.com")),
+        ("regions", json!("everywhere")),
+    ] {
+        let mut body = gcp_identity();
+        body[field] = value;
+        cases.push((body, field));
+    }
+    for (field, value) in [
+        ("tenant_id", json!("contoso.onmicrosoft.com")),
+        ("subscription_id", json!("not-a-guid")),
+        // The secret's ID, which the portal shows beside its value.
+        (
+            "client_secret",
+            json!("0a1b2c3d-1111-2222-3333-444444444444"),
+        ),
+    ] {
+        let mut body = azure_identity();
+        body[field] = value;
+        cases.push((body, field));
+    }
+    let mut no_secret = azure_identity();
+    no_secret.as_object_mut().unwrap().remove("client_secret");
+    cases.push((no_secret, "client_secret"));
+    for (body, field) in cases {
+        let (status, answer, _) = w.call_jobs(put_identity("acme", &body)).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert_eq!(answer["error"]["field"], field, "{body}");
+    }
+    assert!(w.identities.get("acme").await.unwrap().is_none());
+    assert!(w.identity_secrets.values().is_empty());
+}
+
+#[tokio::test]
+async fn an_azure_client_secret_is_write_only_and_kept_across_updates() {
+    let w = World::new();
+    let (status, created, raw) = w
+        .call_jobs(put_identity("contoso", &azure_identity()))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["client_secret_set"], true);
+    let text = format!("{raw:?}");
+    assert!(!text.contains(AZURE_SECRET), "the answer shows the secret");
+    let stored = w.identities.get("contoso").await.unwrap().unwrap();
+    assert!(
+        !serde_json::to_string(&stored)
+            .unwrap()
+            .contains(AZURE_SECRET)
+    );
+    let values = w.identity_secrets.values();
+    assert_eq!(values.len(), 1);
+    assert_eq!(values[0].expose(), AZURE_SECRET);
+
+    // A later PUT without the secret keeps it; with one, replaces it.
+    let mut update = azure_identity();
+    update.as_object_mut().unwrap().remove("client_secret");
+    update["subscription_id"] = json!("bbbbbbbb-bbbb-cccc-dddd-eeeeeeeeeeee");
+    let (status, updated, _) = w.call_jobs(put_identity("contoso", &update)).await;
+    assert_eq!(
+        (status, updated["subscription_id"].as_str()),
+        (200, Some("bbbbbbbb-bbbb-cccc-dddd-eeeeeeeeeeee"))
+    );
+    let (_, read, raw) = w
+        .call_jobs(event("GET", "/api/cloud-identities/contoso", &[], None))
+        .await;
+    assert_eq!(read["provider"], "azure");
+    assert!(!format!("{raw:?}").contains(AZURE_SECRET));
+    update["client_secret"] = json!("New8Q~second.secret-value_0123456789abcdef");
+    w.call_jobs(put_identity("contoso", &update)).await;
+    assert_eq!(
+        w.identity_secrets.values()[0].expose(),
+        "New8Q~second.secret-value_0123456789abcdef"
+    );
+
+    // The provider of an identity does not change under it.
+    let (status, answer, _) = w.call_jobs(put_identity("contoso", &gcp_identity())).await;
+    assert_eq!(
+        (status, answer["error"]["field"].as_str()),
+        (409, Some("provider"))
+    );
+}
+
+#[tokio::test]
+async fn a_gcp_identity_shows_its_audience_and_tests_like_any_other() {
+    let w = World::new();
+    let (status, created, _) = w.call_jobs(put_identity("acme-gcp", &gcp_identity())).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        created["audience"],
+        "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/alethia-pool/providers/aws-platform"
+    );
+    assert_eq!(created["regions"], json!(["us-central1"]));
+    assert!(created.get("external_id").is_none());
+    let (status, job, _) = w
+        .call_jobs(post_job(
+            &json!({"type": "CONNECTION_TEST", "params": {"cloud_identity_id": "acme-gcp"}}),
+            None,
+        ))
+        .await;
+    assert_eq!(status, 202, "{job}");
+    assert_eq!(w.starter.started()[0].state_machine, "connection_test");
 }

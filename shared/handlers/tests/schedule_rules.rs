@@ -1,5 +1,6 @@
-//! The event-driven handlers alone: the scheduled refresh starts one
-//! FETCH_RESOURCES per identity and tick, and the reconciler fails a job
+//! The event-driven handlers alone: the scheduled refresh starts a bounded
+//! batch of FETCH_RESOURCES, oldest first, one per identity and window,
+//! none for an identity still being refreshed; the reconciler fails a job
 //! whose execution ended without reporting it.
 #![allow(clippy::unwrap_used)]
 
@@ -8,28 +9,96 @@ mod common;
 use common::*;
 use jobs_domain::job::{Job, JobStatus, JobType};
 use jobs_domain::params::JobParams;
-use jobs_domain::ports::{Clock, JobStore};
+use jobs_domain::ports::{Clock, IdentityStore, JobStore};
 use jobs_handlers::schedule::{reconcile, refresh_all, start_unstarted};
 use serde_json::json;
 
+/// Ends every unfinished job SUCCESS, as their executions would.
+async fn finish_all(w: &World) {
+    for mut job in w.jobs.all() {
+        if !job.status.is_terminal() {
+            let v = job.version;
+            job.status = JobStatus::Success;
+            w.jobs.update(&job, v).await.unwrap();
+        }
+    }
+}
+
+fn identities_of(w: &World) -> Vec<String> {
+    let jobs = w.jobs.all();
+    w.starter
+        .started()
+        .iter()
+        .map(|s| {
+            let job = jobs.iter().find(|j| j.id == s.name).unwrap();
+            job.params["cloud_identity_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
 #[tokio::test]
-async fn one_refresh_per_identity_and_tick() {
+async fn scheduled_refreshes_are_bounded_oldest_first_and_never_twice_at_once() {
     let w = World::new();
-    w.identity("acme").await;
-    w.identity("globex").await;
-    let tick = json!({"time": "2030-01-01T06:00:00Z"});
-    let out = refresh_all(&w.job_api(), tick.clone()).await.unwrap();
-    assert_eq!(out["jobs"].as_array().unwrap().len(), 2);
-    refresh_all(&w.job_api(), tick).await.unwrap();
-    assert_eq!(
-        w.starter.started().len(),
-        2,
-        "the same tick again starts nothing"
-    );
-    refresh_all(&w.job_api(), json!({"time": "2030-01-01T07:00:00Z"}))
+    for id in ["acme", "globex", "initech"] {
+        w.identity(id).await;
+    }
+    // globex was fetched long ago, initech recently, acme never.
+    let fetched = |h: u32| {
+        let mut inv = jobs_domain::inventory::Inventory {
+            fetched_at: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2029, 12, 31, h, 0, 0)
+                .unwrap(),
+            account_id: "111122223333".into(),
+            regions: vec![],
+            resources: Default::default(),
+            outcomes: vec![],
+        };
+        inv.regions.clear();
+        inv
+    };
+    w.identities
+        .save_inventory("globex", &fetched(1))
         .await
         .unwrap();
-    assert_eq!(w.starter.started().len(), 4);
+    w.identities
+        .save_inventory("initech", &fetched(9))
+        .await
+        .unwrap();
+    let mut deps = w.job_api();
+    deps.refresh_batch = 2;
+
+    let tick = json!({"time": "2030-01-01T06:00:00Z"});
+    let first = refresh_all(&deps, tick.clone()).await.unwrap();
+    assert_eq!(
+        identities_of(&w),
+        ["acme", "globex"],
+        "never-fetched, then oldest"
+    );
+    // The same window again gives the same jobs and starts nothing.
+    let again = refresh_all(&deps, tick.clone()).await.unwrap();
+    assert_eq!(again["jobs"], first["jobs"]);
+    assert_eq!(w.starter.started().len(), 2);
+
+    // The next window skips what is still running and takes the rest.
+    let next = refresh_all(&deps, json!({"time": "2030-01-01T07:00:00Z"}))
+        .await
+        .unwrap();
+    assert_eq!(next["skipped_in_flight"], 2);
+    assert_eq!(identities_of(&w), ["acme", "globex", "initech"]);
+
+    // Once they finish (fetched in the 06:00 window), that window repeated
+    // still answers its own two jobs.
+    finish_all(&w).await;
+    let mut late = fetched(0);
+    late.fetched_at =
+        chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2030, 1, 1, 6, 5, 0).unwrap();
+    w.identities.save_inventory("acme", &late).await.unwrap();
+    w.identities.save_inventory("globex", &late).await.unwrap();
+    let replay = refresh_all(&deps, tick).await.unwrap();
+    assert_eq!(replay["jobs"], first["jobs"]);
+    assert_eq!(w.starter.started().len(), 3);
     assert!(
         w.starter
             .started()

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use jobs_domain::identity::CloudIdentity;
+use jobs_domain::identity::{CloudAccount, CloudIdentity};
 use jobs_domain::inventory::Inventory;
 use jobs_domain::ports::{CallerIdentity, IdentityVerifier, PortResult, ResourceDiscovery};
 
@@ -52,13 +52,14 @@ impl MemoryCloud {
         lock(&self.sessions).clone()
     }
 
+    /// The AWS account id of the role, the Google project or the Azure
+    /// subscription.
     fn account_of(identity: &CloudIdentity) -> String {
-        identity
-            .role_arn
-            .split(':')
-            .nth(4)
-            .unwrap_or_default()
-            .to_string()
+        match &identity.account {
+            CloudAccount::Aws(a) => a.role_arn.split(':').nth(4).unwrap_or_default().to_string(),
+            CloudAccount::Gcp(g) => g.project_id.clone(),
+            CloudAccount::Azure(a) => a.subscription_id.clone(),
+        }
     }
 }
 
@@ -72,7 +73,10 @@ impl IdentityVerifier for MemoryCloud {
         self.faults.check("verify")?;
         lock(&self.sessions).push(session_name.to_string());
         let account = Self::account_of(identity);
-        let role = identity.role_arn.rsplit('/').next().unwrap_or_default();
+        let role = match &identity.account {
+            CloudAccount::Aws(a) => a.role_arn.rsplit('/').next().unwrap_or_default(),
+            _ => identity.provider().as_str(),
+        };
         Ok(CallerIdentity {
             arn: format!("arn:aws:sts::{account}:assumed-role/{role}/{session_name}"),
             user_id: format!("AROAEXAMPLE:{session_name}"),

@@ -31,8 +31,8 @@ pub use faults::Faults;
 pub use jobs::MemoryJobStore;
 pub use logs::MemoryBuildLogs;
 pub use platform::{
-    MemoryArtifacts, MemoryRegistry, MemoryReleases, MemoryServices, MemoryStarter,
-    MemoryWorkerSecrets,
+    MemoryArtifacts, MemoryIdentitySecrets, MemoryRegistry, MemoryReleases, MemoryServices,
+    MemoryStarter, MemoryWorkerSecrets,
 };
 pub use stores::{MemoryIdentityStore, MemoryRunQueues, MemoryRunnerStore, MemoryWorkerStore};
 

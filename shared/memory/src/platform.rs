@@ -9,8 +9,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use jobs_domain::ports::{
-    ArtifactStore, ExecutionStarter, PortResult, ReleaseImages, RunnerRegistry, WorkerSecrets,
-    WorkerServices,
+    ArtifactStore, ExecutionStarter, IdentitySecrets, PortResult, ReleaseImages, RunnerRegistry,
+    WorkerSecrets, WorkerServices,
 };
 use jobs_domain::runner::{RegisterRequest, Registration, new_token};
 use jobs_domain::worker::{EcrImage, ServiceState};
@@ -161,6 +161,42 @@ impl WorkerSecrets for MemoryWorkerSecrets {
             .get(&(region.to_string(), secret_arn.to_string()))
             .cloned()
             .flatten())
+    }
+}
+
+/// Identities' client secrets by reference (`memory:secret:{identity}`).
+#[derive(Debug, Default)]
+pub struct MemoryIdentitySecrets {
+    values: Mutex<HashMap<String, SecretString>>,
+    pub faults: Faults,
+}
+
+impl MemoryIdentitySecrets {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every value stored (tests look for them where they must not be).
+    pub fn values(&self) -> Vec<SecretString> {
+        lock(&self.values).values().cloned().collect()
+    }
+}
+
+#[async_trait]
+impl IdentitySecrets for MemoryIdentitySecrets {
+    async fn put(&self, identity_id: &str, value: &SecretString) -> PortResult<String> {
+        self.faults.check("put")?;
+        let reference = format!("memory:secret:{identity_id}");
+        lock(&self.values).insert(reference.clone(), value.clone());
+        Ok(reference)
+    }
+
+    async fn get(&self, reference: &str) -> PortResult<SecretString> {
+        self.faults.check("get")?;
+        lock(&self.values)
+            .get(reference)
+            .cloned()
+            .ok_or_else(|| StepError::not_found(format!("no secret {reference}")))
     }
 }
 

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use jobs_domain::StepError;
 use jobs_domain::identity::CloudIdentity;
 use jobs_domain::inventory::Inventory;
@@ -78,9 +79,13 @@ impl IdentityStore for MemoryIdentityStore {
         Ok(lock(&self.inventories).get(id).cloned())
     }
 
-    async fn list_ids(&self) -> PortResult<Vec<String>> {
-        self.faults.check("list_ids")?;
-        Ok(lock(&self.identities).keys().cloned().collect())
+    async fn list_fetched(&self) -> PortResult<Vec<(String, Option<DateTime<Utc>>)>> {
+        self.faults.check("list_fetched")?;
+        let inventories = lock(&self.inventories);
+        Ok(lock(&self.identities)
+            .keys()
+            .map(|id| (id.clone(), inventories.get(id).map(|i| i.fetched_at)))
+            .collect())
     }
 }
 

@@ -1,6 +1,8 @@
 //! Configuration from the environment. Each function family parses only
 //! what it needs; a missing or malformed variable is reported by name.
 
+use jobs_adapters::azure::AzureEndpoints;
+use jobs_adapters::gcp::GcpEndpoints;
 use jobs_domain::params::Defaults;
 use jobs_domain::terraform::PlatformSettings;
 
@@ -111,6 +113,19 @@ impl<'a> Env<'a> {
     }
 }
 
+impl Env<'_> {
+    /// [`Env::secure_url`] when the variable is set, `default` otherwise.
+    pub fn secure_url_or(&self, name: &'static str, default: &str) -> Result<String, ConfigError> {
+        match self.optional(name) {
+            Some(_) => self.secure_url(name),
+            None => Ok(default.to_string()),
+        }
+    }
+}
+
+/// The default name prefix of the secrets holding identities' client secrets.
+pub const IDENTITY_SECRET_PREFIX: &str = "worker-jobs/cloud-identities/";
+
 /// Settings every function shares.
 #[derive(Debug, Clone)]
 pub struct Common {
@@ -140,6 +155,13 @@ pub struct JobApiConfig {
     /// progress (build id, log, plan), which a job's view shows.
     pub config_bucket: String,
     pub s3_force_path_style: bool,
+    /// `IDENTITY_SECRET_PREFIX`: where identities' client secrets are kept.
+    pub identity_secret_prefix: String,
+    /// `REFRESH_BATCH`: identities one scheduled refresh run starts (100).
+    pub refresh_batch: usize,
+    /// `IDENTITY_SECRET_KMS_KEY_ID`: the KMS key identity secrets are
+    /// encrypted with (unset: Secrets Manager's AWS managed key).
+    pub identity_secret_kms_key: Option<String>,
 }
 
 impl JobApiConfig {
@@ -166,6 +188,9 @@ impl JobApiConfig {
             start_grace_seconds: env.number("UNSTARTED_GRACE_SECONDS", 120)?,
             config_bucket: env.required("TF_CONFIG_BUCKET")?,
             s3_force_path_style: env.flag("S3_FORCE_PATH_STYLE")?,
+            identity_secret_prefix: env.or("IDENTITY_SECRET_PREFIX", IDENTITY_SECRET_PREFIX),
+            refresh_batch: env.number("REFRESH_BATCH", 100)?,
+            identity_secret_kms_key: env.optional("IDENTITY_SECRET_KMS_KEY_ID"),
         })
     }
 }
@@ -208,6 +233,11 @@ pub struct StepConfig {
     /// `RUNNER_IMAGE`: the platform's Runner release, which UPDATE_WORKER
     /// rolls out when the job names no image.
     pub release_image: String,
+    /// `GOOGLE_STS_URL`, `GOOGLE_IAMCREDENTIALS_URL`, `GOOGLE_COMPUTE_URL`,
+    /// `GOOGLE_DNS_URL`: the Google APIs (public endpoints by default).
+    pub gcp: GcpEndpoints,
+    /// `AZURE_AUTHORITY_URL`, `AZURE_RESOURCE_MANAGER_URL`.
+    pub azure: AzureEndpoints,
 }
 
 impl StepConfig {
@@ -235,6 +265,24 @@ impl StepConfig {
             discovery_concurrency: env.number("DISCOVERY_CONCURRENCY", 8)?,
             s3_force_path_style: env.flag("S3_FORCE_PATH_STYLE")?,
             release_image: env.or("RUNNER_IMAGE", &Defaults::default().runner_image),
+            gcp: {
+                let d = GcpEndpoints::default();
+                GcpEndpoints {
+                    sts: env.secure_url_or("GOOGLE_STS_URL", &d.sts)?,
+                    iam_credentials: env
+                        .secure_url_or("GOOGLE_IAMCREDENTIALS_URL", &d.iam_credentials)?,
+                    compute: env.secure_url_or("GOOGLE_COMPUTE_URL", &d.compute)?,
+                    dns: env.secure_url_or("GOOGLE_DNS_URL", &d.dns)?,
+                }
+            },
+            azure: {
+                let d = AzureEndpoints::default();
+                AzureEndpoints {
+                    authority: env.secure_url_or("AZURE_AUTHORITY_URL", &d.authority)?,
+                    resource_manager: env
+                        .secure_url_or("AZURE_RESOURCE_MANAGER_URL", &d.resource_manager)?,
+                }
+            },
         })
     }
 }

@@ -27,7 +27,7 @@ pub fn init_tracing() {
 pub fn diagnostic(e: StepError) -> Diagnostic {
     Diagnostic {
         error_type: e.error_type().to_string(),
-        error_message: e.message,
+        error_message: e.wire_message(),
     }
 }
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use aws_types::SdkConfig;
+use jobs_adapters::azure::AzureCloud;
 use jobs_adapters::cloud::AwsCloud;
 use jobs_adapters::dynamo::identities::DynamoIdentityStore;
 use jobs_adapters::dynamo::jobs::DynamoJobStore;
@@ -10,16 +11,24 @@ use jobs_adapters::dynamo::runners::DynamoRunnerStore;
 use jobs_adapters::dynamo::workers::{DynamoRunQueues, DynamoWorkerStore};
 use jobs_adapters::ecr::EcrReleaseImages;
 use jobs_adapters::ecs::EcsWorkerServices;
+use jobs_adapters::gcp::GcpCloud;
 use jobs_adapters::logs::CloudWatchBuildLogs;
+use jobs_adapters::providers::CloudProviders;
 use jobs_adapters::registry_http::{AdminToken, HttpRunnerRegistry};
+use jobs_adapters::rest::Rest;
 use jobs_adapters::s3::S3ArtifactStore;
-use jobs_adapters::secrets::SecretsManagerWorkerSecrets;
+use jobs_adapters::secrets::{SecretsManagerIdentitySecrets, SecretsManagerWorkerSecrets};
 use jobs_adapters::sfn::SfnExecutionStarter;
 use jobs_adapters::tables::TableNames;
 use jobs_domain::ports::SystemClock;
 use jobs_handlers::{JobApiDeps, JobService, RunnersApiDeps, StepDeps};
 
-use crate::config::{ConfigError, JobApiConfig, RunnersApiConfig, StepConfig};
+use crate::config::{
+    ConfigError, IDENTITY_SECRET_PREFIX, JobApiConfig, RunnersApiConfig, StepConfig,
+};
+
+/// How long one HTTP attempt to Google or Azure may take.
+const PROVIDER_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The job service over the jobs table and the run queues, on the wall clock.
 pub fn job_service(dynamo: &aws_sdk_dynamodb::Client, names: &TableNames) -> JobService {
@@ -42,6 +51,10 @@ pub fn job_api_deps(
     JobApiDeps {
         jobs: job_service(&dynamo, &names),
         identities: Arc::new(DynamoIdentityStore::new(dynamo.clone(), &names)),
+        identity_secrets: Arc::new(
+            SecretsManagerIdentitySecrets::new(sdk, config.identity_secret_prefix.clone())
+                .with_kms_key(config.identity_secret_kms_key.clone()),
+        ),
         workers: Arc::new(DynamoWorkerStore::new(dynamo, &names)),
         starter: Arc::new(SfnExecutionStarter::new(
             sfn_client,
@@ -54,6 +67,7 @@ pub fn job_api_deps(
             config.config_bucket.clone(),
         )),
         build_logs: Arc::new(CloudWatchBuildLogs::from_sdk(sdk)),
+        refresh_batch: config.refresh_batch.max(1),
     }
 }
 
@@ -90,7 +104,20 @@ pub fn step_deps(config: &StepConfig, sdk: &SdkConfig) -> Result<StepDeps, Confi
     let names = TableNames::new(&config.common.table_prefix);
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let secrets = aws_sdk_secretsmanager::Client::new(sdk);
-    let cloud = Arc::new(AwsCloud::new(sdk.clone()).with_concurrency(config.discovery_concurrency));
+    let rest = Rest::new(PROVIDER_ATTEMPT_TIMEOUT).map_err(|e| ConfigError::Startup(e.message))?;
+    let cloud = Arc::new(CloudProviders {
+        aws: AwsCloud::new(sdk.clone()).with_concurrency(config.discovery_concurrency),
+        gcp: GcpCloud::new(rest.clone(), config.gcp.clone(), sdk.clone())
+            .with_concurrency(config.discovery_concurrency),
+        azure: AzureCloud::new(
+            rest,
+            config.azure.clone(),
+            Arc::new(SecretsManagerIdentitySecrets::new(
+                sdk,
+                IDENTITY_SECRET_PREFIX,
+            )),
+        ),
+    });
     let registry = HttpRunnerRegistry::new(
         &config.registry_url,
         AdminToken::from_secret(secrets.clone(), config.admin_token_secret_id.clone()),

@@ -17,6 +17,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, PutRequest, ReturnValue, WriteRequest,
 };
+use chrono::{DateTime, Utc};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
@@ -356,7 +357,7 @@ impl IdentityStore for DynamoIdentityStore {
         )))
     }
 
-    async fn list_ids(&self) -> PortResult<Vec<String>> {
+    async fn list_fetched(&self) -> PortResult<Vec<(String, Option<DateTime<Utc>>)>> {
         let mut ids = Vec::new();
         let mut start = None;
         loop {
@@ -364,14 +365,24 @@ impl IdentityStore for DynamoIdentityStore {
                 .client
                 .scan()
                 .table_name(&self.table)
-                .projection_expression("id")
+                .projection_expression("id, #c.fetched_at")
+                .expression_attribute_names("#c", "credentials")
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| classify("listing cloud identities", e))?;
             for item in resp.items.unwrap_or_default() {
                 if let Some(AttributeValue::S(id)) = item.get("id") {
-                    ids.push(id.clone());
+                    let fetched = match item.get("credentials") {
+                        Some(AttributeValue::M(c)) => match c.get("fetched_at") {
+                            Some(AttributeValue::S(t)) => DateTime::parse_from_rfc3339(t)
+                                .ok()
+                                .map(|t| t.with_timezone(&Utc)),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    ids.push((id.clone(), fetched));
                 }
             }
             match resp.last_evaluated_key {

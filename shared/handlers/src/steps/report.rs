@@ -3,6 +3,7 @@
 //! ReportFailure turns whatever Step Functions caught (`{Error, Cause}`)
 //! into an error code and a message a person can act on.
 
+use jobs_domain::error::WireMessage;
 use jobs_domain::job::{Job, JobError, JobStatus, StepStatus};
 use jobs_domain::secret::redact;
 use jobs_domain::terraform_build::{TerraformResult, summarize};
@@ -193,14 +194,17 @@ pub fn describe(
             .map(str::to_string)
     });
     if let Some(kind) = ErrorKind::from_error_type(error) {
+        let wire = WireMessage::parse(lambda_message.as_deref().unwrap_or(cause));
         return JobError {
-            code: kind.code().into(),
-            message: clip(lambda_message.as_deref().unwrap_or(cause)),
+            code: wire.code.unwrap_or_else(|| kind.code().into()),
+            message: clip(&wire.message),
+            hint: wire.hint,
         };
     }
     let step = failed_step.unwrap_or("a step");
     match error {
         "States.TaskFailed" if failed_step.is_some_and(is_terraform_step) => JobError {
+            hint: None,
             code: ErrorKind::Terraform.code().into(),
             // Build output is text a person wrote scripts for: whatever
             // looks like a secret in it stays out of the job record.
@@ -210,10 +214,12 @@ pub fn describe(
             ))),
         },
         "States.Timeout" | "States.HeartbeatTimeout" => JobError {
+            hint: None,
             code: "TIMEOUT".into(),
             message: clip(&format!("{step} did not finish in time: {cause}")),
         },
         e if e.starts_with("Lambda.") => JobError {
+            hint: None,
             code: "STEP_CRASHED".into(),
             message: clip(&format!(
                 "{step} crashed or could not be invoked ({e}): {}",
@@ -221,10 +227,12 @@ pub fn describe(
             )),
         },
         "" => JobError {
+            hint: None,
             code: "UNKNOWN".into(),
             message: "the job failed without an error description".into(),
         },
         e => JobError {
+            hint: None,
             code: "STEP_FAILED".into(),
             message: clip(&format!(
                 "{step} failed with {e}: {}",
@@ -247,6 +255,22 @@ fn clip(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_classified_cloud_error_keeps_its_code_and_hint() {
+        let e = StepError::new(
+            ErrorKind::AccessDenied,
+            "Microsoft Entra ID refused the app's sign-in",
+        )
+        .with_remedy("AADSTS7000222", "Create a new client secret.");
+        let cause =
+            json!({"errorType": e.error_type(), "errorMessage": e.wire_message()}).to_string();
+        let d = describe(e.error_type(), &cause, Some("VerifyIdentity"), None);
+        assert_eq!(d.code, "AADSTS7000222");
+        assert_eq!(d.message, "Microsoft Entra ID refused the app's sign-in");
+        assert_eq!(d.hint.as_deref(), Some("Create a new client secret."));
+    }
 
     #[test]
     fn lambda_errors_keep_their_kind_and_message() {

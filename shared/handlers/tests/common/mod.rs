@@ -8,7 +8,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use chrono::Duration;
 use jobs_domain::SecretString;
-use jobs_domain::identity::{CloudIdentity, RegionSelection};
+use jobs_domain::identity::{AwsAccount, CloudAccount, CloudIdentity, RegionSelection};
 use jobs_domain::job::{Job, JobStatus, JobType};
 use jobs_domain::params::{Defaults, JobParams};
 use jobs_domain::ports::{Clock, IdentityStore, JobStore};
@@ -41,6 +41,7 @@ pub struct World {
     pub runners: Arc<MemoryRunnerStore>,
     pub registry: Arc<MemoryRegistry>,
     pub secrets: Arc<MemoryWorkerSecrets>,
+    pub identity_secrets: Arc<MemoryIdentitySecrets>,
     pub services: Arc<MemoryServices>,
     pub artifacts: Arc<MemoryArtifacts>,
     pub logs: Arc<MemoryBuildLogs>,
@@ -61,6 +62,7 @@ impl World {
             runners: Arc::new(MemoryRunnerStore::new()),
             registry: Arc::new(MemoryRegistry::new()),
             secrets: Arc::new(MemoryWorkerSecrets::new()),
+            identity_secrets: Arc::new(MemoryIdentitySecrets::new()),
             services: Arc::new(MemoryServices::new()),
             artifacts: Arc::new(MemoryArtifacts::new()),
             logs: Arc::new(MemoryBuildLogs::new()),
@@ -96,12 +98,14 @@ impl World {
         JobApiDeps {
             jobs: self.service(),
             identities: self.identities.clone(),
+            identity_secrets: self.identity_secrets.clone(),
             workers: self.workers.clone(),
             starter: self.starter.clone(),
             defaults: Defaults::default(),
             start_grace: Duration::seconds(120),
             build_reports: self.artifacts.clone(),
             build_logs: self.logs.clone(),
+            refresh_batch: 100,
         }
     }
 
@@ -143,12 +147,13 @@ impl World {
         let now = self.clock.now();
         let identity = CloudIdentity {
             id: id.into(),
-            provider: "aws".into(),
-            role_arn: "arn:aws:iam::111122223333:role/AlethiaDiscovery".into(),
-            external_id: "ext-123".into(),
-            regions: RegionSelection::Listed {
-                regions: vec![Region::parse("r", REGION).unwrap()],
-            },
+            account: CloudAccount::Aws(AwsAccount {
+                role_arn: "arn:aws:iam::111122223333:role/AlethiaDiscovery".into(),
+                external_id: "ext-123".into(),
+                regions: RegionSelection::Listed {
+                    regions: vec![Region::parse("r", REGION).unwrap()],
+                },
+            }),
             created_at: now,
             updated_at: now,
             version: 1,

@@ -1,0 +1,167 @@
+//! The HTTP client of the Google Cloud and Azure adapters: JSON and form
+//! requests with a per-attempt timeout, `429` answers retried after their
+//! `Retry-After` (bounded, so a provider asking for minutes fails the call
+//! as throttled instead of holding the step), and 5xx or transport errors
+//! retried with jittered back-off. Tokens travel in headers built by the
+//! callers; this module never logs a request.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use jobs_domain::StepError;
+use jobs_domain::ports::PortResult;
+use rand::Rng;
+
+/// Attempts per request (the first and three retries).
+const ATTEMPTS: u32 = 4;
+/// The longest `Retry-After` honoured; a longer one ends the retries.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(20);
+/// The back-off base when the answer names no delay.
+const BACKOFF: Duration = Duration::from_millis(200);
+
+/// Counts of the requests made (the discovery benchmark compares wall time
+/// with the sum of the requests' own times).
+#[derive(Debug, Clone, Default)]
+pub struct RestStats {
+    requests: Arc<AtomicUsize>,
+    throttled: Arc<AtomicUsize>,
+    busy_micros: Arc<AtomicU64>,
+}
+
+impl RestStats {
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Answers `429` received.
+    pub fn throttled(&self) -> usize {
+        self.throttled.load(Ordering::Relaxed)
+    }
+
+    /// The sum of every request's duration: what the same requests take
+    /// one after another.
+    pub fn sequential(&self) -> Duration {
+        Duration::from_micros(self.busy_micros.load(Ordering::Relaxed))
+    }
+}
+
+/// An answer: its status and body (read whole; the APIs page their lists).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+#[derive(Clone)]
+pub struct Rest {
+    client: reqwest::Client,
+    stats: RestStats,
+}
+
+impl Rest {
+    pub fn new(attempt_timeout: Duration) -> PortResult<Rest> {
+        let client = reqwest::Client::builder()
+            .timeout(attempt_timeout)
+            .connect_timeout(attempt_timeout.min(Duration::from_secs(5)))
+            // A redirect would carry the bearer token to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| StepError::internal(format!("building the HTTP client: {e}")))?;
+        Ok(Rest {
+            client,
+            stats: RestStats::default(),
+        })
+    }
+
+    pub fn with_stats(mut self, stats: RestStats) -> Self {
+        self.stats = stats;
+        self
+    }
+
+    /// Sends the request `build` makes (called once per attempt) and
+    /// returns the last answer, whatever its status; `Unavailable` when no
+    /// attempt got an answer. `what` names the call in errors.
+    pub async fn send(
+        &self,
+        what: &str,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> PortResult<Answer> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let started = Instant::now();
+            let result = build(&self.client).send().await;
+            let result = match result {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let retry_after = response
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    match response.text().await {
+                        Ok(body) => Ok((Answer { status, body }, retry_after)),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .busy_micros
+                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            let last = attempt >= ATTEMPTS;
+            match result {
+                Ok((answer, retry_after)) => {
+                    let wait = match answer.status {
+                        429 => {
+                            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                            match retry_after {
+                                Some(d) if d > MAX_RETRY_AFTER => return Ok(answer),
+                                Some(d) => d,
+                                None => backoff(attempt),
+                            }
+                        }
+                        500 | 502 | 503 | 504 => backoff(attempt),
+                        _ => return Ok(answer),
+                    };
+                    if last {
+                        return Ok(answer);
+                    }
+                    tracing::debug!(
+                        what,
+                        status = answer.status,
+                        wait_ms = wait.as_millis() as u64,
+                        "retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => {
+                    if last {
+                        // reqwest's error names the URL; ours carry no secret
+                        // in URLs (tokens go in headers and bodies).
+                        return Err(StepError::unavailable(format!(
+                            "{what}: no answer after {ATTEMPTS} attempts: {e}"
+                        )));
+                    }
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Full-jitter exponential back-off.
+fn backoff(attempt: u32) -> Duration {
+    let cap = BACKOFF * 2u32.pow(attempt.min(6));
+    let ms = rand::rng().random_range(0..=cap.as_millis() as u64);
+    Duration::from_millis(ms.max(50))
+}
