@@ -8,6 +8,8 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use jobs_runtime::config::{AZURE_ENDPOINT_VARS, Env, GOOGLE_ENDPOINT_VARS};
+use local_stack::cloud_fakes::{AzureFake, GoogleFake, demo as fakes};
 use local_stack::stack::{LocalStack, StackOptions};
 
 #[derive(Parser)]
@@ -68,6 +70,55 @@ async fn main() {
     }
 }
 
+/// Google Cloud and Azure for the stack: the endpoints the operator set
+/// (`GOOGLE_*_URL`, `AZURE_*_URL`, passed through from this process's
+/// environment), else the fakes of `local_stack::cloud_fakes`, started here.
+struct OtherClouds {
+    google: Option<GoogleFake>,
+    azure: Option<AzureFake>,
+}
+
+impl OtherClouds {
+    async fn start(options: &mut StackOptions) -> local_stack::Result<OtherClouds> {
+        let env = Env::process();
+        let set = |vars: &[&str]| vars.iter().any(|v| env.optional(v).is_some());
+        let bad =
+            |e: jobs_runtime::config::ConfigError| local_stack::LocalError::Setup(e.to_string());
+        let (mut google, mut azure) = (None, None);
+        let (g, a) = fakes::start(12, 5).await?;
+        if set(&GOOGLE_ENDPOINT_VARS) {
+            options.gcp = jobs_runtime::config::gcp_endpoints(&env).map_err(bad)?;
+        } else {
+            options.gcp = fakes::gcp_endpoints(&g);
+            google = Some(g);
+        }
+        if set(&AZURE_ENDPOINT_VARS) {
+            options.azure = jobs_runtime::config::azure_endpoints(&env).map_err(bad)?;
+        } else {
+            options.azure = fakes::azure_endpoints(&a);
+            azure = Some(a);
+        }
+        Ok(OtherClouds { google, azure })
+    }
+
+    fn banner(&self) {
+        match &self.google {
+            Some(g) => println!(
+                "Google Cloud (fake)     {}   (set GOOGLE_*_URL to use others)",
+                g.url()
+            ),
+            None => println!("Google Cloud            from GOOGLE_*_URL"),
+        }
+        match &self.azure {
+            Some(a) => println!(
+                "Azure (fake)            {}   (set AZURE_*_URL to use others)",
+                a.url()
+            ),
+            None => println!("Azure                   from AZURE_*_URL"),
+        }
+    }
+}
+
 fn banner(stack: &LocalStack) {
     println!("AWS emulator (moto)     {}", stack.aws_endpoint);
     println!("Step Functions (local)  {}", stack.sfn_url);
@@ -76,9 +127,20 @@ fn banner(stack: &LocalStack) {
 
 async fn demo() -> local_stack::Result<()> {
     println!("Starting the local stack ...");
-    let stack = LocalStack::start(StackOptions::default()).await?;
+    let mut options = StackOptions::default();
+    let clouds = OtherClouds::start(&mut options).await?;
+    let stack = LocalStack::start(options).await?;
     banner(&stack);
+    clouds.banner();
     let mut outcome = local_stack::demo::connection_test(&stack).await.map(|_| ());
+    if outcome.is_ok() {
+        outcome = local_stack::demo::other_clouds(
+            &stack,
+            clouds.google.is_some(),
+            clouds.azure.is_some(),
+        )
+        .await;
+    }
     if outcome.is_ok() {
         outcome = local_stack::demo::worker_lifecycle(&stack).await;
     }
@@ -93,17 +155,19 @@ async fn demo() -> local_stack::Result<()> {
 }
 
 async fn up(api_port: u16, sfn_port: u16, env_file: PathBuf) -> local_stack::Result<()> {
-    let stack = LocalStack::start(StackOptions {
+    let mut options = StackOptions {
         api_port,
         sfn_port,
         ..StackOptions::default()
-    })
-    .await?;
+    };
+    let clouds = OtherClouds::start(&mut options).await?;
+    let stack = LocalStack::start(options).await?;
     if let Some(parent) = env_file.parent() {
         let _ = std::fs::create_dir_all(parent);
     }
     stack.write_env_file(&env_file)?;
     banner(&stack);
+    clouds.banner();
     println!(
         "Endpoints written to {} (source it to point the AWS CLI at the stack). Ctrl-C stops everything.",
         env_file.display()

@@ -123,6 +123,37 @@ impl Env<'_> {
     }
 }
 
+/// The Google endpoint variables, each defaulting to the public endpoint.
+pub const GOOGLE_ENDPOINT_VARS: [&str; 4] = [
+    "GOOGLE_STS_URL",
+    "GOOGLE_IAMCREDENTIALS_URL",
+    "GOOGLE_COMPUTE_URL",
+    "GOOGLE_DNS_URL",
+];
+/// The Azure endpoint variables, each defaulting to the public cloud's.
+pub const AZURE_ENDPOINT_VARS: [&str; 2] = ["AZURE_AUTHORITY_URL", "AZURE_RESOURCE_MANAGER_URL"];
+
+/// `GOOGLE_STS_URL`, `GOOGLE_IAMCREDENTIALS_URL`, `GOOGLE_COMPUTE_URL`,
+/// `GOOGLE_DNS_URL`: https (http only to loopback), tokens go there.
+pub fn gcp_endpoints(env: &Env<'_>) -> Result<GcpEndpoints, ConfigError> {
+    let d = GcpEndpoints::default();
+    Ok(GcpEndpoints {
+        sts: env.secure_url_or("GOOGLE_STS_URL", &d.sts)?,
+        iam_credentials: env.secure_url_or("GOOGLE_IAMCREDENTIALS_URL", &d.iam_credentials)?,
+        compute: env.secure_url_or("GOOGLE_COMPUTE_URL", &d.compute)?,
+        dns: env.secure_url_or("GOOGLE_DNS_URL", &d.dns)?,
+    })
+}
+
+/// `AZURE_AUTHORITY_URL`, `AZURE_RESOURCE_MANAGER_URL`.
+pub fn azure_endpoints(env: &Env<'_>) -> Result<AzureEndpoints, ConfigError> {
+    let d = AzureEndpoints::default();
+    Ok(AzureEndpoints {
+        authority: env.secure_url_or("AZURE_AUTHORITY_URL", &d.authority)?,
+        resource_manager: env.secure_url_or("AZURE_RESOURCE_MANAGER_URL", &d.resource_manager)?,
+    })
+}
+
 /// The default name prefix of the secrets holding identities' client secrets.
 pub const IDENTITY_SECRET_PREFIX: &str = "worker-jobs/cloud-identities/";
 
@@ -297,6 +328,17 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn provider_endpoints_default_to_the_public_ones_and_must_be_https() {
+        let vars = env(&[("GOOGLE_STS_URL", "http://127.0.0.1:9/")]);
+        let g = gcp_endpoints(&Env::from_fn(|k| vars.get(k).cloned())).unwrap();
+        assert_eq!(g.sts, "http://127.0.0.1:9");
+        assert_eq!(g.dns, "https://dns.googleapis.com");
+        let vars = env(&[("AZURE_AUTHORITY_URL", "http://login.example.com")]);
+        let e = azure_endpoints(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
+        assert!(e.to_string().contains("AZURE_AUTHORITY_URL"), "{e}");
     }
 
     #[test]
