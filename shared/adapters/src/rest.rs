@@ -1,8 +1,9 @@
 //! The HTTP client of the Google Cloud and Azure adapters: JSON and form
 //! requests with a per-attempt timeout, `429` answers retried after their
-//! `Retry-After` (bounded, so a provider asking for minutes fails the call
-//! as throttled instead of holding the step), and 5xx or transport errors
-//! retried with jittered back-off. Tokens travel in headers built by the
+//! `Retry-After` (bounded: at most 15 s of waiting per request, so a
+//! provider asking for minutes fails the call as throttled instead of
+//! holding the step), and 5xx or transport errors retried with jittered
+//! back-off. Tokens travel in headers built by the
 //! callers; this module never logs a request.
 
 use std::sync::Arc;
@@ -15,8 +16,11 @@ use rand::Rng;
 
 /// Attempts per request (the first and three retries).
 const ATTEMPTS: u32 = 4;
-/// The longest `Retry-After` honoured; a longer one ends the retries.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(20);
+/// The most one request waits between its attempts in all: a provider
+/// asking for longer gets its 429 back as `Throttled`, and the state
+/// machine's Retry (with its own back-off) takes over, so that a step never
+/// outlives its Lambda timeout waiting here.
+const MAX_WAIT: Duration = Duration::from_secs(15);
 /// The back-off base when the answer names no delay.
 const BACKOFF: Duration = Duration::from_millis(200);
 
@@ -94,6 +98,7 @@ impl Rest {
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> PortResult<Answer> {
         let mut attempt = 0;
+        let mut waited = Duration::ZERO;
         loop {
             attempt += 1;
             let started = Instant::now();
@@ -124,18 +129,15 @@ impl Rest {
                     let wait = match answer.status {
                         429 => {
                             self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                            match retry_after {
-                                Some(d) if d > MAX_RETRY_AFTER => return Ok(answer),
-                                Some(d) => d,
-                                None => backoff(attempt),
-                            }
+                            retry_after.unwrap_or_else(|| backoff(attempt))
                         }
                         500 | 502 | 503 | 504 => backoff(attempt),
                         _ => return Ok(answer),
                     };
-                    if last {
+                    if last || waited + wait > MAX_WAIT {
                         return Ok(answer);
                     }
+                    waited += wait;
                     tracing::debug!(
                         what,
                         status = answer.status,
@@ -152,7 +154,9 @@ impl Rest {
                             "{what}: no answer after {ATTEMPTS} attempts: {e}"
                         )));
                     }
-                    tokio::time::sleep(backoff(attempt)).await;
+                    let wait = backoff(attempt);
+                    waited += wait;
+                    tokio::time::sleep(wait).await;
                 }
             }
         }

@@ -42,8 +42,27 @@ fn identities_of(w: &World) -> Vec<String> {
 #[tokio::test]
 async fn scheduled_refreshes_are_bounded_oldest_first_and_never_twice_at_once() {
     let w = World::new();
-    for id in ["acme", "globex", "initech"] {
-        w.identity(id).await;
+    // One identity of each provider: the scheduler treats them alike.
+    w.identity("acme").await;
+    for (id, body) in [
+        (
+            "globex",
+            json!({"provider": "gcp", "project_id": "globex-prod", "project_number": "123456789012", "workload_identity_pool_id": "alethia-pool", "workload_identity_provider_id": "aws-platform", "regions": "all"}),
+        ),
+        (
+            "initech",
+            json!({"provider": "azure", "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id": "00000000-1111-2222-3333-444444444444", "subscription_id": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "client_secret": "Xy8Q~a.client-secret_value0123456789abcdef"}),
+        ),
+    ] {
+        let (status, _, _) = w
+            .call_jobs(event(
+                "PUT",
+                &format!("/api/cloud-identities/{id}"),
+                &[],
+                Some(&body.to_string()),
+            ))
+            .await;
+        assert_eq!(status, 201);
     }
     // globex was fetched long ago, initech recently, acme never.
     let fetched = |h: u32| {
