@@ -36,6 +36,16 @@ resource "aws_dynamodb_table" "this" {
     enabled = true
   }
 
+  # Finished jobs and idempotency keys expire (JOB_RETENTION_DAYS,
+  # IDEMPOTENCY_KEY_RETENTION_HOURS): the code writes the attribute.
+  dynamic "ttl" {
+    for_each = try([each.value.ttl_attribute], [])
+    content {
+      attribute_name = ttl.value
+      enabled        = true
+    }
+  }
+
   # AWS-managed key (aws/dynamodb): encryption at rest without extra KMS
   # grants on the function roles. A customer managed key would need
   # kms:Decrypt/Encrypt/GenerateDataKey on every role that touches a table.

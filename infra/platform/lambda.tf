@@ -57,8 +57,9 @@ locals {
   api_url = aws_apigatewayv2_api.this.api_endpoint
 
   env_common = {
-    TABLE_PREFIX = var.table_prefix
-    RUST_LOG     = var.rust_log
+    TABLE_PREFIX       = var.table_prefix
+    RUST_LOG           = var.rust_log
+    JOB_RETENTION_DAYS = tostring(var.job_retention_days)
   }
 
   env_by_family = {

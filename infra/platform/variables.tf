@@ -457,3 +457,14 @@ variable "provider_endpoints" {
     error_message = "provider_endpoints keys must be GOOGLE_STS_URL, GOOGLE_IAMCREDENTIALS_URL, GOOGLE_COMPUTE_URL, GOOGLE_DNS_URL, AZURE_AUTHORITY_URL or AZURE_RESOURCE_MANAGER_URL, each an https URL (tokens are sent to them)."
   }
 }
+
+variable "job_retention_days" {
+  description = "JOB_RETENTION_DAYS: finished jobs are deleted by DynamoDB TTL this many days after they ended."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.job_retention_days >= 1 && var.job_retention_days <= 3650
+    error_message = "job_retention_days must be 1-3650."
+  }
+}

@@ -195,6 +195,14 @@ async fn the_openapi_document_is_true() {
             200,
         ),
         (
+            "/api/cloud-identities/{id}/resources",
+            "get",
+            "/api/cloud-identities/acme/resources?type=vpcs&limit=10".into(),
+            None,
+            None,
+            200,
+        ),
+        (
             "/api/cloud-identities/{id}/refresh",
             "post",
             "/api/cloud-identities/acme/refresh".into(),

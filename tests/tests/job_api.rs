@@ -296,6 +296,40 @@ async fn jobs_are_listed_newest_first_by_type_and_status_with_pagination() {
     }
     ids.reverse();
     assert_eq!(seen, ids, "all seven, newest first, across pages");
+
+    // A cursor is bound to its listing: sent with other filters (or none),
+    // it is refused naming next_token, never a 5xx.
+    let first = a
+        .expect(
+            200,
+            Method::GET,
+            "/api/jobs?type=RUNNER_JOB&limit=2",
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    let token = first["next_token"].as_str().unwrap().to_string();
+    for other in [
+        format!("/api/jobs?limit=2&next_token={token}"),
+        format!("/api/jobs?status=QUEUED&limit=2&next_token={token}"),
+        format!("/api/jobs?type=DEPLOY_WORKER&limit=2&next_token={token}"),
+    ] {
+        let (status, body) = a.call(Method::GET, &other, None, None).await.unwrap();
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (400, Some("next_token")),
+            "{other}: {body}"
+        );
+    }
+    // A wrong method names the allowed ones.
+    let resp = reqwest::Client::new()
+        .delete(format!("{}/api/jobs", s.api_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 405);
+    assert_eq!(resp.headers()["allow"], "GET, POST");
     let none = a
         .expect(200, Method::GET, "/api/jobs?status=SUCCESS", None, None)
         .await
@@ -353,5 +387,110 @@ async fn cloud_identities_get_a_platform_issued_external_id_kept_across_updates(
         .unwrap();
     assert_eq!(status, 404);
     e2e::finish(&s, job["id"].as_str().unwrap()).await;
+    s.stop().await;
+}
+
+/// The raw item of `key` in a logical table.
+async fn raw_item(
+    s: &local_stack::stack::LocalStack,
+    table: &str,
+    key: (&str, &str),
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    aws_sdk_dynamodb::Client::new(&s.sdk)
+        .get_item()
+        .table_name(s.names.name(table))
+        .key(
+            key.0,
+            aws_sdk_dynamodb::types::AttributeValue::S(key.1.into()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap_or_else(|| panic!("no {table} item {}", key.1))
+}
+
+fn epoch(
+    item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> Option<i64> {
+    item.get("expires_at")
+        .and_then(|v| v.as_n().ok())
+        .map(|n| n.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_jobs_and_idempotency_keys_carry_their_expiry_for_dynamodb_ttl() {
+    let s = stack().await;
+    let client = aws_sdk_dynamodb::Client::new(&s.sdk);
+    for table in ["jobs", "job_idempotency"] {
+        let ttl = client
+            .describe_time_to_live()
+            .table_name(s.names.name(table))
+            .send()
+            .await
+            .unwrap();
+        let d = ttl.time_to_live_description.unwrap();
+        assert_eq!(d.attribute_name(), Some("expires_at"), "{table}");
+        assert_eq!(
+            d.time_to_live_status().map(|s| s.as_str()),
+            Some("ENABLED"),
+            "{table}"
+        );
+    }
+    identity(&s, "acme").await;
+    let (status, job) = api(&s)
+        .call(
+            Method::POST,
+            "/api/jobs",
+            Some(json!({"type": "CONNECTION_TEST", "params": {"cloud_identity_id": "acme"}})),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().unwrap().to_string();
+    // A queued (or running) job does not expire.
+    let queued = raw_item(&s, "jobs", ("id", &id)).await;
+    if queued
+        .get("status")
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        != Some("SUCCESS")
+        && queued
+            .get("status")
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+            != Some("FAILED")
+    {
+        assert_eq!(epoch(&queued), None, "an unfinished job expires");
+    }
+    let done = e2e::finish(&s, &id).await;
+    let finished = raw_item(&s, "jobs", ("id", &id)).await;
+    let updated =
+        chrono::DateTime::parse_from_rfc3339(done["updated_at"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        epoch(&finished),
+        Some((updated + chrono::Duration::days(90)).timestamp()),
+        "a finished job expires 90 days after it ended"
+    );
+    // An idempotency key expires a week after its first use.
+    let client_http = reqwest::Client::new();
+    let resp = client_http
+        .post(format!("{}/api/jobs", s.api_url))
+        .header("Idempotency-Key", "ttl-key-1")
+        .json(&json!({"type": "RUNNER_JOB", "params": {"payload": {"k": 1}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let job: Value = resp.json().await.unwrap();
+    let created =
+        chrono::DateTime::parse_from_rfc3339(job["created_at"].as_str().unwrap()).unwrap();
+    let key = raw_item(&s, "job_idempotency", ("key", "ttl-key-1")).await;
+    assert_eq!(
+        epoch(&key),
+        Some((created + chrono::Duration::hours(168)).timestamp())
+    );
     s.stop().await;
 }

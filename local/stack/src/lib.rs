@@ -21,6 +21,7 @@ pub mod demo;
 pub mod http_api;
 pub mod latency;
 pub mod leftovers;
+pub mod load;
 pub mod moto;
 pub mod paths;
 pub mod seed;

@@ -38,6 +38,15 @@ enum Command {
         #[arg(long, default_value = ".local/stack.env")]
         env_file: PathBuf,
     },
+    /// Drive the HTTP API with concurrent clients in a realistic mix; print throughput, p50, p99, 5xx.
+    BenchApi {
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// How long to drive it.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
     /// Benchmark discovery of a seeded AWS account against a sequential boto3 script,
     /// then of a Google Cloud project and an Azure subscription (fakes, 50 ms per request).
     BenchDiscovery {
@@ -66,6 +75,7 @@ async fn main() {
             sfn_port,
             env_file,
         } => up(api_port, sfn_port, env_file).await,
+        Command::BenchApi { clients, seconds } => bench_api(clients, seconds).await,
         Command::BenchDiscovery {
             runs,
             other_clouds_only,
@@ -183,6 +193,13 @@ async fn up(api_port: u16, sfn_port: u16, env_file: PathBuf) -> local_stack::Res
     println!("Stopping.");
     stack.stop().await;
     Ok(())
+}
+
+async fn bench_api(clients: usize, seconds: u64) -> local_stack::Result<()> {
+    let stack = LocalStack::start(StackOptions::default()).await?;
+    let result = local_stack::load::api(&stack, clients.max(1), seconds.max(1)).await;
+    stack.stop().await;
+    result
 }
 
 async fn bench(runs: usize, other_clouds_only: bool) -> local_stack::Result<()> {

@@ -246,6 +246,7 @@ impl LocalStack {
 
         let common = Common {
             table_prefix: options.table_prefix.clone(),
+            retention: Default::default(),
         };
         let step_config = StepConfig {
             common: common.clone(),

@@ -23,6 +23,9 @@ pub struct TableSpec {
     pub attributes: BTreeMap<String, String>,
     #[serde(default)]
     pub global_secondary_indexes: Vec<IndexSpec>,
+    /// The attribute DynamoDB's TTL expires items by (epoch seconds).
+    #[serde(default)]
+    pub ttl_attribute: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,6 +161,21 @@ pub async fn create_all(
         req.send()
             .await
             .map_err(|e| classify(&format!("creating table {name}"), e))?;
+        if let Some(attr) = &spec.ttl_attribute {
+            client
+                .update_time_to_live()
+                .table_name(&name)
+                .time_to_live_specification(
+                    aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                        .attribute_name(attr)
+                        .enabled(true)
+                        .build()
+                        .map_err(|e| StepError::internal(e.to_string()))?,
+                )
+                .send()
+                .await
+                .map_err(|e| classify(&format!("enabling TTL on {name}"), e))?;
+        }
     }
     Ok(())
 }

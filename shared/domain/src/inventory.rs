@@ -177,6 +177,85 @@ impl Inventory {
     }
 }
 
+impl Inventory {
+    /// One page of the resources of one type, in `region` only or in every
+    /// region, as (region, resource) in a stable order (by region, then as
+    /// discovered), with how many there are in all: what
+    /// `GET /api/cloud-identities/{id}/resources` answers. Global types have
+    /// the region `global`. Only the page is serialised.
+    pub fn page_of(
+        &self,
+        kind: ResourceType,
+        region: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> (Vec<(String, serde_json::Value)>, usize) {
+        fn regional<T: Serialize>(
+            map: &BTreeMap<String, Vec<T>>,
+            region: Option<&str>,
+            offset: usize,
+            limit: usize,
+        ) -> (Vec<(String, serde_json::Value)>, usize) {
+            let chosen = || {
+                map.iter()
+                    .filter(move |(r, _)| region.is_none_or(|want| want == r.as_str()))
+                    .flat_map(|(r, items)| items.iter().map(move |i| (r, i)))
+            };
+            let page = chosen()
+                .skip(offset)
+                .take(limit)
+                .map(|(r, i)| (r.clone(), serde_json::to_value(i).unwrap_or_default()))
+                .collect();
+            (page, chosen().count())
+        }
+        fn global<T: Serialize>(
+            items: &[T],
+            region: Option<&str>,
+            offset: usize,
+            limit: usize,
+        ) -> (Vec<(String, serde_json::Value)>, usize) {
+            if region.is_some_and(|r| r != GLOBAL) {
+                return (Vec::new(), 0);
+            }
+            let page = items
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|i| {
+                    (
+                        GLOBAL.to_string(),
+                        serde_json::to_value(i).unwrap_or_default(),
+                    )
+                })
+                .collect();
+            (page, items.len())
+        }
+        let r = &self.resources;
+        match kind {
+            ResourceType::Vpcs => regional(&r.vpcs, region, offset, limit),
+            ResourceType::Subnets => regional(&r.subnets, region, offset, limit),
+            ResourceType::SecurityGroups => regional(&r.security_groups, region, offset, limit),
+            ResourceType::HostedZones => global(&r.hosted_zones, region, offset, limit),
+            ResourceType::IamUsers => global(&r.iam_users, region, offset, limit),
+        }
+    }
+}
+
+impl ResourceType {
+    /// The type named `name` (`vpcs`, `subnets`, …).
+    pub fn parse(name: &str) -> Option<ResourceType> {
+        [
+            ResourceType::Vpcs,
+            ResourceType::Subnets,
+            ResourceType::SecurityGroups,
+            ResourceType::HostedZones,
+            ResourceType::IamUsers,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+    }
+}
+
 impl Summary {
     pub fn total(&self) -> usize {
         self.vpcs + self.subnets + self.security_groups + self.hosted_zones + self.iam_users

@@ -79,8 +79,10 @@ pub trait JobStore: Send + Sync {
     async fn find_key(&self, key: &IdempotencyKey) -> PortResult<Option<Created>>;
     async fn get(&self, id: &str) -> PortResult<Option<Job>>;
     async fn update(&self, job: &Job, expected_version: u64) -> PortResult<()>;
-    /// Lists jobs, newest first, one page of at most `limit`; the cursor
-    /// comes from a previous page (`ErrorKind::InvalidInput` if forged).
+    /// Lists jobs, newest first, one page of at most `limit` (fewer, with a
+    /// cursor, when a bounded amount of work found fewer); the cursor comes
+    /// from a previous page of the same listing (`ErrorKind::InvalidInput`
+    /// if forged or issued for other filters).
     async fn list(
         &self,
         filter: &JobFilter,

@@ -57,6 +57,7 @@ pub async fn show_running_builds(deps: &JobApiDeps, job: &Job, view: &mut Value)
 
 fn bad(field: &str, message: String) -> ApiError {
     ApiError {
+        allow: None,
         status: 400,
         code: "INVALID_FIELD",
         field: Some(field.into()),

@@ -33,15 +33,33 @@ pub struct ApiError {
     pub code: &'static str,
     pub field: Option<String>,
     pub message: String,
+    /// A 405's `Allow` header: the methods the route answers.
+    pub allow: Option<&'static str>,
 }
 
 impl ApiError {
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
+            allow: None,
             status,
             code,
             field: None,
             message: message.into(),
+        }
+    }
+
+    /// 405 for `req`, naming the methods the route does answer.
+    pub fn method_not_allowed(req: &Request, allow: &'static str) -> Self {
+        ApiError {
+            allow: Some(allow),
+            ..Self::new(
+                405,
+                "METHOD_NOT_ALLOWED",
+                format!(
+                    "{} is not allowed on {} (allowed: {allow})",
+                    req.method, req.path
+                ),
+            )
         }
     }
 
@@ -67,6 +85,9 @@ impl ApiError {
             error["field"] = json!(f);
         }
         let mut r = Response::json(self.status, json!({ "error": error }));
+        if let Some(allow) = self.allow {
+            r = r.header("Allow", allow);
+        }
         if self.status == 401 {
             r = r.header("WWW-Authenticate", "Bearer");
         }
@@ -77,6 +98,7 @@ impl ApiError {
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
         ApiError {
+            allow: None,
             status: 400,
             code: "INVALID_FIELD",
             field: Some(e.field),
@@ -248,6 +270,7 @@ impl Request {
         for (k, v) in &self.query {
             if !allowed.contains(&k.as_str()) {
                 return Err(ApiError {
+                    allow: None,
                     status: 400,
                     code: "INVALID_FIELD",
                     field: Some(k.clone()),
@@ -256,6 +279,7 @@ impl Request {
             }
             if out.insert(k.clone(), v.clone()).is_some() {
                 return Err(ApiError {
+                    allow: None,
                     status: 400,
                     code: "INVALID_FIELD",
                     field: Some(k.clone()),

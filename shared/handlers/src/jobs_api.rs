@@ -47,18 +47,21 @@ async fn route(deps: &JobApiDeps, req: &Request) -> ApiResult {
         (Method::PUT, ["api", "cloud-identities", id]) => put_identity(deps, req, id).await,
         (Method::GET, ["api", "cloud-identities", id]) => get_identity(deps, req, id).await,
         (Method::POST, ["api", "cloud-identities", id, "refresh"]) => refresh(deps, req, id).await,
-        (
-            _,
-            ["api", "jobs"]
-            | ["api", "jobs", _]
-            | ["api", "jobs", _, "logs"]
-            | ["api", "cloud-identities", _]
-            | ["api", "cloud-identities", _, "refresh"],
-        ) => Err(ApiError::new(
-            405,
-            "METHOD_NOT_ALLOWED",
-            format!("{} is not allowed on {}", req.method, req.path),
-        )),
+        (Method::GET, ["api", "cloud-identities", id, "resources"]) => {
+            check_identity_id(id)?;
+            crate::inventory_view::resources(deps, req, id).await
+        }
+        (_, ["api", "jobs"]) => Err(ApiError::method_not_allowed(req, "GET, POST")),
+        (_, ["api", "jobs", _] | ["api", "jobs", _, "logs"]) => {
+            Err(ApiError::method_not_allowed(req, "GET"))
+        }
+        (_, ["api", "cloud-identities", _]) => Err(ApiError::method_not_allowed(req, "GET, PUT")),
+        (_, ["api", "cloud-identities", _, "refresh"]) => {
+            Err(ApiError::method_not_allowed(req, "POST"))
+        }
+        (_, ["api", "cloud-identities", _, "resources"]) => {
+            Err(ApiError::method_not_allowed(req, "GET"))
+        }
         _ => Err(ApiError::not_found(format!(
             "no route for {} {}",
             req.method, req.path
@@ -72,6 +75,7 @@ fn idempotency_key(req: &Request, body: &Value) -> Result<Option<IdempotencyKey>
     };
     if key.is_empty() || key.len() > MAX_KEY_LEN || !key.chars().all(|c| c.is_ascii_graphic()) {
         return Err(ApiError {
+            allow: None,
             status: 400,
             code: "INVALID_FIELD",
             field: Some("Idempotency-Key".into()),
@@ -93,6 +97,7 @@ async fn check_references(deps: &JobApiDeps, params: &JobParams) -> Result<(), A
         && deps.identities.get(id).await?.is_none()
     {
         return Err(ApiError {
+            allow: None,
             status: 404,
             code: "NOT_FOUND",
             field: Some("params.cloud_identity_id".into()),
@@ -102,6 +107,7 @@ async fn check_references(deps: &JobApiDeps, params: &JobParams) -> Result<(), A
         });
     }
     let worker_ref = |message: String, status: u16, code: &'static str| ApiError {
+        allow: None,
         status,
         code,
         field: Some("params.name".into()),
@@ -243,6 +249,7 @@ async fn get_job(deps: &JobApiDeps, id: &str) -> ApiResult {
 async fn list_jobs(deps: &JobApiDeps, req: &Request) -> ApiResult {
     let q = req.query_params(&["type", "status", "limit", "next_token"])?;
     let field_err = |field: &str, message: String| ApiError {
+        allow: None,
         status: 400,
         code: "INVALID_FIELD",
         field: Some(field.into()),
@@ -327,6 +334,7 @@ fn identity_view(identity: &CloudIdentity) -> Value {
 
 fn check_identity_id(id: &str) -> Result<(), ApiError> {
     validate_identity_id(id).map_err(|e| ApiError {
+        allow: None,
         status: 400,
         code: "INVALID_FIELD",
         field: Some("id".into()),
@@ -348,6 +356,7 @@ async fn put_identity(deps: &JobApiDeps, req: &Request, id: &str) -> ApiResult {
             && old.provider() != request.provider()
         {
             return Err(ApiError {
+                allow: None,
                 status: 409,
                 code: "PROVIDER_CHANGE",
                 field: Some("provider".into()),
@@ -394,6 +403,7 @@ async fn put_identity(deps: &JobApiDeps, req: &Request, id: &str) -> ApiResult {
                     ) => old.client_secret_ref.clone(),
                     (None, _, _) => {
                         return Err(ApiError {
+                            allow: None,
                             status: 400,
                             code: "INVALID_FIELD",
                             field: Some("client_secret".into()),
@@ -451,6 +461,7 @@ async fn get_identity(deps: &JobApiDeps, req: &Request, id: &str) -> ApiResult {
         Some("summary") => false,
         Some(other) => {
             return Err(ApiError {
+                allow: None,
                 status: 400,
                 code: "INVALID_FIELD",
                 field: Some("view".into()),
@@ -471,7 +482,17 @@ async fn get_identity(deps: &JobApiDeps, req: &Request, id: &str) -> ApiResult {
             view["summary"] = serde_json::to_value(inv.summary()).unwrap_or(Value::Null);
             view["outcomes"] = serde_json::to_value(&inv.outcomes).unwrap_or(Value::Null);
             if full {
-                view["resources"] = serde_json::to_value(&inv.resources).unwrap_or(Value::Null);
+                let resources = serde_json::to_value(&inv.resources).unwrap_or(Value::Null);
+                // Whole only while the answer stays far below Lambda's
+                // 6 MB response limit; larger ones are read page by page.
+                if resources.to_string().len() <= crate::inventory_view::MAX_INLINE_RESOURCES {
+                    view["resources"] = resources;
+                } else {
+                    view["resources"] = Value::Null;
+                    view["resources_paged"] = json!(format!(
+                        "too large to answer whole: GET /api/cloud-identities/{id}/resources?type=<type>[&region=<region>]"
+                    ));
+                }
             }
         }
         None => {

@@ -15,6 +15,7 @@
 pub mod build_view;
 pub mod deps;
 pub mod http;
+pub mod inventory_view;
 pub mod job_service;
 pub mod jobs_api;
 pub mod leases;

@@ -62,6 +62,14 @@ async fn route(deps: &RunnersApiDeps, req: &Request) -> ApiResult {
         (Method::POST, ["api", "runners", id, "jobs", job_id, "complete"]) => {
             complete(deps, req, id, job_id).await
         }
+        (_, ["api", "runners", "register"]) => Err(ApiError::method_not_allowed(req, "POST")),
+        (_, ["api", "runners"]) => Err(ApiError::method_not_allowed(req, "GET")),
+        (_, ["api", "runners", _]) => Err(ApiError::method_not_allowed(req, "GET, DELETE")),
+        (
+            _,
+            ["api", "runners", _, "heartbeat" | "claim"]
+            | ["api", "runners", _, "jobs", _, "complete"],
+        ) => Err(ApiError::method_not_allowed(req, "POST")),
         _ => Err(ApiError::not_found(format!(
             "no route for {} {}",
             req.method, req.path
@@ -314,6 +322,7 @@ async fn complete(deps: &RunnersApiDeps, req: &Request, id: &str, job_id: &str) 
         "FAILED" => JobStatus::Failed,
         other => {
             return Err(ApiError {
+                allow: None,
                 status: 400,
                 code: "INVALID_FIELD",
                 field: Some("status".into()),

@@ -193,6 +193,46 @@ async fn jobs_are_listed_newest_first_and_a_forged_cursor_names_next_token() {
         .call_jobs(event("GET", "/api/jobs/job-../../etc", &[], None))
         .await;
     assert_eq!(status, 404);
+    // A cursor of one listing is refused by another.
+    let (status, other, _) = w
+        .call_jobs(event(
+            "GET",
+            &format!("/api/jobs?status=QUEUED&next_token={token}"),
+            &[],
+            None,
+        ))
+        .await;
+    assert_eq!(
+        (status, other["error"]["field"].clone()),
+        (400, json!("next_token"))
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_answered_405_with_the_allowed_ones() {
+    let w = World::new();
+    for (method, path, allow) in [
+        ("DELETE", "/api/jobs", "GET, POST"),
+        (
+            "POST",
+            "/api/jobs/job-0123456789abcdef0123456789abcdef",
+            "GET",
+        ),
+        ("DELETE", "/api/cloud-identities/acme", "GET, PUT"),
+        ("GET", "/api/cloud-identities/acme/refresh", "POST"),
+    ] {
+        let (status, _, raw) = w.call_jobs(event(method, path, &[], None)).await;
+        assert_eq!(status, 405, "{method} {path}");
+        assert_eq!(
+            raw.headers.get("allow").and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {path}"
+        );
+    }
+    let (status, _) = w
+        .call_runners(event("PUT", "/api/runners/r-1/heartbeat", &[], None))
+        .await;
+    assert_eq!(status, 405);
 }
 
 #[tokio::test]

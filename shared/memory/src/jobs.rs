@@ -48,12 +48,26 @@ impl MemoryJobStore {
     }
 }
 
-fn cursor_of(job: &Job) -> String {
-    let text = format!("{}\n{}", jobs_domain::time::format(&job.created_at), job.id);
+/// The listing a cursor belongs to (its filters), as DynamoDB's index keys do.
+fn listing_of(filter: &JobFilter) -> String {
+    format!(
+        "{}/{}",
+        filter.job_type.map(|t| t.as_str()).unwrap_or("-"),
+        filter.status.map(|s| s.as_str()).unwrap_or("-")
+    )
+}
+
+fn cursor_of(job: &Job, filter: &JobFilter) -> String {
+    let text = format!(
+        "{}\n{}\n{}",
+        jobs_domain::time::format(&job.created_at),
+        job.id,
+        listing_of(filter)
+    );
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
 }
 
-fn parse_cursor(cursor: &str) -> PortResult<(String, String)> {
+fn parse_cursor(cursor: &str, filter: &JobFilter) -> PortResult<(String, String)> {
     let bad = || {
         StepError::invalid(format!(
             "next_token {cursor:?} is not a cursor this API issued"
@@ -63,9 +77,19 @@ fn parse_cursor(cursor: &str) -> PortResult<(String, String)> {
         .decode(cursor)
         .map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (created, id) = text.split_once('\n').ok_or_else(bad)?;
+    let mut parts = text.split('\n');
+    let (Some(created), Some(id), Some(listing), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
     if !jobs_domain::job::is_job_id(id) {
         return Err(bad());
+    }
+    if listing != listing_of(filter) {
+        return Err(StepError::invalid(
+            "next_token was issued for another listing (other type or status filters); list again without it",
+        ));
     }
     Ok((created.to_string(), id.to_string()))
 }
@@ -144,7 +168,7 @@ impl JobStore for MemoryJobStore {
         cursor: Option<&str>,
     ) -> PortResult<Page<Job>> {
         self.faults.check("list")?;
-        let after = cursor.map(parse_cursor).transpose()?;
+        let after = cursor.map(|c| parse_cursor(c, filter)).transpose()?;
         let limit = limit.clamp(1, 100);
         let state = lock(&self.state);
         let mut matching: Vec<&Job> = state
@@ -158,7 +182,7 @@ impl JobStore for MemoryJobStore {
         let more = matching.len() > limit;
         let items: Vec<Job> = matching.into_iter().take(limit).cloned().collect();
         let next = if more {
-            items.last().map(cursor_of)
+            items.last().map(|j| cursor_of(j, filter))
         } else {
             None
         };

@@ -2,6 +2,7 @@
 //! what it needs; a missing or malformed variable is reported by name.
 
 use jobs_adapters::azure::AzureEndpoints;
+use jobs_adapters::dynamo::jobs::Retention;
 use jobs_adapters::gcp::GcpEndpoints;
 use jobs_domain::params::Defaults;
 use jobs_domain::terraform::PlatformSettings;
@@ -162,12 +163,32 @@ pub const IDENTITY_SECRET_PREFIX: &str = "worker-jobs/cloud-identities/";
 pub struct Common {
     /// Physical DynamoDB table names are this prefix and the logical name.
     pub table_prefix: String,
+    /// `JOB_RETENTION_DAYS` (90) after a job finishes, and
+    /// `IDEMPOTENCY_KEY_RETENTION_HOURS` (168) after a key is first used,
+    /// DynamoDB's TTL deletes them.
+    pub retention: Retention,
 }
 
 impl Common {
     pub fn from_env(env: &Env<'_>) -> Result<Common, ConfigError> {
+        let days: i64 = env.number("JOB_RETENTION_DAYS", 90)?;
+        let hours: i64 = env.number("IDEMPOTENCY_KEY_RETENTION_HOURS", 24 * 7)?;
+        if days < 1 || hours < 1 {
+            return Err(ConfigError::Invalid {
+                name: if days < 1 {
+                    "JOB_RETENTION_DAYS"
+                } else {
+                    "IDEMPOTENCY_KEY_RETENTION_HOURS"
+                },
+                reason: "must be at least 1".into(),
+            });
+        }
         Ok(Common {
             table_prefix: env.or("TABLE_PREFIX", "worker-jobs-"),
+            retention: Retention {
+                jobs: chrono::Duration::days(days),
+                keys: chrono::Duration::hours(hours),
+            },
         })
     }
 }

@@ -24,16 +24,20 @@ use jobs_domain::ports::SystemClock;
 use jobs_handlers::{JobApiDeps, JobService, RunnersApiDeps, StepDeps};
 
 use crate::config::{
-    ConfigError, IDENTITY_SECRET_PREFIX, JobApiConfig, RunnersApiConfig, StepConfig,
+    Common, ConfigError, IDENTITY_SECRET_PREFIX, JobApiConfig, RunnersApiConfig, StepConfig,
 };
 
 /// How long one HTTP attempt to Google or Azure may take.
 const PROVIDER_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The job service over the jobs table and the run queues, on the wall clock.
-pub fn job_service(dynamo: &aws_sdk_dynamodb::Client, names: &TableNames) -> JobService {
+pub fn job_service(
+    dynamo: &aws_sdk_dynamodb::Client,
+    names: &TableNames,
+    common: &Common,
+) -> JobService {
     JobService::new(
-        Arc::new(DynamoJobStore::new(dynamo.clone(), names)),
+        Arc::new(DynamoJobStore::new(dynamo.clone(), names).with_retention(common.retention)),
         Arc::new(DynamoRunQueues::new(dynamo.clone(), names)),
         Arc::new(SystemClock),
     )
@@ -49,7 +53,7 @@ pub fn job_api_deps(
     let names = TableNames::new(&config.common.table_prefix);
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     JobApiDeps {
-        jobs: job_service(&dynamo, &names),
+        jobs: job_service(&dynamo, &names, &config.common),
         identities: Arc::new(DynamoIdentityStore::new(dynamo.clone(), &names)),
         identity_secrets: Arc::new(
             SecretsManagerIdentitySecrets::new(sdk, config.identity_secret_prefix.clone())
@@ -94,7 +98,7 @@ pub async fn runners_api_deps(
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     Ok(RunnersApiDeps {
         runners: Arc::new(DynamoRunnerStore::new(dynamo.clone(), &names)),
-        jobs: job_service(&dynamo, &names),
+        jobs: job_service(&dynamo, &names, &config.common),
         admin_token: admin_token(sdk, &config.admin_token_secret_id).await?,
         heartbeat_ttl: chrono::Duration::seconds(config.heartbeat_ttl_seconds),
     })
@@ -124,7 +128,7 @@ pub fn step_deps(config: &StepConfig, sdk: &SdkConfig) -> Result<StepDeps, Confi
     )
     .map_err(|e| ConfigError::Startup(e.to_string()))?;
     Ok(StepDeps {
-        jobs: job_service(&dynamo, &names),
+        jobs: job_service(&dynamo, &names, &config.common),
         identities: Arc::new(DynamoIdentityStore::new(dynamo.clone(), &names)),
         workers: Arc::new(DynamoWorkerStore::new(dynamo, &names)),
         verifier: cloud.clone(),

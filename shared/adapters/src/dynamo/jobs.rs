@@ -4,7 +4,9 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 use jobs_domain::StepError;
 use jobs_domain::job::{Job, JobStatus, JobType};
 use jobs_domain::ports::{Created, IdempotencyKey, JobFilter, JobStore, Page, PortResult};
@@ -28,6 +30,35 @@ const KEY_ATTRIBUTES: &[&str] = &[
     "held_by",
 ];
 
+/// DynamoDB reads one listing request makes at most.
+const MAX_LIST_READS: usize = 10;
+
+/// A listing's cursor: it must hold exactly the keys of the index the
+/// listing reads (`id`, `created_at` and the index's partition attribute),
+/// with the same partition value, or DynamoDB would refuse it (a 5xx) or
+/// page another listing. A cursor of another listing is the caller's
+/// mistake: `InvalidInput` naming `next_token`.
+fn listing_cursor(cursor: &str, key_attr: &str, key_value: &str) -> PortResult<Item> {
+    let item = decode_cursor(cursor, KEY_ATTRIBUTES)?;
+    let mut keys: Vec<&str> = item.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    let mut want = vec!["created_at", "id", key_attr];
+    want.sort_unstable();
+    let same_listing = keys == want
+        && item
+            .get(key_attr)
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+            == Some(key_value);
+    if same_listing {
+        Ok(item)
+    } else {
+        Err(StepError::invalid(
+            "next_token was issued for another listing (other type or status filters); list again without it",
+        ))
+    }
+}
+
 /// Items per page of the index queries (each page is one bounded read).
 const QUERY_PAGE: i32 = 100;
 
@@ -35,7 +66,30 @@ pub struct DynamoJobStore {
     client: Client,
     table: String,
     idempotency_table: String,
+    retention: Retention,
 }
+
+/// How long finished jobs and idempotency keys are kept: their items carry
+/// `expires_at` (epoch seconds), by which DynamoDB's TTL deletes them.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// After the job finished (its last update).
+    pub jobs: chrono::Duration,
+    /// After the key was first used.
+    pub keys: chrono::Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            jobs: chrono::Duration::days(90),
+            keys: chrono::Duration::hours(24 * 7),
+        }
+    }
+}
+
+/// The TTL attribute of the jobs and idempotency tables (infra/tables.json).
+pub const EXPIRES_AT: &str = "expires_at";
 
 impl DynamoJobStore {
     pub fn new(client: Client, names: &TableNames) -> Self {
@@ -43,13 +97,27 @@ impl DynamoJobStore {
             client,
             table: names.jobs(),
             idempotency_table: names.idempotency(),
+            retention: Retention::default(),
         }
     }
 
-    /// The stored item: the job plus the index attributes derived from it.
-    fn item(job: &Job) -> Result<Item, StepError> {
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The stored item: the job plus the index attributes derived from it
+    /// (and, once it has finished, when it expires).
+    fn item(&self, job: &Job) -> Result<Item, StepError> {
         let mut item = to_item("job", job)?;
         item.insert("kind".into(), s(KIND));
+        if job.status.is_terminal() {
+            let expires = job.updated_at + self.retention.jobs;
+            item.insert(
+                EXPIRES_AT.into(),
+                AttributeValue::N(expires.timestamp().to_string()),
+            );
+        }
         if job.job_type == JobType::RunnerJob
             && job.status == JobStatus::Queued
             && let Some(pool) = &job.pool
@@ -72,6 +140,7 @@ impl DynamoJobStore {
         item.remove("kind");
         item.remove("queue_pool");
         item.remove("held_by");
+        item.remove(EXPIRES_AT);
         from_item("job", item)
     }
 
@@ -117,7 +186,7 @@ impl DynamoJobStore {
 #[async_trait]
 impl JobStore for DynamoJobStore {
     async fn create(&self, job: &Job, key: Option<&IdempotencyKey>) -> PortResult<Created> {
-        let item = Self::item(job)?;
+        let item = self.item(job)?;
         let Some(key) = key else {
             self.client
                 .put_item()
@@ -141,6 +210,14 @@ impl JobStore for DynamoJobStore {
             .item("job_id", s(job.id.clone()))
             .item("request_hash", s(key.request_hash.clone()))
             .item("created_at", s(jobs_domain::time::format(&job.created_at)))
+            .item(
+                EXPIRES_AT,
+                AttributeValue::N(
+                    (job.created_at + self.retention.keys)
+                        .timestamp()
+                        .to_string(),
+                ),
+            )
             .condition_expression("attribute_not_exists(#k)")
             .expression_attribute_names("#k", "key")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -208,7 +285,7 @@ impl JobStore for DynamoJobStore {
             &self.client,
             &self.table,
             "id",
-            Self::item(job)?,
+            self.item(job)?,
             Some(expected_version),
             Replace::WholeItem,
             &format!("job {}", job.id),
@@ -229,11 +306,13 @@ impl JobStore for DynamoJobStore {
             (None, None) => ("by-created", "kind", KIND.to_string(), None),
         };
         let mut start = match cursor {
-            Some(c) => Some(decode_cursor(c, KEY_ATTRIBUTES)?),
+            Some(c) => Some(listing_cursor(c, key_attr, &key_value)?),
             None => None,
         };
         let mut items = Vec::new();
+        let mut reads = 0;
         loop {
+            reads += 1;
             let mut q = self
                 .client
                 .query()
@@ -257,7 +336,10 @@ impl JobStore for DynamoJobStore {
             }
             match resp.last_evaluated_key {
                 Some(k) if !k.is_empty() => {
-                    if items.len() >= limit {
+                    // A status filter within a type can skip many items:
+                    // the work per request is bounded, and a short page
+                    // with a cursor says there may be more.
+                    if items.len() >= limit || reads >= MAX_LIST_READS {
                         return Ok(Page {
                             items,
                             next: encode_cursor(&k),
