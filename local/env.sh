@@ -6,6 +6,11 @@ export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 export AWS_EC2_METADATA_DISABLED=true
 export CHECKPOINT_DISABLE=1
+# The clone these commands run in. Binaries in the shared target directory
+# may have been built from another clone (at another path) and found fresh;
+# this tells them where the repository is.
+WORKER_JOBS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export WORKER_JOBS_ROOT
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/worker-jobs/target}
 export TF_PROVIDER_MIRROR=${TF_PROVIDER_MIRROR:-/opt/tf-plugins}
 unset AWS_PROFILE AWS_SESSION_TOKEN

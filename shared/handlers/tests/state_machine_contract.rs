@@ -32,7 +32,7 @@ enum Shape {
 }
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    manifest_dir().join("../..")
 }
 
 /// The shape of a JSON Schema (as schemars writes them: `$ref`s into
@@ -545,4 +545,13 @@ fn every_function_is_a_step_served_by_its_own_crate() {
             entry.function
         );
     }
+}
+
+/// This package's directory, as cargo or nextest says at run time (a test
+/// binary built in another clone sharing the target directory still reads
+/// this clone's files).
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }

@@ -23,7 +23,7 @@ pub const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/sfn-local-tests";
 
 /// `local/sfn-local/testdata`.
 pub fn testdata_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata")
+    manifest_dir().join("testdata")
 }
 
 /// The text of `testdata/<name>.asl.json` (the files asl-validator checks).
@@ -34,7 +34,7 @@ pub fn testdata(name: &str) -> String {
 
 /// The workspace root (two levels above this crate).
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    manifest_dir()
         .join("../..")
         .canonicalize()
         .expect("workspace root")
@@ -344,4 +344,13 @@ pub fn lambdas(list: Vec<(&str, Arc<dyn LambdaFunction>)>) -> InProcessLambdas {
         l.register(name, f);
     }
     l
+}
+
+/// This package's directory, as cargo or nextest says at run time (a test
+/// binary built in another clone sharing the target directory still reads
+/// this clone's files).
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
