@@ -93,21 +93,74 @@ async fn timed(client: &reqwest::Client, req: reqwest::RequestBuilder) -> (u16, 
     }
 }
 
-/// Runs the mix with `clients` concurrent clients for `seconds`.
+/// Runs the mix against the stack's API, then against the same API over
+/// in-memory ports (its own share of the time: routing, validation, token
+/// hashing, JSON, HTTP), then times the emulator alone.
 pub async fn api(stack: &LocalStack, clients: usize, seconds: u64) -> Result<()> {
-    let base = stack.api_url.clone();
+    println!("\n== The local stack's API (DynamoDB in moto) ==");
+    drive(&stack.api_url, stack.admin_token.expose(), clients, seconds).await?;
+    println!("\n== The same API over in-memory ports (no emulator): its own share ==");
+    let memory = memory_api().await?;
+    let result = drive(
+        &format!("http://{}", memory.addr),
+        MEMORY_ADMIN,
+        clients,
+        seconds,
+    )
+    .await;
+    memory.stop().await;
+    result?;
+    dynamo_share(stack, clients, seconds.min(5)).await
+}
+
+const MEMORY_ADMIN: &str = "load-benchmark-admin-token";
+
+/// The HTTP API on 127.0.0.1 over the in-memory ports of `jobs-memory`.
+async fn memory_api() -> Result<crate::http_api::HttpApi> {
+    use jobs_memory::*;
+    let jobs = jobs_handlers::JobService::new(
+        Arc::new(MemoryJobStore::new()),
+        Arc::new(MemoryRunQueues::new()),
+        Arc::new(jobs_domain::ports::SystemClock),
+    );
+    let job_deps = jobs_handlers::JobApiDeps {
+        jobs: jobs.clone(),
+        identities: Arc::new(MemoryIdentityStore::new()),
+        identity_secrets: Arc::new(MemoryIdentitySecrets::new()),
+        workers: Arc::new(MemoryWorkerStore::new()),
+        starter: Arc::new(MemoryStarter::new()),
+        defaults: jobs_domain::params::Defaults::default(),
+        start_grace: chrono::Duration::seconds(120),
+        build_reports: Arc::new(MemoryArtifacts::new()),
+        build_logs: Arc::new(MemoryBuildLogs::new()),
+        refresh_batch: 100,
+    };
+    let runner_deps = jobs_handlers::RunnersApiDeps {
+        runners: Arc::new(MemoryRunnerStore::new()),
+        jobs,
+        admin_token: jobs_domain::SecretString::new(MEMORY_ADMIN),
+        heartbeat_ttl: chrono::Duration::seconds(90),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| LocalError::Setup(format!("binding the in-memory API: {e}")))?;
+    crate::http_api::HttpApi::start_on(listener, job_deps, runner_deps).await
+}
+
+/// Runs the mix with `clients` concurrent clients for `seconds`.
+async fn drive(base: &str, admin: &str, clients: usize, seconds: u64) -> Result<()> {
+    let base = base.to_string();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()
         .map_err(|e| LocalError::Setup(e.to_string()))?;
-    let admin = stack.admin_token.expose().to_string();
     // One Runner per client, each with its token.
     let mut runners = Vec::new();
     for i in 0..clients {
         let (status, reg, _) = timed(
             &http,
             http.post(format!("{base}/api/runners/register"))
-                .bearer_auth(&admin)
+                .bearer_auth(admin)
                 .json(&json!({"name": format!("load-runner-{i}"), "pool": "load"})),
         )
         .await;
@@ -188,7 +241,7 @@ pub async fn api(stack: &LocalStack, clients: usize, seconds: u64) -> Result<()>
     }
     let wall = started.elapsed().as_secs_f64();
     report(&samples, wall);
-    dynamo_share(stack, clients, seconds.min(5)).await
+    Ok(())
 }
 
 fn report(samples: &[Sample], wall: f64) {

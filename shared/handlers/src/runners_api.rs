@@ -16,6 +16,7 @@ use jobs_domain::job::{JobError, JobStatus, is_job_id};
 use jobs_domain::runner::{RegisterRequest, Runner, hash_token, new_token, verify_token};
 use jobs_domain::validate::{Fields, identifier};
 use jobs_domain::{ErrorKind, StepError};
+use rand::Rng;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -276,7 +277,7 @@ async fn claim(deps: &RunnersApiDeps, req: &Request, id: &str) -> ApiResult {
     let runner = authenticate(deps, req, id).await?;
     let runner = touch(deps, runner).await?;
     for _ in 0..5 {
-        let candidates = deps
+        let mut candidates = deps
             .jobs
             .store()
             .queued_runner_jobs(&runner.pool, CLAIM_BATCH)
@@ -284,6 +285,12 @@ async fn claim(deps: &RunnersApiDeps, req: &Request, id: &str) -> ApiResult {
         if candidates.is_empty() {
             return Ok(Response::empty(204));
         }
+        // Runners claiming at once would all race for the oldest job and
+        // all but one would lose, each loss a read and a refused write:
+        // each starts at a random one of the oldest few instead (a job
+        // waits at most a few claims longer than in strict order).
+        let start = rand::rng().random_range(0..candidates.len());
+        candidates.rotate_left(start);
         for candidate in candidates {
             let mut won = false;
             let job = deps
