@@ -23,7 +23,7 @@ use jobs_domain::inventory::{
     FetchOutcome, FetchStatus, GLOBAL, HostedZone, Inventory, ResourceType, Resources, Subnet, Vpc,
 };
 use jobs_domain::ports::{CallerIdentity, IdentitySecrets, PortResult};
-use jobs_domain::provider_errors::{self, fetch_status};
+use jobs_domain::provider_errors::{self, failed_outcome};
 use jobs_domain::{SecretString, StepError};
 use serde_json::Value;
 
@@ -131,20 +131,13 @@ impl AzureCloud {
         what: &str,
         account: &AzureAccount,
     ) -> PortResult<Value> {
-        let answer = self
-            .rest
-            .send(what, |c| c.get(url).bearer_auth(token.expose()))
-            .await?;
-        if !answer.ok() {
-            return Err(provider_errors::azure_arm(
-                answer.status,
-                &answer.body,
+        self.rest
+            .get_json(
                 what,
-                account,
-            ));
-        }
-        serde_json::from_str(&answer.body)
-            .map_err(|e| StepError::internal(format!("{what}: unreadable answer: {e}")))
+                |c| c.get(url).bearer_auth(token.expose()),
+                |a| provider_errors::azure_arm(a.status, &a.body, what, account),
+            )
+            .await
     }
 
     /// Every `value` item of a Resource Manager list, following `nextLink`.
@@ -357,16 +350,7 @@ fn ok(kind: ResourceType, count: usize) -> FetchOutcome {
 }
 
 fn failed(kind: ResourceType, e: &StepError) -> FetchOutcome {
-    FetchOutcome {
-        resource_type: kind,
-        region: GLOBAL.into(),
-        status: fetch_status(e),
-        count: 0,
-        message: Some(match &e.remedy {
-            Some(r) => format!("{} ({}: {})", e.message, r.code, r.hint),
-            None => e.message.clone(),
-        }),
-    }
+    failed_outcome(kind, GLOBAL, e)
 }
 
 /// A virtual network and its subnets, with its location.

@@ -36,7 +36,7 @@ use jobs_domain::inventory::{
     FetchOutcome, FetchStatus, GLOBAL, HostedZone, Inventory, ResourceType, Resources, Subnet, Vpc,
 };
 use jobs_domain::ports::{CallerIdentity, PortResult};
-use jobs_domain::provider_errors::{self, fetch_status};
+use jobs_domain::provider_errors::{self, failed_outcome};
 use jobs_domain::{SecretString, StepError};
 use serde_json::{Value, json};
 
@@ -231,22 +231,13 @@ impl GcpCloud {
         what: &str,
         account: &GcpAccount,
     ) -> PortResult<Value> {
-        let answer = self
-            .rest
-            .send(what, |c| {
-                c.get(url).query(query).bearer_auth(token.expose())
-            })
-            .await?;
-        if !answer.ok() {
-            return Err(provider_errors::gcp_api(
-                answer.status,
-                &answer.body,
+        self.rest
+            .get_json(
                 what,
-                account,
-            ));
-        }
-        serde_json::from_str(&answer.body)
-            .map_err(|e| StepError::internal(format!("{what}: unreadable answer: {e}")))
+                |c| c.get(url).query(query).bearer_auth(token.expose()),
+                |a| provider_errors::gcp_api(a.status, &a.body, what, account),
+            )
+            .await
     }
 
     /// Every item of a paged Google list (`items_key`), following
@@ -494,16 +485,7 @@ impl GcpCloud {
                 }
                 Err(e) => {
                     tracing::warn!(resource_type = kind.as_str(), region = %region, error = %e, "discovery call failed");
-                    outcomes.push(FetchOutcome {
-                        resource_type: kind,
-                        region,
-                        status: fetch_status(&e),
-                        count: 0,
-                        message: Some(match &e.remedy {
-                            Some(r) => format!("{} ({}: {})", e.message, r.code, r.hint),
-                            None => e.message,
-                        }),
-                    });
+                    outcomes.push(failed_outcome(kind, &region, &e));
                 }
             }
         }

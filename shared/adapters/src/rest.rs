@@ -163,6 +163,24 @@ impl Rest {
     }
 }
 
+impl Rest {
+    /// [`Rest::send`], then the answer's JSON when it is a 2xx, else the
+    /// error `refused` makes of it.
+    pub async fn get_json(
+        &self,
+        what: &str,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+        refused: impl FnOnce(&Answer) -> StepError,
+    ) -> PortResult<serde_json::Value> {
+        let answer = self.send(what, build).await?;
+        if !answer.ok() {
+            return Err(refused(&answer));
+        }
+        serde_json::from_str(&answer.body)
+            .map_err(|e| StepError::internal(format!("{what}: unreadable answer: {e}")))
+    }
+}
+
 /// Full-jitter exponential back-off.
 fn backoff(attempt: u32) -> Duration {
     let cap = BACKOFF * 2u32.pow(attempt.min(6));

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::error::{ErrorKind, StepError};
 use crate::identity::{AzureAccount, GcpAccount};
-use crate::inventory::FetchStatus;
+use crate::inventory::{FetchOutcome, FetchStatus, ResourceType};
 
 /// Longest provider text kept in a message (descriptions carry trace ids
 /// and timestamps after the useful first sentence).
@@ -315,6 +315,21 @@ pub fn subscription_disabled(account: &AzureAccount, state: &str) -> StepError {
         "SubscriptionDisabled",
         "Re-enable the subscription (Cost Management + Billing, or your account team) or register an enabled one.",
     )
+}
+
+/// The outcome of a (type, region) fetch that failed: its status, and the
+/// message with the remedy when the error has one.
+pub fn failed_outcome(kind: ResourceType, region: &str, error: &StepError) -> FetchOutcome {
+    FetchOutcome {
+        resource_type: kind,
+        region: region.to_string(),
+        status: fetch_status(error),
+        count: 0,
+        message: Some(match &error.remedy {
+            Some(r) => format!("{} ({}: {})", error.message, r.code, r.hint),
+            None => error.message.clone(),
+        }),
+    }
 }
 
 /// How a failed (type, region) fetch is reported in an inventory.
