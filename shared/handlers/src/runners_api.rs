@@ -285,12 +285,13 @@ async fn claim(deps: &RunnersApiDeps, req: &Request, id: &str) -> ApiResult {
         if candidates.is_empty() {
             return Ok(Response::empty(204));
         }
-        // Runners claiming at once would all race for the oldest job and
-        // all but one would lose, each loss a read and a refused write:
-        // each starts at a random one of the oldest few instead (a job
-        // waits at most a few claims longer than in strict order).
-        let start = rand::rng().random_range(0..candidates.len());
-        candidates.rotate_left(start);
+        // The oldest first. Runners claiming at once would then all race
+        // down the same list, each loss a read and a refused write: after
+        // the oldest, each goes on from a random one of the next few.
+        if candidates.len() > 2 {
+            let start = rand::rng().random_range(0..candidates.len() - 1);
+            candidates[1..].rotate_left(start);
+        }
         for candidate in candidates {
             let mut won = false;
             let job = deps
