@@ -198,13 +198,45 @@ pub async fn other_clouds(stack: &LocalStack, gcp_fake: bool, azure_fake: bool) 
     Ok(())
 }
 
-/// Prints each step's wall time (the figures the README quotes).
+fn time_of(v: &Value) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    v.as_str()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+}
+
+/// The seconds a job's own steps (every step but the Terraform builds)
+/// took, and its wall time from its first step's start to its last step's
+/// end.
+pub fn step_overhead(job: &Value) -> Option<(f64, f64)> {
+    let steps = job["steps"].as_array()?;
+    let (mut own, mut first, mut last) = (0.0, None, None);
+    for step in steps {
+        let (a, b) = (time_of(&step["started_at"])?, time_of(&step["ended_at"])?);
+        first = Some(first.map_or(a, |f: chrono::DateTime<_>| f.min(a)));
+        last = Some(last.map_or(b, |l: chrono::DateTime<_>| l.max(b)));
+        if !step["name"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Terraform")
+        {
+            own += (b - a).num_milliseconds() as f64 / 1000.0;
+        }
+    }
+    Some((own, (last? - first?).num_milliseconds() as f64 / 1000.0))
+}
+
+/// Prints each step's wall time (the figures the README quotes), and the
+/// share of the job's own steps in its wall time.
 pub fn print_step_times(job: &Value) {
+    let parse = time_of;
+    if let Some((own, wall)) = step_overhead(job)
+        && wall > 0.0
+    {
+        println!(
+            "  its own steps (all but Terraform) took {own:.2} s of its {wall:.1} s ({:.1} %)",
+            100.0 * own / wall
+        );
+    }
     for step in job["steps"].as_array().cloned().unwrap_or_default() {
-        let parse = |v: &Value| {
-            v.as_str()
-                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-        };
         let secs = match (parse(&step["started_at"]), parse(&step["ended_at"])) {
             (Some(a), Some(b)) => format!("{:>6.1} s", (b - a).num_milliseconds() as f64 / 1000.0),
             _ => "      -".into(),
@@ -398,4 +430,25 @@ pub async fn worker_lifecycle(stack: &LocalStack) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_overhead_is_every_step_but_terraform_against_the_wall_time() {
+        let job = json!({"steps": [
+            {"name": "MarkRunning", "started_at": "2026-12-01T10:00:00.000000Z", "ended_at": "2026-12-01T10:00:00.100000Z"},
+            {"name": "TerraformApply", "started_at": "2026-12-01T10:00:00.200000Z", "ended_at": "2026-12-01T10:00:20.200000Z"},
+            {"name": "ReportSuccess", "started_at": "2026-12-01T10:00:20.300000Z", "ended_at": "2026-12-01T10:00:20.400000Z"}
+        ]});
+        let (own, wall) = step_overhead(&job).unwrap();
+        assert!((own - 0.2).abs() < 1e-9, "{own}");
+        assert!((wall - 20.4).abs() < 1e-9, "{wall}");
+        assert_eq!(
+            step_overhead(&json!({"steps": [{"name": "X", "started_at": "2026-12-01T10:00:00Z"}]})),
+            None
+        );
+    }
 }
