@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need, without touching the
 # system: a project venv (.local/venv) with the pinned moto server and AWS
-# CLI, and (with --test-tools) the npm tools in node_modules and checkov in
-# its own venv (.local/checks-venv). Checks that
+# CLI, and (with --test-tools) the npm tools in node_modules, checkov in
+# its own venv (.local/checks-venv) and schemathesis in its own
+# (.local/schemathesis-venv). Checks that
 # Terraform and its provider mirror are on the machine. Safe to run again:
 # it only installs what is missing or changed.
 set -euo pipefail
@@ -32,6 +33,15 @@ if [ "${1:-}" = "--test-tools" ]; then
     python3 -m venv "$checks"
     "$checks/bin/pip" install --quiet --disable-pip-version-check -r "$root/local/requirements-checks.txt"
     echo "$checks_want" >"$checks_stamp"
+  fi
+  st="$root/.local/schemathesis-venv"
+  st_stamp="$st/.requirements.sha256"
+  st_want=$(sha256sum "$root/local/requirements-schemathesis.txt" | cut -d' ' -f1)
+  if [ ! -x "$st/bin/st" ] || [ "$(cat "$st_stamp" 2>/dev/null)" != "$st_want" ]; then
+    echo "setup: creating the schemathesis venv in .local/schemathesis-venv ..."
+    python3 -m venv "$st"
+    "$st/bin/pip" install --quiet --disable-pip-version-check -r "$root/local/requirements-schemathesis.txt"
+    echo "$st_want" >"$st_stamp"
   fi
 fi
 

@@ -25,3 +25,6 @@ step "checkov over infra/ (every finding fixed, or skipped inline with its reaso
 .local/checks-venv/bin/checkov -d infra --framework terraform --quiet --compact --skip-download
 step "cargo nextest (unit, engine, API and end-to-end tests)"
 cargo nextest run --workspace --no-fail-fast "$@"
+
+step "schemathesis over the OpenAPI document against the local stack (every check and phase)"
+local/schemathesis.sh

@@ -494,3 +494,31 @@ async fn finished_jobs_and_idempotency_keys_carry_their_expiry_for_dynamodb_ttl(
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_json_payload_is_kept_as_sent_and_listings_still_read() {
+    let s = stack().await;
+    let a = api(&s);
+    // Keys DynamoDB refuses as attribute names, or that look like its own
+    // type tags, deep nesting: a payload is the caller's JSON, kept as text.
+    let mut deep = json!({"leaf": true});
+    for _ in 0..40 {
+        deep = json!({"d": deep});
+    }
+    let payload = json!({"": 1, "BOOL": {"S": false}, "M": [null, {"N": "x"}], "deep": deep});
+    let job = a
+        .submit("RUNNER_JOB", json!({"payload": payload}))
+        .await
+        .unwrap();
+    let id = job["id"].as_str().unwrap();
+    let read = a
+        .expect(200, Method::GET, &format!("/api/jobs/{id}"), None, None)
+        .await
+        .unwrap();
+    assert_eq!(read["params"]["payload"], payload);
+    for path in ["/api/jobs", "/api/jobs?type=RUNNER_JOB", "/api/jobs?status=QUEUED"] {
+        let page = a.expect(200, Method::GET, path, None, None).await.unwrap();
+        assert_eq!(page["jobs"][0]["params"]["payload"], payload, "{path}");
+    }
+    s.stop().await;
+}

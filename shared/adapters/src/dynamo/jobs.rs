@@ -30,6 +30,16 @@ const KEY_ATTRIBUTES: &[&str] = &[
     "held_by",
 ];
 
+/// Job fields holding the caller's JSON, stored as text.
+const CALLER_JSON: &[&str] = &["params", "result"];
+
+fn json_field<'a>(job: &'a Job, field: &str) -> Option<&'a serde_json::Value> {
+    match field {
+        "params" => Some(&job.params),
+        _ => job.result.as_ref(),
+    }
+}
+
 /// DynamoDB reads one listing request makes at most.
 const MAX_LIST_READS: usize = 10;
 
@@ -110,6 +120,14 @@ impl DynamoJobStore {
     /// (and, once it has finished, when it expires).
     fn item(&self, job: &Job) -> Result<Item, StepError> {
         let mut item = to_item("job", job)?;
+        // The caller's own JSON (a runner job's payload, a runner's result)
+        // is stored as text: as a map it would be bound by DynamoDB's rules
+        // for attribute names (an empty key is refused) and nesting depth.
+        for field in CALLER_JSON {
+            if let Some(value) = json_field(job, field) {
+                item.insert(field.to_string(), s(value.to_string()));
+            }
+        }
         item.insert("kind".into(), s(KIND));
         if job.status.is_terminal() {
             let expires = job.updated_at + self.retention.jobs;
@@ -137,6 +155,18 @@ impl DynamoJobStore {
 
     fn decode(item: Item) -> Result<Job, StepError> {
         let mut item = item;
+        for field in CALLER_JSON {
+            // (A record written before this stored its JSON as a map, and a
+            // string result as that string: not JSON text, kept as it is.)
+            if let Some(AttributeValue::S(text)) = item.get(*field)
+                && let Ok(value) = serde_json::from_str::<serde_json::Value>(text)
+            {
+                let attribute = serde_dynamo::to_attribute_value(value).map_err(|e| {
+                    StepError::internal(format!("decoding job {field}: {e}"))
+                })?;
+                item.insert(field.to_string(), attribute);
+            }
+        }
         item.remove("kind");
         item.remove("queue_pool");
         item.remove("held_by");
