@@ -516,7 +516,11 @@ async fn any_json_payload_is_kept_as_sent_and_listings_still_read() {
         .await
         .unwrap();
     assert_eq!(read["params"]["payload"], payload);
-    for path in ["/api/jobs", "/api/jobs?type=RUNNER_JOB", "/api/jobs?status=QUEUED"] {
+    for path in [
+        "/api/jobs",
+        "/api/jobs?type=RUNNER_JOB",
+        "/api/jobs?status=QUEUED",
+    ] {
         let page = a.expect(200, Method::GET, path, None, None).await.unwrap();
         assert_eq!(page["jobs"][0]["params"]["payload"], payload, "{path}");
     }

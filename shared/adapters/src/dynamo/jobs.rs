@@ -161,9 +161,8 @@ impl DynamoJobStore {
             if let Some(AttributeValue::S(text)) = item.get(*field)
                 && let Ok(value) = serde_json::from_str::<serde_json::Value>(text)
             {
-                let attribute = serde_dynamo::to_attribute_value(value).map_err(|e| {
-                    StepError::internal(format!("decoding job {field}: {e}"))
-                })?;
+                let attribute = serde_dynamo::to_attribute_value(value)
+                    .map_err(|e| StepError::internal(format!("decoding job {field}: {e}")))?;
                 item.insert(field.to_string(), attribute);
             }
         }
