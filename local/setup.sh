@@ -9,40 +9,30 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-venv="$root/.local/venv"
-stamp="$venv/.requirements.sha256"
-want=$(sha256sum "$root/local/requirements.txt" | cut -d' ' -f1)
 
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "setup: creating the Python venv in .local/venv (moto, awscli) ..."
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/local/requirements.txt"
-  echo "$want" >"$stamp"
-fi
+# venv NAME REQUIREMENTS WHAT: (re)creates .local/NAME from
+# local/REQUIREMENTS when it is missing or the pinned list changed.
+venv() {
+  local dir="$root/.local/$1" req="$root/local/$2"
+  local stamp="$dir/.requirements.sha256" want
+  want=$(sha256sum "$req" | cut -d' ' -f1)
+  if [ ! -x "$dir/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "setup: creating the Python venv in .local/$1 ($3) ..."
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+    echo "$want" >"$stamp"
+  fi
+}
+
+venv venv requirements.txt "moto, awscli"
 
 if [ "${1:-}" = "--test-tools" ]; then
   if [ ! -x "$root/node_modules/.bin/asl-validator" ]; then
     echo "setup: installing asl-validator (npm) ..."
     (cd "$root" && npm ci --silent --no-audit --no-fund)
   fi
-  checks="$root/.local/checks-venv"
-  checks_stamp="$checks/.requirements.sha256"
-  checks_want=$(sha256sum "$root/local/requirements-checks.txt" | cut -d' ' -f1)
-  if [ ! -x "$checks/bin/checkov" ] || [ "$(cat "$checks_stamp" 2>/dev/null)" != "$checks_want" ]; then
-    echo "setup: creating the checks venv in .local/checks-venv (checkov) ..."
-    python3 -m venv "$checks"
-    "$checks/bin/pip" install --quiet --disable-pip-version-check -r "$root/local/requirements-checks.txt"
-    echo "$checks_want" >"$checks_stamp"
-  fi
-  st="$root/.local/schemathesis-venv"
-  st_stamp="$st/.requirements.sha256"
-  st_want=$(sha256sum "$root/local/requirements-schemathesis.txt" | cut -d' ' -f1)
-  if [ ! -x "$st/bin/st" ] || [ "$(cat "$st_stamp" 2>/dev/null)" != "$st_want" ]; then
-    echo "setup: creating the schemathesis venv in .local/schemathesis-venv ..."
-    python3 -m venv "$st"
-    "$st/bin/pip" install --quiet --disable-pip-version-check -r "$root/local/requirements-schemathesis.txt"
-    echo "$st_want" >"$st_stamp"
-  fi
+  venv checks-venv requirements-checks.txt checkov
+  venv schemathesis-venv requirements-schemathesis.txt schemathesis
 fi
 
 if ! command -v terraform >/dev/null 2>&1; then

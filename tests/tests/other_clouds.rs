@@ -606,3 +606,38 @@ fn percent_decode(s: &str) -> String {
 fn serde_urlencoded_pairs(body: &str) -> Vec<(String, String)> {
     serde_urlencoded::from_str(body).unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gcp_identity_naming_regions_reads_those_only_and_reports_an_unknown_one() {
+    let (google, _azure, s) = with_other_clouds(3, 100).await;
+    put(
+        &s,
+        "acme-eu",
+        &gcp_with(|b| b["regions"] = json!(["europe-west1", "mars-north1"])),
+    )
+    .await;
+    let job = run(&s, "FETCH_RESOURCES", "acme-eu").await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    let view = identity(&s, "acme-eu").await;
+    assert_eq!(
+        view["resources"]["subnets"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["europe-west1"]
+    );
+    assert_eq!(view["summary"]["subnets"], 3);
+    let unknown = view["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["region"] == "mars-north1")
+        .unwrap()
+        .clone();
+    assert_eq!(unknown["status"], "region_disabled", "{unknown}");
+    let reqs = google.requests();
+    assert_eq!(requests_to(&reqs, "/regions/us-central1/"), 0);
+    assert_eq!(requests_to(&reqs, "/regions/mars-north1/"), 0);
+    s.stop().await;
+}

@@ -227,7 +227,6 @@ pub fn step_overhead(job: &Value) -> Option<(f64, f64)> {
 /// Prints each step's wall time (the figures the README quotes), and the
 /// share of the job's own steps in its wall time.
 pub fn print_step_times(job: &Value) {
-    let parse = time_of;
     if let Some((own, wall)) = step_overhead(job)
         && wall > 0.0
     {
@@ -237,7 +236,7 @@ pub fn print_step_times(job: &Value) {
         );
     }
     for step in job["steps"].as_array().cloned().unwrap_or_default() {
-        let secs = match (parse(&step["started_at"]), parse(&step["ended_at"])) {
+        let secs = match (time_of(&step["started_at"]), time_of(&step["ended_at"])) {
             (Some(a), Some(b)) => format!("{:>6.1} s", (b - a).num_milliseconds() as f64 / 1000.0),
             _ => "      -".into(),
         };

@@ -75,7 +75,7 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
 }
 
-async fn timed(client: &reqwest::Client, req: reqwest::RequestBuilder) -> (u16, Value, u64) {
+async fn timed(req: reqwest::RequestBuilder) -> (u16, Value, u64) {
     let started = Instant::now();
     let result = async {
         let resp = req.send().await?;
@@ -84,7 +84,6 @@ async fn timed(client: &reqwest::Client, req: reqwest::RequestBuilder) -> (u16, 
         Ok::<_, reqwest::Error>((status, body))
     }
     .await;
-    let _ = client;
     let micros = started.elapsed().as_micros() as u64;
     match result {
         Ok((status, body)) => (status, body, micros),
@@ -158,7 +157,6 @@ async fn drive(base: &str, admin: &str, clients: usize, seconds: u64) -> Result<
     let mut runners = Vec::new();
     for i in 0..clients {
         let (status, reg, _) = timed(
-            &http,
             http.post(format!("{base}/api/runners/register"))
                 .bearer_auth(admin)
                 .json(&json!({"name": format!("load-runner-{i}"), "pool": "load"})),
@@ -213,7 +211,7 @@ async fn drive(base: &str, admin: &str, clients: usize, seconds: u64) -> Result<
                         .post(format!("{base}/api/runners/{runner_id}/claim"))
                         .bearer_auth(&token),
                 };
-                let (status, body, micros) = timed(&http, req).await;
+                let (status, body, micros) = timed(req).await;
                 samples.push(Sample { op, status, micros });
                 if op == Op::Submit && status == 202
                     && let Some(id) = body["id"].as_str()
@@ -228,7 +226,7 @@ async fn drive(base: &str, admin: &str, clients: usize, seconds: u64) -> Result<
                         .post(format!("{base}/api/runners/{runner_id}/jobs/{job}/complete"))
                         .bearer_auth(&token)
                         .json(&json!({"status": "SUCCESS", "result": {"ok": true}}));
-                    let (status, _, micros) = timed(&http, req).await;
+                    let (status, _, micros) = timed(req).await;
                     samples.push(Sample { op: Op::Complete, status, micros });
                 }
             }

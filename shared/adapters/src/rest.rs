@@ -161,9 +161,7 @@ impl Rest {
             }
         }
     }
-}
 
-impl Rest {
     /// [`Rest::send`], then the answer's JSON when it is a 2xx, else the
     /// error `refused` makes of it.
     pub async fn get_json(

@@ -405,10 +405,16 @@ impl IdentityRequest {
     }
 }
 
-/// A Google Cloud project id: 6–30 characters, lowercase letters, digits
-/// and hyphens, starting with a letter and not ending with a hyphen.
-fn gcp_project_id(field: &str, v: &str) -> Result<String, FieldError> {
-    let ok = (6..=30).contains(&v.len())
+/// A Google resource id: `len` lowercase letters, digits and hyphens,
+/// starting with a letter and not ending with a hyphen; `what` says what
+/// was expected.
+fn gcp_name(
+    field: &str,
+    v: &str,
+    len: std::ops::RangeInclusive<usize>,
+    what: &str,
+) -> Result<String, FieldError> {
+    let ok = len.contains(&v.len())
         && v.starts_with(|c: char| c.is_ascii_lowercase())
         && !v.ends_with('-')
         && v.chars()
@@ -416,13 +422,18 @@ fn gcp_project_id(field: &str, v: &str) -> Result<String, FieldError> {
     if ok {
         Ok(v.to_string())
     } else {
-        Err(FieldError::new(
-            field,
-            format!(
-                "{v:?} is not a Google Cloud project id (6-30 lowercase letters, digits and hyphens, starting with a letter)"
-            ),
-        ))
+        Err(FieldError::new(field, format!("{v:?} is not {what}")))
     }
+}
+
+/// A Google Cloud project id: 6–30 characters.
+fn gcp_project_id(field: &str, v: &str) -> Result<String, FieldError> {
+    gcp_name(
+        field,
+        v,
+        6..=30,
+        "a Google Cloud project id (6-30 lowercase letters, digits and hyphens, starting with a letter)",
+    )
 }
 
 /// A project number: digits only (it appears in the audience).
@@ -437,25 +448,14 @@ fn gcp_project_number(field: &str, v: &str) -> Result<String, FieldError> {
     }
 }
 
-/// A workload identity pool or provider id: 4–32 lowercase letters,
-/// digits and hyphens (the `gcp-` prefix is reserved by Google).
+/// A workload identity pool or provider id: 4–32 characters, and the
+/// `gcp-` prefix is reserved by Google.
 fn gcp_federation_id(field: &str, v: &str) -> Result<String, FieldError> {
-    let ok = (4..=32).contains(&v.len())
-        && v.starts_with(|c: char| c.is_ascii_lowercase())
-        && !v.ends_with('-')
-        && !v.starts_with("gcp-")
-        && v.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok {
-        Ok(v.to_string())
-    } else {
-        Err(FieldError::new(
-            field,
-            format!(
-                "{v:?} is not a workload identity pool or provider id (4-32 lowercase letters, digits and hyphens, not starting with gcp-)"
-            ),
-        ))
+    let what = "a workload identity pool or provider id (4-32 lowercase letters, digits and hyphens, not starting with gcp-)";
+    if v.starts_with("gcp-") {
+        return Err(FieldError::new(field, format!("{v:?} is not {what}")));
     }
+    gcp_name(field, v, 4..=32, what)
 }
 
 /// A service account email: `NAME@PROJECT.iam.gserviceaccount.com` or a

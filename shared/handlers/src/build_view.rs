@@ -56,13 +56,7 @@ pub async fn show_running_builds(deps: &JobApiDeps, job: &Job, view: &mut Value)
 }
 
 fn bad(field: &str, message: String) -> ApiError {
-    ApiError {
-        allow: None,
-        status: 400,
-        code: "INVALID_FIELD",
-        field: Some(field.into()),
-        message,
-    }
+    jobs_domain::FieldError::new(field, message).into()
 }
 
 /// `GET /api/jobs/{id}/logs?step=&next_token=&limit=`: a page of a build

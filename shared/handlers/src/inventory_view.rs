@@ -5,6 +5,7 @@
 //! identity's own view leaves out an inventory too large to answer whole.
 
 use base64::Engine;
+use jobs_domain::FieldError;
 use jobs_domain::inventory::{Inventory, ResourceType};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -32,13 +33,7 @@ struct Cursor {
 }
 
 fn field_error(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError {
-        allow: None,
-        status: 400,
-        code: "INVALID_FIELD",
-        field: Some(field.into()),
-        message: message.into(),
-    }
+    FieldError::new(field, message).into()
 }
 
 fn decode(token: &str) -> Option<Cursor> {
