@@ -26,9 +26,10 @@ resource "aws_dynamodb_table" "this" {
       hash_key = global_secondary_index.value.hash_key
       # try(): range_key is optional in tables.json.
       range_key = try(global_secondary_index.value.range_key, null)
-      # The code reads whole items from every index (job lists, runner
-      # queues) and never fetches the base item again.
-      projection_type = "ALL"
+      # An index with a projection copies only those attributes (what its
+      # queries read: the job listings); the runner queues read whole items.
+      projection_type    = can(global_secondary_index.value.projection) ? "INCLUDE" : "ALL"
+      non_key_attributes = try(global_secondary_index.value.projection, null)
     }
   }
 

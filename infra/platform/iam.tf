@@ -45,16 +45,19 @@ locals {
     }
 
     # job-api: create (PutItem, in a transaction with the idempotency key),
-    # get, update, and lists by creation time, status and type.
+    # get, update, an owner's listings (by type, status or both), and the
+    # open jobs the sweeper and the refresh scheduler read.
     jobs_api = {
       Sid    = "JobsApi"
       Effect = "Allow"
       Action = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"]
       Resource = [
         local.table_arn["jobs"],
-        local.index_arn["jobs/by-created"],
-        local.index_arn["jobs/by-status"],
-        local.index_arn["jobs/by-type"],
+        local.index_arn["jobs/by-owner"],
+        local.index_arn["jobs/by-owner-type"],
+        local.index_arn["jobs/by-owner-status"],
+        local.index_arn["jobs/by-owner-type-status"],
+        local.index_arn["jobs/open-jobs"],
       ]
     }
 

@@ -69,6 +69,9 @@ locals {
       IDENTITY_SECRET_PREFIX     = var.identity_secret_prefix
       IDENTITY_SECRET_KMS_KEY_ID = aws_kms_key.platform.arn
       REFRESH_BATCH              = tostring(var.refresh_batch)
+      # Whose records a call reads and writes: the verified token's claim
+      # under JWT authorization, else a header of the (signed) call.
+      OWNER_SOURCE = var.job_api_authorization == "JWT" ? "jwt:${var.owner_claim}" : "header:${var.owner_header}"
       }, {
       # Unset = the code's defaults (jobs_domain::params::Defaults).
       for k, v in {

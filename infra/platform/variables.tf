@@ -247,6 +247,28 @@ variable "job_api_authorization" {
   }
 }
 
+variable "owner_header" {
+  description = "The header naming the organization a job API call acts for (job_api_authorization = AWS_IAM or NONE): the platform signs the call and sets it."
+  type        = string
+  default     = "X-Organization-Id"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,64}$", var.owner_header))
+    error_message = "owner_header must be a header name: 1-64 letters, digits, '-' and '_'."
+  }
+}
+
+variable "owner_claim" {
+  description = "The JWT claim naming the organization a job API call acts for (job_api_authorization = JWT)."
+  type        = string
+  default     = "org_id"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_:.-]{1,64}$", var.owner_claim))
+    error_message = "owner_claim must be a claim name: 1-64 letters, digits and '_:.-'."
+  }
+}
+
 variable "jwt_issuer" {
   description = "Issuer URL of the JWT authorizer (job_api_authorization = JWT)."
   type        = string

@@ -329,6 +329,7 @@ async fn a_job_whose_start_was_lost_is_started_by_the_sweeper() {
         cloud_identity_id: id,
     };
     let job = jobs_domain::job::Job::new(
+        local_stack::api_client::DEMO_OWNER,
         jobs_domain::job::JobType::FetchResources,
         params.to_value(),
         chrono::Utc::now(),

@@ -101,7 +101,7 @@ async fn the_openapi_document_is_true() {
             201,
             Method::POST,
             "/api/runners/register",
-            Some(json!({"name": "runner-doc"})),
+            Some(json!({"name": "runner-doc", "owner": local_stack::api_client::DEMO_OWNER})),
             Some(&admin),
         )
         .await
@@ -214,7 +214,7 @@ async fn the_openapi_document_is_true() {
             "/api/runners/register",
             "post",
             "/api/runners/register".into(),
-            Some(json!({"name": "runner-doc"})),
+            Some(json!({"name": "runner-doc", "owner": local_stack::api_client::DEMO_OWNER})),
             Some(admin.clone()),
             200,
         ),

@@ -17,7 +17,7 @@ async fn register(s: &LocalStack, name: &str) -> (String, String) {
             201,
             Method::POST,
             "/api/runners/register",
-            Some(json!({"name": name})),
+            Some(json!({"name": name, "owner": local_stack::api_client::DEMO_OWNER})),
             Some(s.admin_token.expose()),
         )
         .await
@@ -65,7 +65,7 @@ async fn tokens_are_checked_hashed_and_rotated_on_re_registration() {
         .call(
             Method::POST,
             "/api/runners/register",
-            Some(json!({"name": "runner-x"})),
+            Some(json!({"name": "runner-x", "owner": local_stack::api_client::DEMO_OWNER})),
             None,
         )
         .await
@@ -75,7 +75,7 @@ async fn tokens_are_checked_hashed_and_rotated_on_re_registration() {
         .call(
             Method::POST,
             "/api/runners/register",
-            Some(json!({"name": "runner-x"})),
+            Some(json!({"name": "runner-x", "owner": local_stack::api_client::DEMO_OWNER})),
             Some("guess"),
         )
         .await
@@ -119,7 +119,7 @@ async fn tokens_are_checked_hashed_and_rotated_on_re_registration() {
             200,
             Method::POST,
             "/api/runners/register",
-            Some(json!({"name": "runner-x"})),
+            Some(json!({"name": "runner-x", "owner": local_stack::api_client::DEMO_OWNER})),
             Some(s.admin_token.expose()),
         )
         .await

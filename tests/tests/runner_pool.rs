@@ -157,7 +157,7 @@ async fn a_third_of_the_runners_die_midway_and_every_job_succeeds_exactly_once()
                 201,
                 Method::POST,
                 "/api/runners/register",
-                Some(json!({"name": format!("pool-runner-{i}")})),
+                Some(json!({"name": format!("pool-runner-{i}"), "owner": local_stack::api_client::DEMO_OWNER})),
                 Some(s.admin_token.expose()),
             )
             .await

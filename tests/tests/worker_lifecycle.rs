@@ -349,7 +349,7 @@ async fn a_terraform_failure_midway_fails_the_job_with_its_message_and_destroy_c
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_worker_input_is_refused_and_nothing_is_provisioned() {
     let s = stack().await;
-    let client = reqwest::Client::new();
+    let client = local_stack::api_client::owner_client(local_stack::api_client::DEMO_OWNER);
     let url = format!("{}/api/jobs", s.api_url);
     for (params, status, field) in [
         (

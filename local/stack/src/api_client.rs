@@ -8,7 +8,25 @@ use serde_json::{Value, json};
 
 use crate::{LocalError, Result};
 
-/// A small HTTP client for the stack's API.
+/// An HTTP client whose every request carries the owner header.
+pub fn owner_client(owner: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(value) = reqwest::header::HeaderValue::from_str(owner) {
+        headers.insert(OWNER_HEADER, value);
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap_or_default()
+}
+
+/// The organization the demo and the tests act for, unless they say.
+pub const DEMO_OWNER: &str = "org-demo";
+/// The header the local stack reads the owner from (IAM authorization's
+/// way: the platform signs the call and names the organization).
+pub const OWNER_HEADER: &str = "X-Organization-Id";
+
+/// A small HTTP client for the stack's API, acting for one owner.
 pub struct Api {
     base: String,
     client: reqwest::Client,
@@ -16,9 +34,14 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: &str) -> Api {
+        Self::for_owner(base, DEMO_OWNER)
+    }
+
+    /// A client whose every request names `owner`.
+    pub fn for_owner(base: &str, owner: &str) -> Api {
         Api {
             base: base.trim_end_matches('/').to_string(),
-            client: reqwest::Client::new(),
+            client: owner_client(owner),
         }
     }
 

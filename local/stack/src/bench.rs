@@ -15,6 +15,8 @@ use crate::seed::{SeedSpec, seed};
 use crate::stack::LocalStack;
 use crate::{LocalError, Result, paths};
 
+/// The owner of the benchmarks' identities.
+const BENCH_OWNER: &str = "bench";
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
 
 /// The smallest number of HTTP calls that can list what the account holds
@@ -53,6 +55,7 @@ pub async fn discovery(stack: &LocalStack, runs: usize) -> Result<()> {
     seed(&stack.sdk, &spec).await?;
     let identity = CloudIdentity {
         id: "bench".into(),
+        owner: BENCH_OWNER.into(),
         account: CloudAccount::Aws(AwsAccount {
             role_arn: spec.role_arn(),
             external_id: spec.external_id.clone(),
@@ -235,6 +238,7 @@ impl jobs_domain::ports::IdentitySecrets for FixedSecret {
     async fn put(
         &self,
         _: &str,
+        _: &str,
         _: &jobs_domain::SecretString,
     ) -> jobs_domain::ports::PortResult<String> {
         Ok("bench".into())
@@ -296,6 +300,7 @@ pub async fn other_clouds(runs: usize) -> Result<()> {
         };
         Ok(CloudIdentity {
             id: id.into(),
+            owner: BENCH_OWNER.into(),
             account,
             created_at: now,
             updated_at: now,

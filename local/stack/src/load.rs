@@ -113,6 +113,8 @@ pub async fn api(stack: &LocalStack, clients: usize, seconds: u64) -> Result<()>
 }
 
 const MEMORY_ADMIN: &str = "load-benchmark-admin-token";
+/// The organization the benchmark's clients act for.
+const LOAD_OWNER: &str = "org-load";
 
 /// The HTTP API on 127.0.0.1 over the in-memory ports of `jobs-memory`.
 async fn memory_api() -> Result<crate::http_api::HttpApi> {
@@ -133,6 +135,7 @@ async fn memory_api() -> Result<crate::http_api::HttpApi> {
         build_reports: Arc::new(MemoryArtifacts::new()),
         build_logs: Arc::new(MemoryBuildLogs::new()),
         refresh_batch: 100,
+        owner_source: Default::default(),
     };
     let runner_deps = jobs_handlers::RunnersApiDeps {
         runners: Arc::new(MemoryRunnerStore::new()),
@@ -149,8 +152,14 @@ async fn memory_api() -> Result<crate::http_api::HttpApi> {
 /// Runs the mix with `clients` concurrent clients for `seconds`.
 async fn drive(base: &str, admin: &str, clients: usize, seconds: u64) -> Result<()> {
     let base = base.to_string();
+    let mut owner = reqwest::header::HeaderMap::new();
+    owner.insert(
+        crate::api_client::OWNER_HEADER,
+        reqwest::header::HeaderValue::from_static(LOAD_OWNER),
+    );
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
+        .default_headers(owner)
         .build()
         .map_err(|e| LocalError::Setup(e.to_string()))?;
     // One Runner per client, each with its token.
@@ -159,7 +168,7 @@ async fn drive(base: &str, admin: &str, clients: usize, seconds: u64) -> Result<
         let (status, reg, _) = timed(
             http.post(format!("{base}/api/runners/register"))
                 .bearer_auth(admin)
-                .json(&json!({"name": format!("load-runner-{i}"), "pool": "load"})),
+                .json(&json!({"name": format!("load-runner-{i}"), "owner": LOAD_OWNER, "pool": "load"})),
         )
         .await;
         if status != 201 {

@@ -368,6 +368,7 @@ impl LocalStack {
             identity_secret_prefix: jobs_runtime::config::IDENTITY_SECRET_PREFIX.into(),
             refresh_batch: 100,
             identity_secret_kms_key: None,
+            owner_source: Default::default(),
         };
         let job_deps = wire::job_api_deps(&job_config, &sdk, sfn_client);
         // What EventBridge does on AWS: execution status changes reach the

@@ -118,7 +118,7 @@ impl HttpRunnerRegistry {
 #[async_trait]
 impl RunnerRegistry for HttpRunnerRegistry {
     async fn register(&self, request: &RegisterRequest) -> PortResult<Registration> {
-        let body = json!({"id": request.id, "name": request.name, "pool": request.pool});
+        let body = json!({"id": request.id, "name": request.name, "owner": request.owner, "pool": request.pool});
         let (status, out) = self
             .send(
                 "registering the worker",

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
+use jobs_domain::owner::scoped;
 use jobs_domain::ports::{IdentitySecrets, PortResult, WorkerSecrets};
 use jobs_domain::{SecretString, StepError};
 
@@ -115,8 +116,14 @@ impl SecretsManagerIdentitySecrets {
 
 #[async_trait]
 impl IdentitySecrets for SecretsManagerIdentitySecrets {
-    async fn put(&self, identity_id: &str, value: &SecretString) -> PortResult<String> {
-        let name = format!("{}{identity_id}", self.prefix);
+    async fn put(
+        &self,
+        owner: &str,
+        identity_id: &str,
+        value: &SecretString,
+    ) -> PortResult<String> {
+        // One secret per identity: `{prefix}{owner}/{id}`.
+        let name = format!("{}{}", self.prefix, scoped(owner, identity_id));
         let created = self
             .client
             .create_secret()
@@ -130,6 +137,12 @@ impl IdentitySecrets for SecretsManagerIdentitySecrets {
                 aws_sdk_secretsmanager::types::Tag::builder()
                     .key("cloud-identity")
                     .value(identity_id)
+                    .build(),
+            )
+            .tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key("owner")
+                    .value(owner)
                     .build(),
             )
             .send()

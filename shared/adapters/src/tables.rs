@@ -34,6 +34,23 @@ pub struct IndexSpec {
     pub hash_key: String,
     #[serde(default)]
     pub range_key: Option<String>,
+    /// The non-key attributes the index copies (INCLUDE); `None`: all.
+    #[serde(default)]
+    pub projection: Option<Vec<String>>,
+}
+
+impl IndexSpec {
+    fn projection(&self) -> Projection {
+        match &self.projection {
+            Some(attrs) => Projection::builder()
+                .projection_type(ProjectionType::Include)
+                .set_non_key_attributes(Some(attrs.clone()))
+                .build(),
+            None => Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        }
+    }
 }
 
 /// Every table, by logical name.
@@ -149,11 +166,7 @@ pub async fn create_all(
                 GlobalSecondaryIndex::builder()
                     .index_name(&index.name)
                     .set_key_schema(Some(keys(&index.hash_key, &index.range_key)?))
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
+                    .projection(index.projection())
                     .build()
                     .map_err(|e| StepError::internal(e.to_string()))?,
             );

@@ -179,6 +179,9 @@ impl RoleArn {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CloudIdentity {
     pub id: String,
+    /// The organization the identity belongs to (see [`crate::owner`]):
+    /// ids are unique within an owner.
+    pub owner: String,
     #[serde(flatten)]
     pub account: CloudAccount,
     #[serde(with = "crate::time")]
@@ -732,7 +735,7 @@ mod tests {
     fn stored_identities_keep_their_flat_shape() {
         let aws = json!({
             "id": "acme", "provider": "aws", "role_arn": "arn:aws:iam::111122223333:role/r",
-            "external_id": "x", "regions": {"mode": "all_enabled"},
+            "external_id": "x", "regions": {"mode": "all_enabled"}, "owner": "org-1",
             "created_at": "2026-01-01T00:00:00.000000Z", "updated_at": "2026-01-01T00:00:00.000000Z", "version": 1
         });
         let identity: CloudIdentity = serde_json::from_value(aws.clone()).unwrap();

@@ -185,6 +185,8 @@ pub struct JobError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub id: String,
+    /// The organization the job belongs to (see [`crate::owner`]).
+    pub owner: String,
     #[serde(rename = "type")]
     pub job_type: JobType,
     pub status: JobStatus,
@@ -221,10 +223,85 @@ pub struct Job {
     pub requeues: u32,
 }
 
+/// What a listing shows of a job: the attributes its indexes project (the
+/// whole record is `GET /api/jobs/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSummary {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub job_type: JobType,
+    pub status: JobStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobError>,
+    #[serde(with = "crate::time")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::time")]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An unfinished job run by a state machine, as the sweeper and the refresh
+/// scheduler read it across owners.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenJob {
+    pub id: String,
+    pub owner: String,
+    #[serde(rename = "type")]
+    pub job_type: JobType,
+    pub status: JobStatus,
+    pub params: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_arn: Option<String>,
+    #[serde(with = "crate::time")]
+    pub created_at: DateTime<Utc>,
+}
+
 impl Job {
-    pub fn new(job_type: JobType, params: Value, now: DateTime<Utc>) -> Job {
+    /// Whether the job is in the open-jobs listing: unfinished and run by a
+    /// state machine.
+    pub fn is_open(&self) -> bool {
+        !self.status.is_terminal() && self.job_type.state_machine().is_some()
+    }
+
+    /// A runner job's queue: its pool within its owner.
+    pub fn queue(&self) -> Option<String> {
+        self.pool
+            .as_deref()
+            .map(|pool| crate::owner::scoped(&self.owner, pool))
+    }
+}
+
+impl From<&Job> for OpenJob {
+    fn from(job: &Job) -> Self {
+        OpenJob {
+            id: job.id.clone(),
+            owner: job.owner.clone(),
+            job_type: job.job_type,
+            status: job.status,
+            params: job.params.clone(),
+            execution_arn: job.execution_arn.clone(),
+            created_at: job.created_at,
+        }
+    }
+}
+
+impl From<&Job> for JobSummary {
+    fn from(job: &Job) -> Self {
+        JobSummary {
+            id: job.id.clone(),
+            job_type: job.job_type,
+            status: job.status,
+            error: job.error.clone(),
+            created_at: job.created_at,
+            updated_at: job.updated_at,
+        }
+    }
+}
+
+impl Job {
+    pub fn new(owner: &str, job_type: JobType, params: Value, now: DateTime<Utc>) -> Job {
         Job {
             id: new_job_id(),
+            owner: owner.to_string(),
             job_type,
             status: JobStatus::Queued,
             params,
@@ -372,7 +449,7 @@ mod tests {
     #[test]
     fn steps_count_attempts() {
         let now = Utc::now();
-        let mut job = Job::new(JobType::ConnectionTest, serde_json::json!({}), now);
+        let mut job = Job::new("org-1", JobType::ConnectionTest, serde_json::json!({}), now);
         job.start_step("VerifyIdentity", now);
         job.start_step("VerifyIdentity", now);
         assert_eq!(job.steps[0].attempts, 2);

@@ -8,6 +8,7 @@ pub mod error;
 pub mod identity;
 pub mod inventory;
 pub mod job;
+pub mod owner;
 pub mod params;
 pub mod ports;
 pub mod provider_errors;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::error::StepError;
 use crate::identity::CloudIdentity;
 use crate::inventory::Inventory;
-use crate::job::{Job, JobStatus, JobType};
+use crate::job::{Job, JobStatus, JobSummary, JobType, OpenJob};
 use crate::runner::{RegisterRequest, Registration, Runner};
 use crate::runs::WorkerRuns;
 use crate::secret::SecretString;
@@ -47,9 +47,11 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
-/// An idempotency key bound to the request it was first used with.
+/// An idempotency key bound to the request it was first used with. Keys
+/// are scoped to their owner: two owners' equal keys are two keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey {
+    pub owner: String,
     pub key: String,
     /// A hash of the request body: the same key with another body is refused.
     pub request_hash: String,
@@ -79,40 +81,56 @@ pub trait JobStore: Send + Sync {
     async fn find_key(&self, key: &IdempotencyKey) -> PortResult<Option<Created>>;
     async fn get(&self, id: &str) -> PortResult<Option<Job>>;
     async fn update(&self, job: &Job, expected_version: u64) -> PortResult<()>;
-    /// Lists jobs, newest first, one page of at most `limit` (fewer, with a
-    /// cursor, when a bounded amount of work found fewer); the cursor comes
-    /// from a previous page of the same listing (`ErrorKind::InvalidInput`
-    /// if forged or issued for other filters).
+    /// Lists an owner's jobs, newest first, one page of at most `limit`,
+    /// read from an index keyed by the owner and the filters (one bounded
+    /// read per page); the cursor comes from a previous page of the same
+    /// listing (`ErrorKind::InvalidInput` if forged or issued for another
+    /// owner or other filters).
     async fn list(
         &self,
+        owner: &str,
         filter: &JobFilter,
         limit: usize,
         cursor: Option<&str>,
-    ) -> PortResult<Page<Job>>;
+    ) -> PortResult<Page<JobSummary>>;
+    /// Unfinished jobs of every owner that run a state machine (runner jobs
+    /// are not among them), at most `limit`, oldest first: what the sweeper
+    /// and the refresh scheduler look at. Read from a sparse index spread
+    /// over shards, every shard's first pages.
+    async fn open_jobs(&self, limit: usize) -> PortResult<Vec<OpenJob>>;
     /// Forgets an idempotency key (used when the job it named could not start).
-    async fn release_key(&self, key: &str) -> PortResult<()>;
-    /// Queued runner jobs of a pool, oldest first (every page read).
-    async fn queued_runner_jobs(&self, pool: &str, limit: usize) -> PortResult<Vec<Job>>;
+    async fn release_key(&self, key: &IdempotencyKey) -> PortResult<()>;
+    /// Queued runner jobs of a queue (`Job::queue`: an owner's pool), oldest
+    /// first (every page read).
+    async fn queued_runner_jobs(&self, queue: &str, limit: usize) -> PortResult<Vec<Job>>;
     /// The unfinished (RUNNING) runner jobs a runner holds, oldest first,
     /// read page by page from an index that holds nothing else.
     async fn runner_jobs_of(&self, runner_id: &str) -> PortResult<Vec<Job>>;
 }
 
-/// Cloud identities and their cached inventory.
+/// Cloud identities and their cached inventory, keyed by owner and id.
 ///
 /// `put` is conditional on the version (`Conflict`); `save_inventory`
-/// stores an inventory of any size whole (readers never see half of one)
-/// under the identity's `credentials` attribute.
+/// stores an inventory of any size whole (readers never see half of one).
 #[async_trait]
 pub trait IdentityStore: Send + Sync {
-    async fn get(&self, id: &str) -> PortResult<Option<CloudIdentity>>;
+    async fn get(&self, owner: &str, id: &str) -> PortResult<Option<CloudIdentity>>;
     /// Creates (`expected_version` None) or replaces an identity.
     async fn put(&self, identity: &CloudIdentity, expected_version: Option<u64>) -> PortResult<()>;
-    async fn save_inventory(&self, id: &str, inventory: &Inventory) -> PortResult<()>;
-    async fn inventory(&self, id: &str) -> PortResult<Option<Inventory>>;
-    /// Every identity id with when its inventory was last fetched (`None`:
-    /// never), all pages, in no particular order.
-    async fn list_fetched(&self) -> PortResult<Vec<(String, Option<DateTime<Utc>>)>>;
+    async fn save_inventory(&self, owner: &str, id: &str, inventory: &Inventory) -> PortResult<()>;
+    async fn inventory(&self, owner: &str, id: &str) -> PortResult<Option<Inventory>>;
+    /// Every identity of every owner with when its inventory was last
+    /// fetched, all pages, in no particular order.
+    async fn list_fetched(&self) -> PortResult<Vec<Fetched>>;
+}
+
+/// An identity as the refresh scheduler reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub owner: String,
+    pub id: String,
+    /// `None`: never fetched.
+    pub fetched_at: Option<DateTime<Utc>>,
 }
 
 /// Worker deployment records, keyed by worker name.
@@ -260,10 +278,11 @@ pub trait WorkerSecrets: Send + Sync {
 ///
 /// `put` is idempotent: it creates the identity's secret or stores a new
 /// current value in it, and returns the secret's reference (its ARN), the
-/// same for every call with the same identity id.
+/// same for every call with the same owner and identity id.
 #[async_trait]
 pub trait IdentitySecrets: Send + Sync {
-    async fn put(&self, identity_id: &str, value: &SecretString) -> PortResult<String>;
+    async fn put(&self, owner: &str, identity_id: &str, value: &SecretString)
+    -> PortResult<String>;
     /// The current value; `NotFound` when the secret or its value is gone.
     async fn get(&self, reference: &str) -> PortResult<SecretString>;
 }

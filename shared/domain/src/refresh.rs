@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 /// An identity as the scheduler sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
+    pub owner: String,
     pub id: String,
     /// When its inventory was last fetched; `None`: never.
     pub fetched_at: Option<DateTime<Utc>>,
@@ -17,22 +18,26 @@ pub struct Candidate {
     pub this_window: bool,
 }
 
-/// The ids to refresh, at most `batch`: first those this window already
-/// started (so a repeated run replays them), then the identities with no
-/// refresh in flight, never-fetched first, then by oldest fetch (ties by
-/// id, so the order is the same on every run).
-pub fn select(candidates: &[Candidate], batch: usize) -> Vec<String> {
+/// The identities to refresh (owner, id), at most `batch`: first those this
+/// window already started (so a repeated run replays them), then the
+/// identities with no refresh in flight, never-fetched first, then by
+/// oldest fetch (ties by owner and id, so the order is the same on every
+/// run).
+pub fn select(candidates: &[Candidate], batch: usize) -> Vec<(String, String)> {
     let mut chosen: Vec<&Candidate> = candidates.iter().filter(|c| c.this_window).collect();
     let mut rest: Vec<&Candidate> = candidates
         .iter()
         .filter(|c| !c.this_window && !c.in_flight)
         .collect();
-    rest.sort_by(|a, b| (a.fetched_at, &a.id).cmp(&(b.fetched_at, &b.id)));
-    chosen.sort_by(|a, b| a.id.cmp(&b.id));
+    rest.sort_by(|a, b| (a.fetched_at, &a.owner, &a.id).cmp(&(b.fetched_at, &b.owner, &b.id)));
+    chosen.sort_by(|a, b| (&a.owner, &a.id).cmp(&(&b.owner, &b.id)));
     chosen.truncate(batch);
     let room = batch - chosen.len();
     chosen.extend(rest.into_iter().take(room));
-    chosen.into_iter().map(|c| c.id.clone()).collect()
+    chosen
+        .into_iter()
+        .map(|c| (c.owner.clone(), c.id.clone()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -42,11 +47,16 @@ mod tests {
 
     fn c(id: &str, hour: Option<u32>, in_flight: bool, this_window: bool) -> Candidate {
         Candidate {
+            owner: "org-1".into(),
             id: id.into(),
             fetched_at: hour.map(|h| Utc.with_ymd_and_hms(2026, 12, 1, h, 0, 0).unwrap()),
             in_flight,
             this_window,
         }
+    }
+
+    fn ids(chosen: Vec<(String, String)>) -> Vec<String> {
+        chosen.into_iter().map(|(_, id)| id).collect()
     }
 
     #[test]
@@ -58,8 +68,8 @@ mod tests {
             c("new", None, false, false),
             c("b", Some(3), false, false),
         ];
-        assert_eq!(select(&all, 3), ["new", "a", "b"]);
-        assert_eq!(select(&all, 10), ["new", "a", "b", "d"]);
+        assert_eq!(ids(select(&all, 3)), ["new", "a", "b"]);
+        assert_eq!(ids(select(&all, 10)), ["new", "a", "b", "d"]);
     }
 
     #[test]
@@ -72,7 +82,7 @@ mod tests {
             c("new", Some(12), true, true),
             c("b", None, true, true),
         ];
-        assert_eq!(select(&after, 3), ["a", "b", "new"]);
+        assert_eq!(ids(select(&after, 3)), ["a", "b", "new"]);
         // A run that stopped after one job completes the same batch.
         let partial = [
             c("d", Some(9), false, false),
@@ -80,6 +90,6 @@ mod tests {
             c("new", None, true, true),
             c("b", Some(3), false, false),
         ];
-        assert_eq!(select(&partial, 3), ["new", "a", "b"]);
+        assert_eq!(ids(select(&partial, 3)), ["new", "a", "b"]);
     }
 }

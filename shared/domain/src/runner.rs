@@ -22,6 +22,9 @@ use crate::worker::validate_name;
 pub struct Runner {
     pub id: String,
     pub name: String,
+    /// The organization the runner works for: it claims that owner's jobs
+    /// of its pool only.
+    pub owner: String,
     pub pool: String,
     pub token_hash: String,
     #[serde(with = "crate::time")]
@@ -49,6 +52,11 @@ pub enum RunnerStatus {
 pub const DEFAULT_HEARTBEAT_TTL_SECONDS: i64 = 90;
 
 impl Runner {
+    /// The queue the runner claims from: its pool within its owner.
+    pub fn queue(&self) -> String {
+        crate::owner::scoped(&self.owner, &self.pool)
+    }
+
     /// Whether the runner's lease on the jobs it holds lapsed: no heartbeat
     /// (nor registration, if it never sent one) within the TTL.
     pub fn lease_lapsed(&self, now: DateTime<Utc>, ttl: Duration) -> bool {
@@ -80,14 +88,18 @@ pub struct RegisterRequest {
     /// a retried registration finds the same runner).
     pub id: Option<String>,
     pub name: String,
+    /// The organization whose jobs the runner claims.
+    pub owner: String,
     pub pool: String,
 }
 
 impl RegisterRequest {
     pub fn parse(body: &Value) -> Result<RegisterRequest, FieldError> {
-        let f = Fields::new("", body, &["id", "name", "pool"])?;
+        let f = Fields::new("", body, &["id", "name", "owner", "pool"])?;
         let name = f.required_string("name")?;
         validate_name("name", name)?;
+        let owner = f.required_string("owner")?;
+        crate::owner::validate_owner("owner", owner)?;
         let id = match f.string("id")? {
             Some(id) => {
                 identifier("id", id, 64)?;
@@ -100,6 +112,7 @@ impl RegisterRequest {
         Ok(RegisterRequest {
             id,
             name: name.to_string(),
+            owner: owner.to_string(),
             pool: pool.to_string(),
         })
     }
@@ -191,6 +204,7 @@ mod tests {
         let mut r = Runner {
             id: "wkr-1".into(),
             name: "runner-1".into(),
+            owner: "org-1".into(),
             pool: "default".into(),
             token_hash: String::new(),
             registered_at: now,
@@ -208,14 +222,14 @@ mod tests {
     #[test]
     fn requeue_rule() {
         let now = Utc::now();
-        let mut job = Job::new(JobType::RunnerJob, json!({}), now);
+        let mut job = Job::new("org-1", JobType::RunnerJob, json!({}), now);
         job.status = JobStatus::Running;
         job.runner_id = Some("A".into());
         assert!(must_requeue(&job, "A"));
         assert!(!must_requeue(&job, "B"));
         job.status = JobStatus::Success;
         assert!(!must_requeue(&job, "A"), "finished jobs are left alone");
-        let mut deploy = Job::new(JobType::DeployWorker, json!({}), now);
+        let mut deploy = Job::new("org-1", JobType::DeployWorker, json!({}), now);
         deploy.status = JobStatus::Running;
         deploy.runner_id = Some("A".into());
         assert!(!must_requeue(&deploy, "A"));
@@ -223,7 +237,7 @@ mod tests {
 
     #[test]
     fn a_released_job_is_queued_again_until_the_limit_then_failed() {
-        let mut job = Job::new(JobType::RunnerJob, json!({}), Utc::now());
+        let mut job = Job::new("org-1", JobType::RunnerJob, json!({}), Utc::now());
         for n in 1..=MAX_REQUEUES {
             job.status = JobStatus::Running;
             job.runner_id = Some("A".into());
@@ -254,6 +268,7 @@ mod tests {
         let mut r = Runner {
             id: "A".into(),
             name: "runner-a".into(),
+            owner: "org-1".into(),
             pool: "default".into(),
             token_hash: String::new(),
             registered_at: now - Duration::seconds(200),
@@ -273,7 +288,22 @@ mod tests {
 
     #[test]
     fn register_requests() {
-        assert!(RegisterRequest::parse(&json!({"name": "runner-1", "id": "wkr-abc"})).is_ok());
+        assert!(
+            RegisterRequest::parse(&json!({"name": "runner-1", "id": "wkr-abc", "owner": "org-1"}))
+                .is_ok()
+        );
+        assert_eq!(
+            RegisterRequest::parse(&json!({"name": "runner-1"}))
+                .unwrap_err()
+                .field,
+            "owner"
+        );
+        assert_eq!(
+            RegisterRequest::parse(&json!({"name": "runner-1", "owner": "a/b"}))
+                .unwrap_err()
+                .field,
+            "owner"
+        );
         assert_eq!(
             RegisterRequest::parse(&json!({"name": "x"}))
                 .unwrap_err()

@@ -178,6 +178,10 @@ pub enum WorkerStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Worker {
     pub name: String,
+    /// The organization that deployed it. Worker names are one namespace
+    /// (they name AWS resources); another owner's worker is, to a caller,
+    /// a name that is taken and nothing more.
+    pub owner: String,
     /// Our id for the worker: tags, secret name and registry id.
     pub worker_id: String,
     pub spec: WorkerSpec,

@@ -63,7 +63,7 @@ fn bad(field: &str, message: String) -> ApiError {
 /// step's output (the job's last build step unless `step` names one).
 /// `next_token` is null once the step has ended and every line was read;
 /// while it runs, an empty page with a token means "ask again later".
-pub async fn job_logs(deps: &JobApiDeps, req: &Request, id: &str) -> ApiResult {
+pub async fn job_logs(deps: &JobApiDeps, req: &Request, owner: &str, id: &str) -> ApiResult {
     let q = req.query_params(&["step", "next_token", "limit"])?;
     if !is_job_id(id) {
         return Err(ApiError::not_found(format!(
@@ -100,6 +100,7 @@ pub async fn job_logs(deps: &JobApiDeps, req: &Request, id: &str) -> ApiResult {
         .jobs
         .get(id)
         .await?
+        .filter(|job| job.owner == owner)
         .ok_or_else(|| ApiError::not_found(format!("job {id} does not exist")))?;
     let step = match q.get("step") {
         Some(name) => job

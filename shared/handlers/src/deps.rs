@@ -13,6 +13,7 @@ use jobs_domain::ports::{
 };
 use jobs_domain::terraform::PlatformSettings;
 
+use crate::caller::OwnerSource;
 use crate::job_service::JobService;
 
 /// The job API (`POST /api/jobs`, cloud identities), the scheduled refresh
@@ -35,6 +36,8 @@ pub struct JobApiDeps {
     pub build_logs: Arc<dyn BuildLogs>,
     /// How many identities one scheduled refresh run starts at most.
     pub refresh_batch: usize,
+    /// Where a request's owner comes from (a JWT claim or a header).
+    pub owner_source: OwnerSource,
 }
 
 /// The runner registry API.

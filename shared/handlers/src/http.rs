@@ -3,7 +3,7 @@
 //! strings checked against what a route accepts, and errors as
 //! `{"error": {"code", "field", "message"}}`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
@@ -23,6 +23,9 @@ pub struct Request {
     pub query: Vec<(String, String)>,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    /// The claims of the JWT the gateway's authorizer verified (none under
+    /// IAM authorization).
+    pub claims: HashMap<String, String>,
 }
 
 /// An API error: status, stable code, the field at fault (if any) and a
@@ -205,12 +208,19 @@ impl Request {
                 .map_err(|_| ApiError::bad_request("the body is not valid base64"))?,
             Some(b) => b.into_bytes(),
         };
+        let claims = event
+            .request_context
+            .authorizer
+            .and_then(|a| a.jwt)
+            .map(|jwt| jwt.claims)
+            .unwrap_or_default();
         Ok(Request {
             method,
             path,
             query,
             headers: event.headers,
             body,
+            claims,
         })
     }
 

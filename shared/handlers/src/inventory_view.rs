@@ -48,7 +48,7 @@ fn encode(cursor: &Cursor) -> String {
         .encode(serde_json::to_vec(cursor).unwrap_or_default())
 }
 
-pub async fn resources(deps: &JobApiDeps, req: &Request, id: &str) -> ApiResult {
+pub async fn resources(deps: &JobApiDeps, req: &Request, owner: &str, id: &str) -> ApiResult {
     let q = req.query_params(&["type", "region", "limit", "next_token"])?;
     let type_name = q.get("type").ok_or_else(|| {
         field_error(
@@ -81,12 +81,12 @@ pub async fn resources(deps: &JobApiDeps, req: &Request, id: &str) -> ApiResult 
             .filter(|n| (1..=MAX_LIMIT).contains(n))
             .ok_or_else(|| field_error("limit", format!("must be 1 to {MAX_LIMIT}")))?,
     };
-    if deps.identities.get(id).await?.is_none() {
+    if deps.identities.get(owner, id).await?.is_none() {
         return Err(ApiError::not_found(format!(
             "cloud identity {id} does not exist"
         )));
     }
-    let Some(inventory) = deps.identities.inventory(id).await? else {
+    let Some(inventory) = deps.identities.inventory(owner, id).await? else {
         return Ok(Response::json(
             200,
             json!({"type": kind.as_str(), "region": region, "fetched_at": Value::Null, "items": [], "next_token": Value::Null}),

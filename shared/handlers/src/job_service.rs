@@ -150,11 +150,12 @@ impl JobService {
     pub async fn create(
         &self,
         starter: &dyn ExecutionStarter,
+        owner: &str,
         params: &JobParams,
         key: Option<IdempotencyKey>,
     ) -> Result<Submission, StepError> {
         let job_type = params.job_type();
-        let mut job = Job::new(job_type, params.to_value(), self.clock.now());
+        let mut job = Job::new(owner, job_type, params.to_value(), self.clock.now());
         if let JobParams::RunnerJob { pool, .. } = params {
             job.pool = Some(pool.clone());
         }
@@ -211,7 +212,7 @@ impl JobService {
                     .await
                     .unwrap_or(job);
                 if let Some(k) = &key
-                    && let Err(e) = self.store.release_key(&k.key).await
+                    && let Err(e) = self.store.release_key(k).await
                 {
                     tracing::error!(job_id = %failed.id, error = %e, "could not release the idempotency key");
                 }

@@ -114,6 +114,7 @@ fn view(deps: &RunnersApiDeps, r: &Runner) -> Value {
     json!({
         "id": r.id,
         "name": r.name,
+        "owner": r.owner,
         "pool": r.pool,
         "status": r.status(deps.jobs.now(), deps.heartbeat_ttl),
         "registered_at": jobs_domain::time::format(&r.registered_at),
@@ -121,12 +122,12 @@ fn view(deps: &RunnersApiDeps, r: &Runner) -> Value {
     })
 }
 
-/// A runner's id derived from its name, when the caller proposes none:
-/// a retried registration then finds the same runner.
-fn id_for_name(name: &str) -> String {
+/// A runner's id derived from its owner and name, when the caller proposes
+/// none: a retried registration then finds the same runner.
+fn id_for_name(owner: &str, name: &str) -> String {
     format!(
         "rnr-{}",
-        &hex::encode(Sha256::digest(name.as_bytes()))[..16]
+        &hex::encode(Sha256::digest(format!("{owner}\n{name}").as_bytes()))[..16]
     )
 }
 
@@ -136,7 +137,7 @@ async fn register(deps: &RunnersApiDeps, req: &Request) -> ApiResult {
     let id = request
         .id
         .clone()
-        .unwrap_or_else(|| id_for_name(&request.name));
+        .unwrap_or_else(|| id_for_name(&request.owner, &request.name));
     for _ in 0..3 {
         let token = new_token();
         let now = deps.jobs.now();
@@ -145,6 +146,7 @@ async fn register(deps: &RunnersApiDeps, req: &Request) -> ApiResult {
                 let runner = Runner {
                     id: id.clone(),
                     name: request.name.clone(),
+                    owner: request.owner.clone(),
                     pool: request.pool.clone(),
                     token_hash: hash_token(token.expose()),
                     registered_at: now,
@@ -164,10 +166,10 @@ async fn register(deps: &RunnersApiDeps, req: &Request) -> ApiResult {
                 }
             }
             Some(existing) => {
-                if existing.name != request.name {
+                if existing.name != request.name || existing.owner != request.owner {
                     return Err(ApiError::conflict(format!(
-                        "runner {id} is registered under the name {:?}, not {:?}",
-                        existing.name, request.name
+                        "runner {id} is registered under the name {:?} for owner {:?}, not {:?} for {:?}",
+                        existing.name, existing.owner, request.name, request.owner
                     )));
                 }
                 // The same runner registering again (a retried step): same
@@ -280,7 +282,7 @@ async fn claim(deps: &RunnersApiDeps, req: &Request, id: &str) -> ApiResult {
         let mut candidates = deps
             .jobs
             .store()
-            .queued_runner_jobs(&runner.pool, CLAIM_BATCH)
+            .queued_runner_jobs(&runner.queue(), CLAIM_BATCH)
             .await?;
         if candidates.is_empty() {
             return Ok(Response::empty(204));

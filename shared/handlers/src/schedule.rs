@@ -17,7 +17,8 @@ use jobs_domain::job::{JobError, JobStatus, JobType, is_job_id};
 use jobs_domain::params::JobParams;
 use std::collections::HashSet;
 
-use jobs_domain::ports::{Created, IdempotencyKey, JobFilter};
+use jobs_domain::owner::scoped;
+use jobs_domain::ports::{Created, Fetched, IdempotencyKey};
 use jobs_domain::refresh::{Candidate, select};
 use jobs_domain::{ErrorKind, StepError};
 use serde_json::{Value, json};
@@ -26,45 +27,36 @@ use sha2::{Digest, Sha256};
 use crate::deps::JobApiDeps;
 use crate::job_service::{Submission, Write};
 
-/// Pages of unfinished jobs read to find refreshes in flight (100 each).
-const IN_FLIGHT_PAGES: usize = 10;
+/// Open jobs the scheduler and the sweeper read per run at most (the
+/// oldest first, across owners).
+const OPEN_JOBS_READ: usize = 1000;
 
-fn refresh_key(id: &str, tick: &str) -> IdempotencyKey {
+fn refresh_key(owner: &str, id: &str, tick: &str) -> IdempotencyKey {
     IdempotencyKey {
+        owner: owner.to_string(),
         key: format!("refresh-schedule:{id}:{tick}"),
         request_hash: hex::encode(Sha256::digest(format!("refresh:{id}").as_bytes())),
     }
 }
 
-/// The identities with a CONNECTION_TEST or FETCH_RESOURCES QUEUED or RUNNING.
+/// The identities (`owner/id`) with a CONNECTION_TEST or FETCH_RESOURCES
+/// QUEUED or RUNNING.
 async fn refreshes_in_flight(deps: &JobApiDeps) -> Result<HashSet<String>, StepError> {
-    let mut ids = HashSet::new();
-    for job_type in [JobType::FetchResources, JobType::ConnectionTest] {
-        for status in [JobStatus::Queued, JobStatus::Running] {
-            let filter = JobFilter {
-                job_type: Some(job_type),
-                status: Some(status),
-            };
-            let mut cursor: Option<String> = None;
-            for _ in 0..IN_FLIGHT_PAGES {
-                let page = deps
-                    .jobs
-                    .store()
-                    .list(&filter, 100, cursor.as_deref())
-                    .await?;
-                ids.extend(
-                    page.items
-                        .iter()
-                        .filter_map(|j| j.params["cloud_identity_id"].as_str().map(str::to_string)),
-                );
-                match page.next {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
-            }
-        }
-    }
-    Ok(ids)
+    let open = deps.jobs.store().open_jobs(OPEN_JOBS_READ).await?;
+    Ok(open
+        .into_iter()
+        .filter(|j| {
+            matches!(
+                j.job_type,
+                JobType::FetchResources | JobType::ConnectionTest
+            )
+        })
+        .filter_map(|j| {
+            j.params["cloud_identity_id"]
+                .as_str()
+                .map(|id| scoped(&j.owner, id))
+        })
+        .collect())
 }
 
 /// One scheduled run (the event's `time` names its window): FETCH_RESOURCES
@@ -81,12 +73,18 @@ pub async fn refresh_all(deps: &JobApiDeps, event: Value) -> Result<Value, StepE
         .map(|t| t.with_timezone(&chrono::Utc))
         .unwrap_or_else(|_| deps.jobs.now());
     let mut identities = deps.identities.list_fetched().await?;
-    identities.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    identities
+        .sort_by(|a, b| (a.fetched_at, &a.owner, &a.id).cmp(&(b.fetched_at, &b.owner, &b.id)));
     let in_flight = refreshes_in_flight(deps).await?;
     let mut candidates = Vec::with_capacity(identities.len());
     let mut untouched_checked = 0;
-    for (id, fetched_at) in identities {
-        let busy = in_flight.contains(&id);
+    for Fetched {
+        owner,
+        id,
+        fetched_at,
+    } in identities
+    {
+        let busy = in_flight.contains(&scoped(&owner, &id));
         // This window's jobs are among the identities refreshed or running
         // since it opened, or (a job that failed) still at the head of the
         // oldest-first order: the key is read for those alone.
@@ -97,10 +95,14 @@ pub async fn refresh_all(deps: &JobApiDeps, event: Value) -> Result<Value, StepE
         }
         let this_window = (touched || head)
             && matches!(
-                deps.jobs.store().find_key(&refresh_key(&id, &tick)).await?,
+                deps.jobs
+                    .store()
+                    .find_key(&refresh_key(&owner, &id, &tick))
+                    .await?,
                 Some(Created::Existing(_))
             );
         candidates.push(Candidate {
+            owner,
             id,
             fetched_at,
             in_flight: busy,
@@ -110,23 +112,24 @@ pub async fn refresh_all(deps: &JobApiDeps, event: Value) -> Result<Value, StepE
     let chosen = select(&candidates, deps.refresh_batch);
     let mut started = Vec::new();
     let mut failed = Vec::new();
-    for id in &chosen {
+    for (owner, id) in &chosen {
         let params = JobParams::FetchResources {
             cloud_identity_id: id.clone(),
         };
+        let key = refresh_key(owner, id, &tick);
         match deps
             .jobs
-            .create(deps.starter.as_ref(), &params, Some(refresh_key(id, &tick)))
+            .create(deps.starter.as_ref(), owner, &params, Some(key))
             .await
         {
             Ok(Submission::New(job) | Submission::Replayed(job)) => started.push(job.id),
             Ok(Submission::NotStarted { cause: e, .. }) | Err(e) => {
-                tracing::error!(identity = %id, error = %e.message, "scheduled refresh could not start");
-                failed.push(id.clone());
+                tracing::error!(owner = %owner, identity = %id, error = %e.message, "scheduled refresh could not start");
+                failed.push(scoped(owner, id));
             }
             Ok(Submission::KeyReused) => {
-                tracing::error!(identity = %id, "scheduled refresh key bound to another request");
-                failed.push(id.clone());
+                tracing::error!(owner = %owner, identity = %id, "scheduled refresh key bound to another request");
+                failed.push(scoped(owner, id));
             }
         }
     }
@@ -204,33 +207,21 @@ pub async fn reconcile(deps: &JobApiDeps, event: Value) -> Result<Value, StepErr
     Ok(json!({"changed": changed, "job_id": job.id}))
 }
 
-/// Pages of QUEUED jobs one sweep reads at most (100 jobs each).
-const SWEEP_PAGES: usize = 10;
-
 pub async fn start_unstarted(deps: &JobApiDeps, _event: Value) -> Result<Value, StepError> {
     let cutoff = deps.jobs.now() - deps.start_grace;
-    let filter = JobFilter {
-        job_type: None,
-        status: Some(JobStatus::Queued),
-    };
-    let (mut started, mut cursor) = (Vec::new(), None::<String>);
-    for _ in 0..SWEEP_PAGES {
-        let page = deps
-            .jobs
-            .store()
-            .list(&filter, 100, cursor.as_deref())
-            .await?;
-        for job in &page.items {
-            let waiting = job.job_type != JobType::RunnerJob
-                && job.execution_arn.is_none()
-                && job.created_at <= cutoff;
-            if waiting && deps.jobs.ensure_started(deps.starter.as_ref(), job).await {
-                started.push(job.id.clone());
-            }
+    let mut started = Vec::new();
+    for open in deps.jobs.store().open_jobs(OPEN_JOBS_READ).await? {
+        let waiting = open.status == JobStatus::Queued
+            && open.execution_arn.is_none()
+            && open.created_at <= cutoff;
+        if !waiting {
+            continue;
         }
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
+        // The index's copy may lag: start what the record says is waiting.
+        if let Some(job) = deps.jobs.get(&open.id).await?
+            && deps.jobs.ensure_started(deps.starter.as_ref(), &job).await
+        {
+            started.push(job.id.clone());
         }
     }
     if !started.is_empty() {

@@ -120,7 +120,12 @@ async fn discover_resources_caches_the_inventory_and_passes_on_counts() {
         !out.to_string().contains("vpc-0001"),
         "ids stay in the store, not the payload"
     );
-    let stored = w.identities.inventory("acme").await.unwrap().unwrap();
+    let stored = w
+        .identities
+        .inventory(OWNER, "acme")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.account_id, "111122223333");
     assert_eq!(stored.resources.vpcs[REGION].len(), 3);
 }

@@ -53,7 +53,10 @@ async fn fifty_thousand_subnets_read_back_whole_through_pages() {
     let w = World::new();
     w.identity("big").await;
     let inv = inventory(16_667);
-    w.identities.save_inventory("big", &inv).await.unwrap();
+    w.identities
+        .save_inventory(OWNER, "big", &inv)
+        .await
+        .unwrap();
 
     // The identity's view leaves them out and says where they are.
     let (status, view, size) = get(&w, "/api/cloud-identities/big").await;
@@ -124,7 +127,10 @@ async fn fifty_thousand_subnets_read_back_whole_through_pages() {
     // A refresh in between invalidates the token.
     let mut again = inv.clone();
     again.fetched_at += chrono::Duration::seconds(5);
-    w.identities.save_inventory("big", &again).await.unwrap();
+    w.identities
+        .save_inventory(OWNER, "big", &again)
+        .await
+        .unwrap();
     let (status, body, _) = get(&w, &format!("/api/cloud-identities/big/resources?type=subnets&region=us-west-2&limit=10&next_token={t}")).await;
     assert_eq!(
         (status, body["error"]["field"].clone()),

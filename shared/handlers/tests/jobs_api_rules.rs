@@ -52,7 +52,7 @@ async fn bad_input_names_the_field_and_writes_nothing() {
     }
     assert!(w.jobs.all().is_empty());
     assert!(w.starter.started().is_empty());
-    assert!(!w.jobs.key_bound("k1"));
+    assert!(!w.jobs.key_bound(OWNER, "k1"));
 }
 
 #[tokio::test]
@@ -109,7 +109,10 @@ async fn a_job_that_cannot_start_ends_failed_and_its_key_can_be_retried() {
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].status, JobStatus::Failed);
     assert_eq!(failed[0].error.as_ref().unwrap().code, "START_FAILED");
-    assert!(!w.jobs.key_bound("deploy-1"), "the key is free again");
+    assert!(
+        !w.jobs.key_bound(OWNER, "deploy-1"),
+        "the key is free again"
+    );
 
     let (status, retried, _) = w.call_jobs(post_job(&body, Some("deploy-1"))).await;
     assert_eq!(status, 202);
@@ -159,19 +162,76 @@ async fn what_a_job_refers_to_must_exist() {
 }
 
 #[tokio::test]
+async fn another_owners_worker_is_a_taken_name_and_nothing_to_update_or_destroy() {
+    let w = World::new();
+    let as_other = |body: Value| {
+        event(
+            "POST",
+            "/api/jobs",
+            &[("X-Organization-Id", "org-2")],
+            Some(&body.to_string()),
+        )
+    };
+    // org-1's DEPLOY is accepted and waits in the worker's run queue: its
+    // name is taken before any deployment record exists.
+    let deploy =
+        json!({"type": "DEPLOY_WORKER", "params": {"name": "runner-1", "region": "eu-west-1"}});
+    let (status, job, _) = w.call_jobs(post_job(&deploy, None)).await;
+    assert_eq!(status, 202, "{job}");
+    let (status, answer, _) = w.call_jobs(as_other(deploy.clone())).await;
+    assert_eq!(
+        (status, answer["error"]["field"].clone()),
+        (409, json!("params.name"))
+    );
+    assert!(
+        !answer.to_string().contains(job["id"].as_str().unwrap()),
+        "{answer}"
+    );
+    // Once deployed, org-2 can neither update nor destroy it.
+    let arn = format!(
+        "arn:aws:states:us-east-1:123456789012:execution:deploy_worker:{}",
+        job["id"].as_str().unwrap()
+    );
+    w.run::<jobs_handlers::steps::MarkRunning>(json!({"job_id": job["id"], "execution_arn": arn}))
+        .await
+        .unwrap();
+    w.run::<jobs_handlers::steps::GenerateConfig>(json!({"job_id": job["id"]}))
+        .await
+        .unwrap();
+    for t in ["UPDATE_WORKER", "DESTROY_WORKER"] {
+        let (status, answer, _) = w
+            .call_jobs(as_other(json!({"type": t, "params": {"name": "runner-1"}})))
+            .await;
+        assert_eq!(
+            (status, answer["error"]["field"].clone()),
+            (404, json!("params.name")),
+            "{t}: {answer}"
+        );
+    }
+    assert_eq!(w.starter.started().len(), 1, "only org-1's DEPLOY started");
+}
+
+#[tokio::test]
 async fn jobs_are_listed_newest_first_and_a_forged_cursor_names_next_token() {
     let w = World::new();
+    let mut ids = Vec::new();
     for i in 0..3 {
         let body = json!({"type": "RUNNER_JOB", "params": {"payload": {"n": i}}});
-        let (status, _, _) = w.call_jobs(post_job(&body, None)).await;
+        let (status, job, _) = w.call_jobs(post_job(&body, None)).await;
         assert_eq!(status, 202);
+        ids.push(job["id"].clone());
         w.clock.advance(chrono::Duration::seconds(1));
     }
     let (status, page, _) = w
         .call_jobs(event("GET", "/api/jobs?type=RUNNER_JOB&limit=2", &[], None))
         .await;
     assert_eq!(status, 200);
-    assert_eq!(page["jobs"][0]["params"]["payload"]["n"], 2);
+    assert_eq!(page["jobs"][0]["id"], ids[2]);
+    // A listing shows each job's summary; the job itself has the rest.
+    let summary = page["jobs"][0].as_object().unwrap();
+    let mut keys: Vec<&str> = summary.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["created_at", "id", "status", "type", "updated_at"]);
     let token = page["next_token"].as_str().unwrap();
     let (_, rest, _) = w
         .call_jobs(event(
@@ -294,6 +354,7 @@ async fn replaying_the_key_of_a_job_whose_start_was_lost_starts_it() {
     let (status, _, _) = w.call_jobs(post_job(&body, Some("k"))).await;
     assert_eq!(status, 503);
     let job = jobs_domain::job::Job::new(
+        OWNER,
         jobs_domain::job::JobType::ConnectionTest,
         json!({"cloud_identity_id": "acme"}),
         w.clock.now(),
@@ -307,6 +368,7 @@ async fn replaying_the_key_of_a_job_whose_start_was_lost_starts_it() {
         .create(
             &job,
             Some(&jobs_domain::ports::IdempotencyKey {
+                owner: OWNER.into(),
                 key: "k2".into(),
                 request_hash: hash,
             }),
@@ -390,15 +452,21 @@ async fn gcp_and_azure_identities_are_validated_before_anything_is_written() {
         body[field] = value;
         cases.push((body, field));
     }
-    let mut no_secret = azure_identity();
-    no_secret.as_object_mut().unwrap().remove("client_secret");
-    cases.push((no_secret, "client_secret"));
     for (body, field) in cases {
         let (status, answer, _) = w.call_jobs(put_identity("acme", &body)).await;
         assert_eq!(status, 400, "{body}: {answer}");
         assert_eq!(answer["error"]["field"], field, "{body}");
     }
-    assert!(w.identities.get("acme").await.unwrap().is_none());
+    // Well-formed but new, so there is no stored secret to keep: 409.
+    let mut no_secret = azure_identity();
+    no_secret.as_object_mut().unwrap().remove("client_secret");
+    let (status, answer, _) = w.call_jobs(put_identity("acme", &no_secret)).await;
+    assert_eq!(
+        (status, answer["error"]["field"].clone()),
+        (409, json!("client_secret")),
+        "{answer}"
+    );
+    assert!(w.identities.get(OWNER, "acme").await.unwrap().is_none());
     assert!(w.identity_secrets.values().is_empty());
 }
 
@@ -412,7 +480,7 @@ async fn an_azure_client_secret_is_write_only_and_kept_across_updates() {
     assert_eq!(created["client_secret_set"], true);
     let text = format!("{raw:?}");
     assert!(!text.contains(AZURE_SECRET), "the answer shows the secret");
-    let stored = w.identities.get("contoso").await.unwrap().unwrap();
+    let stored = w.identities.get(OWNER, "contoso").await.unwrap().unwrap();
     assert!(
         !serde_json::to_string(&stored)
             .unwrap()

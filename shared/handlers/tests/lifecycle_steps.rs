@@ -15,6 +15,7 @@ use serde_json::json;
 
 async fn queued(w: &World) -> Job {
     let job = Job::new(
+        OWNER,
         JobType::ConnectionTest,
         json!({"cloud_identity_id": "acme"}),
         w.clock.now(),

@@ -12,13 +12,17 @@ use jobs_domain::ports::RunnerStore;
 use serde_json::{Value, json};
 
 async fn register(w: &World, name: &str, pool: &str) -> (String, String) {
+    register_for(w, OWNER, name, pool).await
+}
+
+async fn register_for(w: &World, owner: &str, name: &str, pool: &str) -> (String, String) {
     let admin = format!("Bearer {}", w.admin_token.expose());
     let (status, reg) = w
         .call_runners(event(
             "POST",
             "/api/runners/register",
             &[("Authorization", &admin)],
-            Some(&json!({"name": name, "pool": pool}).to_string()),
+            Some(&json!({"name": name, "owner": owner, "pool": pool}).to_string()),
         ))
         .await;
     assert!(status == 201 || status == 200, "{reg}");
@@ -138,6 +142,53 @@ async fn claims_take_the_oldest_job_of_the_pool_once_and_only_the_holder_complet
     assert_eq!((status, done["status"].clone()), (200, json!("FAILED")));
     assert_eq!(w.job(&ids[1]).await.error.unwrap().message, "exit 2");
     assert_eq!(w.job(&ids[2]).await.status, JobStatus::Running);
+}
+
+#[tokio::test]
+async fn a_pool_belongs_to_its_owner_runners_of_another_claim_none_of_its_jobs() {
+    let w = World::new();
+    let body = json!({"type": "RUNNER_JOB", "params": {"pool": "default", "payload": {}}});
+    let (_, theirs, _) = w
+        .call_jobs(event(
+            "POST",
+            "/api/jobs",
+            &[("X-Organization-Id", "org-2")],
+            Some(&body.to_string()),
+        ))
+        .await;
+    // The same runner name under two owners is two runners.
+    let (mine, my_token) = register(&w, "runner-a", "default").await;
+    let (other, other_token) = register_for(&w, "org-2", "runner-a", "default").await;
+    assert_ne!(mine, other);
+    let (status, _) = runner_call(&w, &format!("/api/runners/{mine}/claim"), &my_token, None).await;
+    assert_eq!(status, 204, "org-2's job is not in org-1's pool");
+    let (status, claimed) = runner_call(
+        &w,
+        &format!("/api/runners/{other}/claim"),
+        &other_token,
+        None,
+    )
+    .await;
+    assert_eq!((status, claimed["id"].clone()), (200, theirs["id"].clone()));
+    // An owner is required, and must be one.
+    let admin = format!("Bearer {}", w.admin_token.expose());
+    for body in [
+        json!({"name": "runner-c"}),
+        json!({"name": "runner-c", "owner": "a/b"}),
+    ] {
+        let (status, answer) = w
+            .call_runners(event(
+                "POST",
+                "/api/runners/register",
+                &[("Authorization", &admin)],
+                Some(&body.to_string()),
+            ))
+            .await;
+        assert_eq!(
+            (status, answer["error"]["field"].clone()),
+            (400, json!("owner"))
+        );
+    }
 }
 
 async fn submit_runner_job(w: &World) -> String {

@@ -78,11 +78,11 @@ async fn scheduled_refreshes_are_bounded_oldest_first_and_never_twice_at_once() 
         inv
     };
     w.identities
-        .save_inventory("globex", &fetched(1))
+        .save_inventory(OWNER, "globex", &fetched(1))
         .await
         .unwrap();
     w.identities
-        .save_inventory("initech", &fetched(9))
+        .save_inventory(OWNER, "initech", &fetched(9))
         .await
         .unwrap();
     let mut deps = w.job_api();
@@ -113,8 +113,14 @@ async fn scheduled_refreshes_are_bounded_oldest_first_and_never_twice_at_once() 
     let mut late = fetched(0);
     late.fetched_at =
         chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2030, 1, 1, 6, 5, 0).unwrap();
-    w.identities.save_inventory("acme", &late).await.unwrap();
-    w.identities.save_inventory("globex", &late).await.unwrap();
+    w.identities
+        .save_inventory(OWNER, "acme", &late)
+        .await
+        .unwrap();
+    w.identities
+        .save_inventory(OWNER, "globex", &late)
+        .await
+        .unwrap();
     let replay = refresh_all(&deps, tick).await.unwrap();
     assert_eq!(replay["jobs"], first["jobs"]);
     assert_eq!(w.starter.started().len(), 3);
@@ -180,7 +186,7 @@ async fn lost_start(w: &World, job_type: JobType) -> Job {
         JobType::RunnerJob => json!({"pool": "default", "payload": {}}),
         _ => json!({"cloud_identity_id": "acme"}),
     };
-    let mut job = Job::new(job_type, params, w.clock.now());
+    let mut job = Job::new(OWNER, job_type, params, w.clock.now());
     if job_type == JobType::RunnerJob {
         job.pool = Some("default".into());
     }

@@ -500,7 +500,11 @@ async fn requeue_puts_the_runners_running_jobs_back_exactly_once() {
         json!([]),
         "a redelivery requeues nothing"
     );
-    let queued = w.jobs.queued_runner_jobs("default", 10).await.unwrap();
+    let queued = w
+        .jobs
+        .queued_runner_jobs("org-1/default", 10)
+        .await
+        .unwrap();
     assert_eq!(
         queued
             .iter()

@@ -1,7 +1,7 @@
 //! Jobs and idempotency keys in memory, with the `JobStore` contract:
-//! conditional writes on the version, a key bound to its job atomically,
-//! newest-first pages behind an opaque cursor, the runners' queue oldest
-//! first.
+//! conditional writes on the version, a key (scoped to its owner) bound to
+//! its job atomically, an owner's newest-first pages behind an opaque
+//! cursor, the runners' queue oldest first.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,7 +9,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use base64::Engine as _;
 use jobs_domain::StepError;
-use jobs_domain::job::{Job, JobStatus, JobType};
+use jobs_domain::job::{Job, JobStatus, JobSummary, JobType, OpenJob};
+use jobs_domain::owner::scoped;
 use jobs_domain::ports::{Created, IdempotencyKey, JobFilter, JobStore, Page, PortResult};
 
 use crate::{Faults, lock};
@@ -17,7 +18,7 @@ use crate::{Faults, lock};
 #[derive(Debug, Default)]
 struct State {
     jobs: HashMap<String, Job>,
-    /// key → (request hash, job id)
+    /// owner/key → (request hash, job id)
     keys: HashMap<String, (String, String)>,
 }
 
@@ -42,32 +43,33 @@ impl MemoryJobStore {
         lock(&self.state).jobs.insert(job.id.clone(), job);
     }
 
-    /// Whether an idempotency key is bound.
-    pub fn key_bound(&self, key: &str) -> bool {
-        lock(&self.state).keys.contains_key(key)
+    /// Whether an owner's idempotency key is bound.
+    pub fn key_bound(&self, owner: &str, key: &str) -> bool {
+        lock(&self.state).keys.contains_key(&scoped(owner, key))
     }
 }
 
-/// The listing a cursor belongs to (its filters), as DynamoDB's index keys do.
-fn listing_of(filter: &JobFilter) -> String {
+/// The listing a cursor belongs to (owner and filters), as DynamoDB's index
+/// keys do.
+fn listing_of(owner: &str, filter: &JobFilter) -> String {
     format!(
-        "{}/{}",
+        "{owner}/{}/{}",
         filter.job_type.map(|t| t.as_str()).unwrap_or("-"),
         filter.status.map(|s| s.as_str()).unwrap_or("-")
     )
 }
 
-fn cursor_of(job: &Job, filter: &JobFilter) -> String {
+fn cursor_of(job: &Job, owner: &str, filter: &JobFilter) -> String {
     let text = format!(
         "{}\n{}\n{}",
         jobs_domain::time::format(&job.created_at),
         job.id,
-        listing_of(filter)
+        listing_of(owner, filter)
     );
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
 }
 
-fn parse_cursor(cursor: &str, filter: &JobFilter) -> PortResult<(String, String)> {
+fn parse_cursor(cursor: &str, owner: &str, filter: &JobFilter) -> PortResult<(String, String)> {
     let bad = || {
         StepError::invalid(format!(
             "next_token {cursor:?} is not a cursor this API issued"
@@ -86,7 +88,7 @@ fn parse_cursor(cursor: &str, filter: &JobFilter) -> PortResult<(String, String)
     if !jobs_domain::job::is_job_id(id) {
         return Err(bad());
     }
-    if listing != listing_of(filter) {
+    if listing != listing_of(owner, filter) {
         return Err(StepError::invalid(
             "next_token was issued for another listing (other type or status filters); list again without it",
         ));
@@ -99,7 +101,7 @@ fn created_key(job: &Job) -> (String, String) {
 }
 
 fn answer_for(state: &State, key: &IdempotencyKey) -> Option<Created> {
-    let (hash, job_id) = state.keys.get(&key.key)?;
+    let (hash, job_id) = state.keys.get(&scoped(&key.owner, &key.key))?;
     if hash != &key.request_hash {
         return Some(Created::KeyReused);
     }
@@ -127,9 +129,10 @@ impl JobStore for MemoryJobStore {
         }
         state.jobs.insert(job.id.clone(), job.clone());
         if let Some(k) = key {
-            state
-                .keys
-                .insert(k.key.clone(), (k.request_hash.clone(), job.id.clone()));
+            state.keys.insert(
+                scoped(&k.owner, &k.key),
+                (k.request_hash.clone(), job.id.clone()),
+            );
         }
         Ok(Created::New)
     }
@@ -163,39 +166,51 @@ impl JobStore for MemoryJobStore {
 
     async fn list(
         &self,
+        owner: &str,
         filter: &JobFilter,
         limit: usize,
         cursor: Option<&str>,
-    ) -> PortResult<Page<Job>> {
+    ) -> PortResult<Page<JobSummary>> {
         self.faults.check("list")?;
-        let after = cursor.map(|c| parse_cursor(c, filter)).transpose()?;
+        let after = cursor.map(|c| parse_cursor(c, owner, filter)).transpose()?;
         let limit = limit.clamp(1, 100);
         let state = lock(&self.state);
         let mut matching: Vec<&Job> = state
             .jobs
             .values()
+            .filter(|j| j.owner == owner)
             .filter(|j| filter.job_type.is_none_or(|t| j.job_type == t))
             .filter(|j| filter.status.is_none_or(|s| j.status == s))
             .filter(|j| after.as_ref().is_none_or(|a| &created_key(j) < a))
             .collect();
         matching.sort_by_key(|j| std::cmp::Reverse(created_key(j)));
         let more = matching.len() > limit;
-        let items: Vec<Job> = matching.into_iter().take(limit).cloned().collect();
-        let next = if more {
-            items.last().map(|j| cursor_of(j, filter))
-        } else {
-            None
+        let page: Vec<&Job> = matching.into_iter().take(limit).collect();
+        let next = match page.last() {
+            Some(last) if more => Some(cursor_of(last, owner, filter)),
+            _ => None,
         };
-        Ok(Page { items, next })
+        Ok(Page {
+            items: page.into_iter().map(JobSummary::from).collect(),
+            next,
+        })
     }
 
-    async fn release_key(&self, key: &str) -> PortResult<()> {
+    async fn open_jobs(&self, limit: usize) -> PortResult<Vec<OpenJob>> {
+        self.faults.check("open_jobs")?;
+        let state = lock(&self.state);
+        let mut open: Vec<&Job> = state.jobs.values().filter(|j| j.is_open()).collect();
+        open.sort_by_key(|j| created_key(j));
+        Ok(open.into_iter().take(limit).map(OpenJob::from).collect())
+    }
+
+    async fn release_key(&self, key: &IdempotencyKey) -> PortResult<()> {
         self.faults.check("release_key")?;
-        lock(&self.state).keys.remove(key);
+        lock(&self.state).keys.remove(&scoped(&key.owner, &key.key));
         Ok(())
     }
 
-    async fn queued_runner_jobs(&self, pool: &str, limit: usize) -> PortResult<Vec<Job>> {
+    async fn queued_runner_jobs(&self, queue: &str, limit: usize) -> PortResult<Vec<Job>> {
         self.faults.check("queued_runner_jobs")?;
         let state = lock(&self.state);
         let mut queued: Vec<&Job> = state
@@ -204,7 +219,7 @@ impl JobStore for MemoryJobStore {
             .filter(|j| {
                 j.job_type == JobType::RunnerJob
                     && j.status == JobStatus::Queued
-                    && j.pool.as_deref() == Some(pool)
+                    && j.queue().as_deref() == Some(queue)
             })
             .collect();
         queued.sort_by_key(|j| created_key(j));
@@ -238,11 +253,12 @@ mod tests {
 
     fn job_at(t: JobType, secs: i64) -> Job {
         let at = Utc.timestamp_opt(1_900_000_000 + secs, 0).single().unwrap();
-        Job::new(t, json!({}), at)
+        Job::new("org-1", t, json!({}), at)
     }
 
     fn key(k: &str, body: &str) -> IdempotencyKey {
         IdempotencyKey {
+            owner: "org-1".into(),
             key: k.into(),
             request_hash: body.into(),
         }
@@ -285,7 +301,16 @@ mod tests {
             store.get(&second.id).await.unwrap().is_none(),
             "nothing half-written"
         );
-        store.release_key("k").await.unwrap();
+        let other_owner = IdempotencyKey {
+            owner: "org-2".into(),
+            ..key("k", "b")
+        };
+        assert_eq!(
+            store.find_key(&other_owner).await.unwrap(),
+            None,
+            "keys are scoped to their owner"
+        );
+        store.release_key(&key("k", "a")).await.unwrap();
         assert_eq!(store.find_key(&key("k", "a")).await.unwrap(), None);
     }
 
@@ -306,18 +331,36 @@ mod tests {
             job_type: Some(JobType::RunnerJob),
             status: None,
         };
-        let p1 = store.list(&filter, 2, None).await.unwrap();
-        let p2 = store.list(&filter, 2, p1.next.as_deref()).await.unwrap();
-        let p3 = store.list(&filter, 2, p2.next.as_deref()).await.unwrap();
+        let mut other = job_at(JobType::RunnerJob, 20);
+        other.owner = "org-2".into();
+        store.create(&other, None).await.unwrap();
+        let p1 = store.list("org-1", &filter, 2, None).await.unwrap();
+        let p2 = store
+            .list("org-1", &filter, 2, p1.next.as_deref())
+            .await
+            .unwrap();
+        let p3 = store
+            .list("org-1", &filter, 2, p2.next.as_deref())
+            .await
+            .unwrap();
         let seen: Vec<_> = [p1.items, p2.items, p3.items.clone()].concat();
-        assert_eq!(seen.len(), 5);
+        assert_eq!(seen.len(), 5, "the other owner's job is not listed");
         assert!(seen.windows(2).all(|w| w[0].created_at > w[1].created_at));
         assert_eq!(p3.next, None);
         let forged = store
-            .list(&filter, 2, Some("bm90IGEgY3Vyc29y"))
+            .list("org-1", &filter, 2, Some("bm90IGEgY3Vyc29y"))
             .await
             .unwrap_err();
         assert_eq!(forged.kind, ErrorKind::InvalidInput);
+        let theirs = store
+            .list("org-2", &filter, 2, p1.next.as_deref())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            theirs.kind,
+            ErrorKind::InvalidInput,
+            "another owner's cursor"
+        );
     }
 
     #[tokio::test]
@@ -330,7 +373,7 @@ mod tests {
             ids.push(j.id.clone());
             store.create(&j, None).await.unwrap();
         }
-        let queued = store.queued_runner_jobs("a", 10).await.unwrap();
+        let queued = store.queued_runner_jobs("org-1/a", 10).await.unwrap();
         assert_eq!(
             queued.iter().map(|j| j.id.clone()).collect::<Vec<_>>(),
             [ids[2].clone(), ids[0].clone()]

@@ -23,6 +23,7 @@ use crate::{Faults, lock};
 #[derive(Debug, Clone)]
 pub struct Registered {
     pub name: String,
+    pub owner: String,
     pub pool: String,
     pub token: SecretString,
 }
@@ -78,6 +79,7 @@ impl RunnerRegistry for MemoryRegistry {
                 id.clone(),
                 Registered {
                     name: request.name.clone(),
+                    owner: request.owner.clone(),
                     pool: request.pool.clone(),
                     token: token.clone(),
                 },
@@ -164,7 +166,7 @@ impl WorkerSecrets for MemoryWorkerSecrets {
     }
 }
 
-/// Identities' client secrets by reference (`memory:secret:{identity}`).
+/// Identities' client secrets by reference (`memory:secret:{owner}/{identity}`).
 #[derive(Debug, Default)]
 pub struct MemoryIdentitySecrets {
     values: Mutex<HashMap<String, SecretString>>,
@@ -184,9 +186,14 @@ impl MemoryIdentitySecrets {
 
 #[async_trait]
 impl IdentitySecrets for MemoryIdentitySecrets {
-    async fn put(&self, identity_id: &str, value: &SecretString) -> PortResult<String> {
+    async fn put(
+        &self,
+        owner: &str,
+        identity_id: &str,
+        value: &SecretString,
+    ) -> PortResult<String> {
         self.faults.check("put")?;
-        let reference = format!("memory:secret:{identity_id}");
+        let reference = format!("memory:secret:{owner}/{identity_id}");
         lock(&self.values).insert(reference.clone(), value.clone());
         Ok(reference)
     }
@@ -363,6 +370,7 @@ mod tests {
         let req = RegisterRequest {
             id: Some("wkr-1".into()),
             name: "runner-1".into(),
+            owner: "org-1".into(),
             pool: "default".into(),
         };
         let a = r.register(&req).await.unwrap();

@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use jobs_domain::StepError;
 use jobs_domain::identity::CloudIdentity;
 use jobs_domain::inventory::Inventory;
-use jobs_domain::ports::{IdentityStore, PortResult, RunQueues, RunnerStore, WorkerStore};
+use jobs_domain::owner::scoped;
+use jobs_domain::ports::{Fetched, IdentityStore, PortResult, RunQueues, RunnerStore, WorkerStore};
 use jobs_domain::runner::Runner;
 use jobs_domain::runs::WorkerRuns;
 use jobs_domain::worker::Worker;
@@ -28,6 +28,7 @@ fn check_version(what: &str, stored: Option<u64>, expected: Option<u64>) -> Resu
     }
 }
 
+/// Identities and inventories are keyed `owner/id` ([`scoped`]).
 #[derive(Debug, Default)]
 pub struct MemoryIdentityStore {
     identities: Mutex<BTreeMap<String, CloudIdentity>>,
@@ -43,48 +44,50 @@ impl MemoryIdentityStore {
 
 #[async_trait]
 impl IdentityStore for MemoryIdentityStore {
-    async fn get(&self, id: &str) -> PortResult<Option<CloudIdentity>> {
+    async fn get(&self, owner: &str, id: &str) -> PortResult<Option<CloudIdentity>> {
         self.faults.check("get")?;
-        Ok(lock(&self.identities).get(id).cloned())
+        Ok(lock(&self.identities).get(&scoped(owner, id)).cloned())
     }
 
     async fn put(&self, identity: &CloudIdentity, expected_version: Option<u64>) -> PortResult<()> {
         self.faults.check("put")?;
         let mut all = lock(&self.identities);
+        let key = scoped(&identity.owner, &identity.id);
         let what = format!("cloud identity {}", identity.id);
-        check_version(
-            &what,
-            all.get(&identity.id).map(|i| i.version),
-            expected_version,
-        )?;
+        check_version(&what, all.get(&key).map(|i| i.version), expected_version)?;
         let mut stored = identity.clone();
         stored.version = expected_version.map_or(1, |v| v + 1);
-        all.insert(identity.id.clone(), stored);
+        all.insert(key, stored);
         Ok(())
     }
 
-    async fn save_inventory(&self, id: &str, inventory: &Inventory) -> PortResult<()> {
+    async fn save_inventory(&self, owner: &str, id: &str, inventory: &Inventory) -> PortResult<()> {
         self.faults.check("save_inventory")?;
-        if !lock(&self.identities).contains_key(id) {
+        let key = scoped(owner, id);
+        if !lock(&self.identities).contains_key(&key) {
             return Err(StepError::not_found(format!(
                 "cloud identity {id} no longer exists"
             )));
         }
-        lock(&self.inventories).insert(id.to_string(), inventory.clone());
+        lock(&self.inventories).insert(key, inventory.clone());
         Ok(())
     }
 
-    async fn inventory(&self, id: &str) -> PortResult<Option<Inventory>> {
+    async fn inventory(&self, owner: &str, id: &str) -> PortResult<Option<Inventory>> {
         self.faults.check("inventory")?;
-        Ok(lock(&self.inventories).get(id).cloned())
+        Ok(lock(&self.inventories).get(&scoped(owner, id)).cloned())
     }
 
-    async fn list_fetched(&self) -> PortResult<Vec<(String, Option<DateTime<Utc>>)>> {
+    async fn list_fetched(&self) -> PortResult<Vec<Fetched>> {
         self.faults.check("list_fetched")?;
         let inventories = lock(&self.inventories);
         Ok(lock(&self.identities)
-            .keys()
-            .map(|id| (id.clone(), inventories.get(id).map(|i| i.fetched_at)))
+            .iter()
+            .map(|(key, identity)| Fetched {
+                owner: identity.owner.clone(),
+                id: identity.id.clone(),
+                fetched_at: inventories.get(key).map(|i| i.fetched_at),
+            })
             .collect())
     }
 }
@@ -228,6 +231,7 @@ mod tests {
         Runner {
             id: id.into(),
             name: "runner-1".into(),
+            owner: "org-1".into(),
             pool: "default".into(),
             token_hash: String::new(),
             registered_at: Utc::now(),
@@ -268,7 +272,11 @@ mod tests {
             outcomes: vec![],
         };
         assert_eq!(
-            store.save_inventory("gone", &inv).await.unwrap_err().kind,
+            store
+                .save_inventory("org-1", "gone", &inv)
+                .await
+                .unwrap_err()
+                .kind,
             ErrorKind::NotFound
         );
     }

@@ -6,6 +6,7 @@ use jobs_adapters::dynamo::jobs::Retention;
 use jobs_adapters::gcp::GcpEndpoints;
 use jobs_domain::params::Defaults;
 use jobs_domain::terraform::PlatformSettings;
+use jobs_handlers::caller::OwnerSource;
 
 /// A configuration problem, naming the variable.
 #[derive(Debug, thiserror::Error)]
@@ -214,6 +215,9 @@ pub struct JobApiConfig {
     /// `IDENTITY_SECRET_KMS_KEY_ID`: the KMS key identity secrets are
     /// encrypted with (unset: Secrets Manager's AWS managed key).
     pub identity_secret_kms_key: Option<String>,
+    /// `OWNER_SOURCE`: where a request's owner comes from, `jwt:<claim>`
+    /// or `header:<name>` (`header:X-Organization-Id`).
+    pub owner_source: OwnerSource,
 }
 
 impl JobApiConfig {
@@ -243,6 +247,13 @@ impl JobApiConfig {
             identity_secret_prefix: env.or("IDENTITY_SECRET_PREFIX", IDENTITY_SECRET_PREFIX),
             refresh_batch: env.number("REFRESH_BATCH", 100)?,
             identity_secret_kms_key: env.optional("IDENTITY_SECRET_KMS_KEY_ID"),
+            owner_source: match env.optional("OWNER_SOURCE") {
+                None => OwnerSource::default(),
+                Some(text) => text.parse().map_err(|reason| ConfigError::Invalid {
+                    name: "OWNER_SOURCE",
+                    reason,
+                })?,
+            },
         })
     }
 }

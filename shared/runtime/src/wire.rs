@@ -72,6 +72,7 @@ pub fn job_api_deps(
         )),
         build_logs: Arc::new(CloudWatchBuildLogs::from_sdk(sdk)),
         refresh_batch: config.refresh_batch.max(1),
+        owner_source: config.owner_source.clone(),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Cloud identities and their cached inventory.
+//! Cloud identities (keyed by owner and id) and their cached inventory.
 //!
 //! The inventory lives in the identity's `credentials` attribute (what the
 //! platform reads). An inventory whose JSON fits comfortably in one item is
@@ -23,7 +23,8 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use jobs_domain::identity::CloudIdentity;
 use jobs_domain::inventory::{Inventory, Summary};
-use jobs_domain::ports::{IdentityStore, PortResult};
+use jobs_domain::owner::scoped;
+use jobs_domain::ports::{Fetched, IdentityStore, PortResult};
 use jobs_domain::{ErrorKind, StepError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -107,7 +108,8 @@ impl DynamoIdentityStore {
         Ok(())
     }
 
-    async fn chunk_keys(&self, identity_id: &str, generation: &str) -> PortResult<Vec<Item>> {
+    /// `identity` is the chunk table's key: `owner/id`.
+    async fn chunk_keys(&self, identity: &str, generation: &str) -> PortResult<Vec<Item>> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
@@ -115,8 +117,8 @@ impl DynamoIdentityStore {
                 .client
                 .query()
                 .table_name(&self.chunk_table)
-                .key_condition_expression("identity_id = :id AND begins_with(chunk, :g)")
-                .expression_attribute_values(":id", s(identity_id))
+                .key_condition_expression("identity = :id AND begins_with(chunk, :g)")
+                .expression_attribute_values(":id", s(identity))
                 .expression_attribute_values(":g", s(format!("{generation}#")))
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take())
@@ -131,14 +133,14 @@ impl DynamoIdentityStore {
         }
     }
 
-    async fn delete_generation(&self, identity_id: &str, generation: &str) -> PortResult<()> {
-        let items = self.chunk_keys(identity_id, generation).await?;
+    async fn delete_generation(&self, identity: &str, generation: &str) -> PortResult<()> {
+        let items = self.chunk_keys(identity, generation).await?;
         let requests = items
             .into_iter()
             .filter_map(|item| {
                 let chunk = item.get("chunk")?.clone();
                 let req = DeleteRequest::builder()
-                    .key("identity_id", s(identity_id))
+                    .key("identity", s(identity))
                     .key("chunk", chunk)
                     .build()
                     .ok()?;
@@ -148,11 +150,12 @@ impl DynamoIdentityStore {
         self.batch_write(requests).await
     }
 
-    async fn read_doc(&self, id: &str) -> PortResult<Option<CredentialsDoc>> {
+    async fn read_doc(&self, owner: &str, id: &str) -> PortResult<Option<CredentialsDoc>> {
         let resp = self
             .client
             .get_item()
             .table_name(&self.table)
+            .key("owner", s(owner))
             .key("id", s(id))
             .projection_expression("credentials")
             .consistent_read(true)
@@ -175,12 +178,11 @@ fn identity_item(identity: &CloudIdentity) -> Result<Item, StepError> {
 
 #[async_trait]
 impl IdentityStore for DynamoIdentityStore {
-    async fn get(&self, id: &str) -> PortResult<Option<CloudIdentity>> {
+    async fn get(&self, owner: &str, id: &str) -> PortResult<Option<CloudIdentity>> {
         match get_item(
             &self.client,
             &self.table,
-            "id",
-            id,
+            &[("owner", owner), ("id", id)],
             &format!("cloud identity {id}"),
         )
         .await?
@@ -199,7 +201,7 @@ impl IdentityStore for DynamoIdentityStore {
         put_versioned(
             &self.client,
             &self.table,
-            "id",
+            &["owner", "id"],
             identity_item(identity)?,
             expected_version,
             Replace::Attributes,
@@ -208,7 +210,8 @@ impl IdentityStore for DynamoIdentityStore {
         .await
     }
 
-    async fn save_inventory(&self, id: &str, inventory: &Inventory) -> PortResult<()> {
+    async fn save_inventory(&self, owner: &str, id: &str, inventory: &Inventory) -> PortResult<()> {
+        let identity = scoped(owner, id);
         let json = serde_json::to_vec(inventory)
             .map_err(|e| StepError::internal(format!("encoding the inventory: {e}")))?;
         let summary = inventory.summary();
@@ -237,7 +240,7 @@ impl IdentityStore for DynamoIdentityStore {
                 .enumerate()
                 .map(|(i, part)| {
                     let put = PutRequest::builder()
-                        .item("identity_id", s(id))
+                        .item("identity", s(identity.clone()))
                         .item("chunk", s(format!("{generation}#{i:05}")))
                         .item("data", AttributeValue::B(Blob::new(part.to_vec())))
                         .build()
@@ -263,6 +266,7 @@ impl IdentityStore for DynamoIdentityStore {
             .client
             .update_item()
             .table_name(&self.table)
+            .key("owner", s(owner))
             .key("id", s(id))
             .update_expression("SET credentials = :c, inventory_fetched_at = :t")
             .condition_expression("attribute_exists(id)")
@@ -275,7 +279,7 @@ impl IdentityStore for DynamoIdentityStore {
             Ok(resp) => resp.attributes.and_then(|mut a| a.remove("credentials")),
             Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {
                 if let Some(generation) = &doc.generation {
-                    self.delete_generation(id, generation).await?;
+                    self.delete_generation(&identity, generation).await?;
                 }
                 return Err(StepError::not_found(format!(
                     "cloud identity {id} no longer exists"
@@ -290,16 +294,16 @@ impl IdentityStore for DynamoIdentityStore {
             }) = from_item::<CredentialsDoc>("old credentials", m)
             && doc.generation.as_deref() != Some(old_generation.as_str())
         {
-            self.delete_generation(id, &old_generation).await?;
+            self.delete_generation(&identity, &old_generation).await?;
         }
         Ok(())
     }
 
-    async fn inventory(&self, id: &str) -> PortResult<Option<Inventory>> {
+    async fn inventory(&self, owner: &str, id: &str) -> PortResult<Option<Inventory>> {
         // A concurrent save may delete the generation we were pointed at
         // between the two reads: read the pointer again once in that case.
         for _ in 0..2 {
-            let Some(doc) = self.read_doc(id).await? else {
+            let Some(doc) = self.read_doc(owner, id).await? else {
                 return Ok(None);
             };
             if let Some(inventory) = doc.inventory {
@@ -313,7 +317,7 @@ impl IdentityStore for DynamoIdentityStore {
                     doc.format
                 )));
             };
-            let mut items = self.chunk_keys(id, &generation).await?;
+            let mut items = self.chunk_keys(&scoped(owner, id), &generation).await?;
             if items.len() != chunks {
                 continue;
             }
@@ -357,7 +361,7 @@ impl IdentityStore for DynamoIdentityStore {
         )))
     }
 
-    async fn list_fetched(&self) -> PortResult<Vec<(String, Option<DateTime<Utc>>)>> {
+    async fn list_fetched(&self) -> PortResult<Vec<Fetched>> {
         let mut ids = Vec::new();
         let mut start = None;
         loop {
@@ -365,14 +369,17 @@ impl IdentityStore for DynamoIdentityStore {
                 .client
                 .scan()
                 .table_name(&self.table)
-                .projection_expression("id, #c.fetched_at")
+                .projection_expression("#o, id, #c.fetched_at")
+                .expression_attribute_names("#o", "owner")
                 .expression_attribute_names("#c", "credentials")
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| classify("listing cloud identities", e))?;
             for item in resp.items.unwrap_or_default() {
-                if let Some(AttributeValue::S(id)) = item.get("id") {
+                if let (Some(AttributeValue::S(owner)), Some(AttributeValue::S(id))) =
+                    (item.get("owner"), item.get("id"))
+                {
                     let fetched = match item.get("credentials") {
                         Some(AttributeValue::M(c)) => match c.get("fetched_at") {
                             Some(AttributeValue::S(t)) => DateTime::parse_from_rfc3339(t)
@@ -382,7 +389,11 @@ impl IdentityStore for DynamoIdentityStore {
                         },
                         _ => None,
                     };
-                    ids.push((id.clone(), fetched));
+                    ids.push(Fetched {
+                        owner: owner.clone(),
+                        id: id.clone(),
+                        fetched_at: fetched,
+                    });
                 }
             }
             match resp.last_evaluated_key {

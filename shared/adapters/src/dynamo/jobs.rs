@@ -1,6 +1,7 @@
 //! The jobs table: job records with conditional writes on their version,
-//! idempotency keys bound atomically with the job they name, and the
-//! indexes for listing and for the runners' queue.
+//! idempotency keys (scoped to their owner) bound atomically with the job
+//! they name, an owner's listings from indexes keyed by owner and filters,
+//! the sharded open-jobs index, and the runners' queue.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -8,7 +9,8 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use jobs_domain::StepError;
-use jobs_domain::job::{Job, JobStatus, JobType};
+use jobs_domain::job::{Job, JobStatus, JobSummary, JobType, OpenJob};
+use jobs_domain::owner::scoped;
 use jobs_domain::ports::{Created, IdempotencyKey, JobFilter, JobStore, Page, PortResult};
 
 use super::{
@@ -17,18 +19,62 @@ use super::{
 use crate::aws::{classify, error_code};
 use crate::tables::TableNames;
 
-/// Every job item carries `kind = JOB` so that the `by-created` index lists
-/// all jobs newest first.
-const KIND: &str = "JOB";
+/// The index attributes a cursor may hold (a listing's partition key).
 const KEY_ATTRIBUTES: &[&str] = &[
     "id",
-    "kind",
-    "status",
-    "type",
     "created_at",
+    "owner",
+    "owner_type",
+    "owner_status",
+    "owner_type_status",
+];
+
+/// The attributes derived from a job for the indexes (never part of it).
+const DERIVED: &[&str] = &[
+    "owner_type",
+    "owner_status",
+    "owner_type_status",
+    "open_shard",
     "queue_pool",
     "held_by",
 ];
+
+/// Shards of the sparse open-jobs index: its writes spread over this many
+/// partitions, and a reader queries each.
+const OPEN_SHARDS: u8 = 16;
+
+/// A job's shard of the open-jobs index: from its id (random hex), so that
+/// every write of a job lands on the same shard.
+fn open_shard(job_id: &str) -> String {
+    let digit = job_id
+        .chars()
+        .last()
+        .and_then(|c| c.to_digit(16))
+        .unwrap_or(0);
+    format!("{:02}", digit % u32::from(OPEN_SHARDS))
+}
+
+/// An owner's listing: the index, its partition attribute and value.
+fn listing(owner: &str, filter: &JobFilter) -> (&'static str, &'static str, String) {
+    match (filter.job_type, filter.status) {
+        (Some(t), Some(st)) => (
+            "by-owner-type-status",
+            "owner_type_status",
+            format!("{owner}#{}#{}", t.as_str(), st.as_str()),
+        ),
+        (Some(t), None) => (
+            "by-owner-type",
+            "owner_type",
+            format!("{owner}#{}", t.as_str()),
+        ),
+        (None, Some(st)) => (
+            "by-owner-status",
+            "owner_status",
+            format!("{owner}#{}", st.as_str()),
+        ),
+        (None, None) => ("by-owner", "owner", owner.to_string()),
+    }
+}
 
 /// Job fields holding the caller's JSON, stored as text.
 const CALLER_JSON: &[&str] = &["params", "result"];
@@ -39,9 +85,6 @@ fn json_field<'a>(job: &'a Job, field: &str) -> Option<&'a serde_json::Value> {
         _ => job.result.as_ref(),
     }
 }
-
-/// DynamoDB reads one listing request makes at most.
-const MAX_LIST_READS: usize = 10;
 
 /// A listing's cursor: it must hold exactly the keys of the index the
 /// listing reads (`id`, `created_at` and the index's partition attribute),
@@ -64,7 +107,7 @@ fn listing_cursor(cursor: &str, key_attr: &str, key_value: &str) -> PortResult<I
         Ok(item)
     } else {
         Err(StepError::invalid(
-            "next_token was issued for another listing (other type or status filters); list again without it",
+            "next_token was issued for another listing (other type or status filters, or another owner); list again without it",
         ))
     }
 }
@@ -128,7 +171,14 @@ impl DynamoJobStore {
                 item.insert(field.to_string(), s(value.to_string()));
             }
         }
-        item.insert("kind".into(), s(KIND));
+        let (t, st) = (job.job_type.as_str(), job.status.as_str());
+        let owner = &job.owner;
+        item.insert("owner_type".into(), s(format!("{owner}#{t}")));
+        item.insert("owner_status".into(), s(format!("{owner}#{st}")));
+        item.insert("owner_type_status".into(), s(format!("{owner}#{t}#{st}")));
+        if job.is_open() {
+            item.insert("open_shard".into(), s(open_shard(&job.id)));
+        }
         if job.status.is_terminal() {
             let expires = job.updated_at + self.retention.jobs;
             item.insert(
@@ -138,9 +188,9 @@ impl DynamoJobStore {
         }
         if job.job_type == JobType::RunnerJob
             && job.status == JobStatus::Queued
-            && let Some(pool) = &job.pool
+            && let Some(queue) = job.queue()
         {
-            item.insert("queue_pool".into(), s(pool.clone()));
+            item.insert("queue_pool".into(), s(queue));
         }
         // Sparse too: only a runner's unfinished work is in its index, so a
         // requeue reads what it may release and nothing the runner finished.
@@ -153,7 +203,9 @@ impl DynamoJobStore {
         Ok(item)
     }
 
-    fn decode(item: Item) -> Result<Job, StepError> {
+    /// An item (or an index's copy of one) with the caller's JSON parsed
+    /// back and the derived attributes dropped, as type `T`.
+    fn decode_as<T: serde::de::DeserializeOwned>(item: Item, what: &str) -> Result<T, StepError> {
         let mut item = item;
         for field in CALLER_JSON {
             // (A record written before this stored its JSON as a map, and a
@@ -166,11 +218,20 @@ impl DynamoJobStore {
                 item.insert(field.to_string(), attribute);
             }
         }
-        item.remove("kind");
-        item.remove("queue_pool");
-        item.remove("held_by");
+        for attr in DERIVED {
+            item.remove(*attr);
+        }
         item.remove(EXPIRES_AT);
-        from_item("job", item)
+        from_item(what, item)
+    }
+
+    fn decode(item: Item) -> Result<Job, StepError> {
+        Self::decode_as(item, "job")
+    }
+
+    /// The idempotency item's key: the caller's key within its owner.
+    fn key_of(key: &IdempotencyKey) -> AttributeValue {
+        s(scoped(&key.owner, &key.key))
     }
 
     async fn query_all(
@@ -235,7 +296,7 @@ impl JobStore for DynamoJobStore {
             .map_err(|e| StepError::internal(e.to_string()))?;
         let put_key = Put::builder()
             .table_name(&self.idempotency_table)
-            .item("key", s(key.key.clone()))
+            .item("key", Self::key_of(key))
             .item("job_id", s(job.id.clone()))
             .item("request_hash", s(key.request_hash.clone()))
             .item("created_at", s(jobs_domain::time::format(&job.created_at)))
@@ -279,8 +340,7 @@ impl JobStore for DynamoJobStore {
         let Some(existing) = get_item(
             &self.client,
             &self.idempotency_table,
-            "key",
-            &key.key,
+            &[("key", &scoped(&key.owner, &key.key))],
             "an idempotency key",
         )
         .await?
@@ -303,17 +363,22 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn get(&self, id: &str) -> PortResult<Option<Job>> {
-        get_item(&self.client, &self.table, "id", id, &format!("job {id}"))
-            .await?
-            .map(Self::decode)
-            .transpose()
+        get_item(
+            &self.client,
+            &self.table,
+            &[("id", id)],
+            &format!("job {id}"),
+        )
+        .await?
+        .map(Self::decode)
+        .transpose()
     }
 
     async fn update(&self, job: &Job, expected_version: u64) -> PortResult<()> {
         put_versioned(
             &self.client,
             &self.table,
-            "id",
+            &["id"],
             self.item(job)?,
             Some(expected_version),
             Replace::WholeItem,
@@ -324,77 +389,84 @@ impl JobStore for DynamoJobStore {
 
     async fn list(
         &self,
+        owner: &str,
         filter: &JobFilter,
         limit: usize,
         cursor: Option<&str>,
-    ) -> PortResult<Page<Job>> {
+    ) -> PortResult<Page<JobSummary>> {
         let limit = limit.clamp(1, 100);
-        let (index, key_attr, key_value, status_filter) = match (filter.job_type, filter.status) {
-            (Some(t), status) => ("by-type", "type", t.as_str().to_string(), status),
-            (None, Some(st)) => ("by-status", "status", st.as_str().to_string(), None),
-            (None, None) => ("by-created", "kind", KIND.to_string(), None),
-        };
-        let mut start = match cursor {
+        let (index, key_attr, key_value) = listing(owner, filter);
+        let start = match cursor {
             Some(c) => Some(listing_cursor(c, key_attr, &key_value)?),
             None => None,
         };
-        let mut items = Vec::new();
-        let mut reads = 0;
-        loop {
-            reads += 1;
-            let mut q = self
+        // One read: the index's key is the listing, so every item it
+        // answers belongs on the page.
+        let resp = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#k = :k")
+            .expression_attribute_names("#k", key_attr)
+            .expression_attribute_values(":k", s(key_value.clone()))
+            .scan_index_forward(false)
+            .limit(limit as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| classify("listing jobs", e))?;
+        let items = resp
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| Self::decode_as(item, "job summary"))
+            .collect::<Result<Vec<JobSummary>, _>>()?;
+        let next = match resp.last_evaluated_key {
+            Some(k) if !k.is_empty() => encode_cursor(&k),
+            _ => None,
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn open_jobs(&self, limit: usize) -> PortResult<Vec<OpenJob>> {
+        let mut open = Vec::new();
+        for shard in 0..OPEN_SHARDS {
+            let shard = format!("{shard:02}");
+            let resp = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression("#k = :k")
-                .expression_attribute_names("#k", key_attr)
-                .expression_attribute_values(":k", s(key_value.clone()))
-                .scan_index_forward(false)
-                .limit((limit - items.len()) as i32)
-                .set_exclusive_start_key(start.take());
-            if let Some(st) = status_filter {
-                q = q
-                    .filter_expression("#st = :st")
-                    .expression_attribute_names("#st", "status")
-                    .expression_attribute_values(":st", s(st.as_str()));
-            }
-            let resp = q.send().await.map_err(|e| classify("listing jobs", e))?;
+                .index_name("open-jobs")
+                .key_condition_expression("open_shard = :k")
+                .expression_attribute_values(":k", s(shard))
+                .limit(limit.clamp(1, 1000) as i32)
+                .send()
+                .await
+                .map_err(|e| classify("listing open jobs", e))?;
             for item in resp.items.unwrap_or_default() {
-                items.push(Self::decode(item)?);
-            }
-            match resp.last_evaluated_key {
-                Some(k) if !k.is_empty() => {
-                    // A status filter within a type can skip many items:
-                    // the work per request is bounded, and a short page
-                    // with a cursor says there may be more.
-                    if items.len() >= limit || reads >= MAX_LIST_READS {
-                        return Ok(Page {
-                            items,
-                            next: encode_cursor(&k),
-                        });
-                    }
-                    start = Some(k);
-                }
-                _ => return Ok(Page { items, next: None }),
+                open.push(Self::decode_as::<OpenJob>(item, "open job")?);
             }
         }
+        open.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        open.truncate(limit);
+        Ok(open)
     }
 
-    async fn release_key(&self, key: &str) -> PortResult<()> {
+    async fn release_key(&self, key: &IdempotencyKey) -> PortResult<()> {
         self.client
             .delete_item()
             .table_name(&self.idempotency_table)
-            .key("key", s(key))
+            .key("key", Self::key_of(key))
             .send()
             .await
             .map_err(|e| classify("releasing an idempotency key", e))?;
         Ok(())
     }
 
-    async fn queued_runner_jobs(&self, pool: &str, limit: usize) -> PortResult<Vec<Job>> {
+    async fn queued_runner_jobs(&self, queue: &str, limit: usize) -> PortResult<Vec<Job>> {
         let jobs = self
-            .query_all("runner-queue", "queue_pool", pool, true, Some(limit))
+            .query_all("runner-queue", "queue_pool", queue, true, Some(limit))
             .await?;
         // The index is eventually consistent on AWS: keep only what is
         // still queued in the item we read (the claim re-checks anyway).

@@ -26,14 +26,14 @@ pub type Item = HashMap<String, AttributeValue>;
 pub async fn get_item(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
-    key_attr: &str,
-    key: &str,
+    key: &[(&str, &str)],
     what: &str,
 ) -> Result<Option<Item>, StepError> {
+    let key = key.iter().map(|(a, v)| (a.to_string(), s(*v))).collect();
     let resp = client
         .get_item()
         .table_name(table)
-        .key(key_attr, s(key))
+        .set_key(Some(key))
         .consistent_read(true)
         .send()
         .await
@@ -52,13 +52,13 @@ pub enum Replace {
 }
 
 /// The one versioned conditional write of every store: writes `item` (keyed
-/// by its `key_attr`) with `version` = `expected + 1` if the stored item is at
+/// by its `key_attrs`) with `version` = `expected + 1` if the stored item is at
 /// version `expected`, or with version 1 if `expected` is `None` and no item
 /// has that key. Any other state is `ErrorKind::Conflict` naming `what`.
 pub async fn put_versioned(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
-    key_attr: &str,
+    key_attrs: &[&str],
     mut item: Item,
     expected: Option<u64>,
     replace: Replace,
@@ -69,7 +69,8 @@ pub async fn put_versioned(
     let mut values = HashMap::new();
     let condition = match expected {
         None => {
-            names.insert("#key".to_string(), key_attr.to_string());
+            // Every item has its partition key: absent means no item.
+            names.insert("#key".to_string(), key_attrs[0].to_string());
             "attribute_not_exists(#key)".to_string()
         }
         Some(v) => {
@@ -92,9 +93,13 @@ pub async fn put_versioned(
             .map(|_| ())
             .map_err(conflict),
         Replace::Attributes => {
-            let key = item.remove(key_attr).ok_or_else(|| {
-                StepError::internal(format!("{what}: the item has no {key_attr}"))
-            })?;
+            let mut key = HashMap::new();
+            for attr in key_attrs {
+                let value = item.remove(*attr).ok_or_else(|| {
+                    StepError::internal(format!("{what}: the item has no {attr}"))
+                })?;
+                key.insert(attr.to_string(), value);
+            }
             let mut sets = Vec::with_capacity(item.len());
             for (i, (attr, value)) in item.into_iter().enumerate() {
                 sets.push(format!("#a{i} = :a{i}"));
@@ -104,7 +109,7 @@ pub async fn put_versioned(
             client
                 .update_item()
                 .table_name(table)
-                .key(key_attr, key)
+                .set_key(Some(key))
                 .update_expression(format!("SET {}", sets.join(", ")))
                 .condition_expression(condition)
                 .set_expression_attribute_names(Some(names))

@@ -30,7 +30,7 @@ impl DynamoRunnerStore {
         put_versioned(
             &self.client,
             &self.table,
-            "id",
+            &["id"],
             to_item("runner", runner)?,
             expected,
             Replace::WholeItem,
@@ -47,10 +47,15 @@ impl RunnerStore for DynamoRunnerStore {
     }
 
     async fn get(&self, id: &str) -> PortResult<Option<Runner>> {
-        get_item(&self.client, &self.table, "id", id, &format!("runner {id}"))
-            .await?
-            .map(|i| from_item("runner", i))
-            .transpose()
+        get_item(
+            &self.client,
+            &self.table,
+            &[("id", id)],
+            &format!("runner {id}"),
+        )
+        .await?
+        .map(|i| from_item("runner", i))
+        .transpose()
     }
 
     async fn update(&self, runner: &Runner, expected_version: u64) -> PortResult<()> {

@@ -30,8 +30,7 @@ impl WorkerStore for DynamoWorkerStore {
         get_item(
             &self.client,
             &self.table,
-            "name",
-            name,
+            &[("name", name)],
             &format!("worker {name}"),
         )
         .await?
@@ -43,7 +42,7 @@ impl WorkerStore for DynamoWorkerStore {
         put_versioned(
             &self.client,
             &self.table,
-            "name",
+            &["name"],
             to_item("worker", worker)?,
             expected_version,
             Replace::WholeItem,
@@ -73,8 +72,7 @@ impl RunQueues for DynamoRunQueues {
         get_item(
             &self.client,
             &self.table,
-            "name",
-            name,
+            &[("name", name)],
             &format!("the run queue of {name}"),
         )
         .await?
@@ -86,7 +84,7 @@ impl RunQueues for DynamoRunQueues {
         put_versioned(
             &self.client,
             &self.table,
-            "name",
+            &["name"],
             to_item("run queue", runs)?,
             expected_version,
             Replace::WholeItem,

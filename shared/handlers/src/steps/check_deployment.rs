@@ -69,7 +69,7 @@ impl Step for CheckDeployment {
         let checks = input.checks + 1;
         deps.jobs
             .run_step(&input.job_id, &step, |job| async move {
-                let mut worker = worker_named(deps, &name).await?;
+                let mut worker = worker_named(deps, &job.owner, &name).await?;
                 if !matches!(params_of(&job)?, JobParams::UpdateWorker { .. }) {
                     return Err(StepError::invalid("CheckDeployment runs for UPDATE_WORKER jobs"));
                 }

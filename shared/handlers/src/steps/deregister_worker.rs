@@ -47,7 +47,7 @@ impl Step for DeregisterWorker {
         let name = input.name;
         deps.jobs
             .run_step(&input.job_id, &step, |job| async move {
-                let mut worker = worker_named(deps, &name).await?;
+                let mut worker = worker_named(deps, &job.owner, &name).await?;
                 let runner_id = worker
                     .runner_id
                     .clone()

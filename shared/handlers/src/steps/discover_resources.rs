@@ -45,7 +45,9 @@ impl Step for DiscoverResources {
                 let identity = identity_of(deps, &job).await?;
                 let id = identity.id.as_str();
                 let inventory = deps.discovery.discover(&identity, &session_name(&job.id)).await?;
-                deps.identities.save_inventory(id, &inventory).await?;
+                deps.identities
+                    .save_inventory(&job.owner, id, &inventory)
+                    .await?;
                 let summary = inventory.summary();
                 tracing::info!(job_id = %job.id, identity = %id, resources = summary.total(), problems = summary.problems.len(), "resources discovered");
                 Ok(Output {

@@ -14,6 +14,7 @@
 //! * DESTROY marks the worker DESTROYING and renders what was deployed, or
 //!   answers that nothing is left to destroy.
 
+use jobs_domain::job::Job;
 use jobs_domain::params::JobParams;
 use jobs_domain::terraform::render_root;
 use jobs_domain::worker::{
@@ -68,10 +69,10 @@ impl Step for GenerateConfig {
         deps.jobs
             .run_step(&input.job_id, &step, |job| async move {
                 let mut out = match params_of(&job)? {
-                    JobParams::DeployWorker(spec) => deploy(deps, &job.id, spec).await,
-                    JobParams::DestroyWorker { name } => destroy(deps, &job.id, &name).await,
+                    JobParams::DeployWorker(spec) => deploy(deps, &job, spec).await,
+                    JobParams::DestroyWorker { name } => destroy(deps, &job, &name).await,
                     JobParams::UpdateWorker { name, image } => {
-                        update(deps, &job.id, &name, image.as_deref()).await
+                        update(deps, &job, &name, image.as_deref()).await
                     }
                     other => Err(StepError::invalid(format!(
                         "GenerateConfig does not handle {} jobs",
@@ -111,12 +112,14 @@ async fn write_config(
         .await
 }
 
-async fn deploy(deps: &StepDeps, job_id: &str, mut spec: WorkerSpec) -> Result<Output, StepError> {
+async fn deploy(deps: &StepDeps, job: &Job, mut spec: WorkerSpec) -> Result<Output, StepError> {
+    let job_id = job.id.as_str();
     // The task definition pins what runs (the digest of a private ECR tag).
     spec.image = deps.releases.resolve(&spec.image).await?;
     let now = deps.jobs.now();
     let mut worker = Worker {
         name: spec.name.clone(),
+        owner: job.owner.clone(),
         worker_id: worker_id(&spec.name, job_id),
         spec: spec.clone(),
         status: WorkerStatus::Deploying,
@@ -150,8 +153,9 @@ async fn deploy(deps: &StepDeps, job_id: &str, mut spec: WorkerSpec) -> Result<O
     })
 }
 
-async fn destroy(deps: &StepDeps, job_id: &str, name: &str) -> Result<Output, StepError> {
-    let mut worker = worker_named(deps, name).await?;
+async fn destroy(deps: &StepDeps, job: &Job, name: &str) -> Result<Output, StepError> {
+    let job_id = job.id.as_str();
+    let mut worker = worker_named(deps, &job.owner, name).await?;
     let runner_id = worker
         .runner_id
         .clone()
@@ -192,11 +196,12 @@ async fn destroy(deps: &StepDeps, job_id: &str, name: &str) -> Result<Output, St
 
 async fn update(
     deps: &StepDeps,
-    job_id: &str,
+    job: &Job,
     name: &str,
     image: Option<&str>,
 ) -> Result<Output, StepError> {
-    let mut worker = worker_named(deps, name).await?;
+    let job_id = job.id.as_str();
+    let mut worker = worker_named(deps, &job.owner, name).await?;
     if worker.status != WorkerStatus::Deployed {
         return Err(StepError::invalid(format!(
             "worker {name:?} is {:?}; only a DEPLOYED worker can be updated",
@@ -247,6 +252,12 @@ async fn claim_name(deps: &StepDeps, worker: &mut Worker) -> Result<(), StepErro
             Some(existing) if existing.status == WorkerStatus::Destroyed => {
                 worker.created_at = existing.created_at;
                 deps.workers.put(worker, Some(existing.version)).await
+            }
+            Some(existing) if existing.owner != worker.owner => {
+                return Err(StepError::invalid(format!(
+                    "the worker name {:?} is taken; choose another name",
+                    existing.name
+                )));
             }
             Some(existing) => {
                 return Err(StepError::invalid(format!(

@@ -16,22 +16,24 @@ pub fn params_of(job: &Job) -> Result<JobParams, StepError> {
         .map_err(|e| StepError::invalid(e.to_string()))
 }
 
-/// The cloud identity a job refers to.
+/// The cloud identity a job refers to (of the job's owner).
 pub async fn identity_of(deps: &StepDeps, job: &Job) -> Result<CloudIdentity, StepError> {
     let params = params_of(job)?;
     let id = params
         .cloud_identity_id()
         .ok_or_else(|| StepError::invalid("the job has no cloud_identity_id"))?;
     deps.identities
-        .get(id)
+        .get(&job.owner, id)
         .await?
         .ok_or_else(|| StepError::not_found(format!("cloud identity {id} does not exist")))
 }
 
-/// The deployment record of a worker.
-pub async fn worker_named(deps: &StepDeps, name: &str) -> Result<Worker, StepError> {
+/// The deployment record of a worker of `owner` (another owner's worker is
+/// not found: a job acts on its own owner's workers only).
+pub async fn worker_named(deps: &StepDeps, owner: &str, name: &str) -> Result<Worker, StepError> {
     deps.workers
         .get(name)
         .await?
+        .filter(|w| w.owner == owner)
         .ok_or_else(|| StepError::not_found(format!("worker {name} has no deployment record")))
 }

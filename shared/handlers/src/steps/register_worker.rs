@@ -69,7 +69,7 @@ impl Step for RegisterWorker {
         let (name, facts) = (input.name, input.terraform);
         deps.jobs
             .run_step(&input.job_id, &step, |job| async move {
-                let mut worker = worker_named(deps, &name).await?;
+                let mut worker = worker_named(deps, &job.owner, &name).await?;
                 if worker.deploy_job_id != job.id {
                     return Err(StepError::invalid(format!(
                         "worker {name} belongs to job {}, not {}",
@@ -96,6 +96,7 @@ impl Step for RegisterWorker {
                             .register(&RegisterRequest {
                                 id: Some(worker.worker_id.clone()),
                                 name: name.clone(),
+                                owner: worker.owner.clone(),
                                 pool: worker.spec.pool.clone(),
                             })
                             .await?;

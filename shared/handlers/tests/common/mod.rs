@@ -21,6 +21,9 @@ use jobs_memory::*;
 use serde_json::{Value, json};
 
 pub const REGION: &str = "eu-west-1";
+/// The organization the tests act for (the job API's owner header), unless
+/// a test names another.
+pub const OWNER: &str = "org-1";
 /// The platform's release image (a private ECR repository's tag).
 pub const RELEASE_IMAGE: &str =
     "123456789012.dkr.ecr.us-east-1.amazonaws.com/alethia/runner:latest";
@@ -106,6 +109,7 @@ impl World {
             build_reports: self.artifacts.clone(),
             build_logs: self.logs.clone(),
             refresh_batch: 100,
+            owner_source: Default::default(),
         }
     }
 
@@ -125,7 +129,12 @@ impl World {
 
     /// A job of `params` as the API stores it, already RUNNING (MarkRunning done).
     pub async fn running_job(&self, params: JobParams) -> Job {
-        let mut job = Job::new(params.job_type(), params.to_value(), self.clock.now());
+        let mut job = Job::new(
+            OWNER,
+            params.job_type(),
+            params.to_value(),
+            self.clock.now(),
+        );
         if let JobParams::RunnerJob { pool, .. } = &params {
             job.pool = Some(pool.clone());
         }
@@ -147,6 +156,7 @@ impl World {
         let now = self.clock.now();
         let identity = CloudIdentity {
             id: id.into(),
+            owner: OWNER.into(),
             account: CloudAccount::Aws(AwsAccount {
                 role_arn: "arn:aws:iam::111122223333:role/AlethiaDiscovery".into(),
                 external_id: "ext-123".into(),
@@ -253,8 +263,21 @@ pub fn terraform_facts(task_definition: &str) -> Value {
     })
 }
 
-/// An API Gateway HTTP API (payload 2.0) event.
+/// An API Gateway HTTP API (payload 2.0) event, acting for [`OWNER`]
+/// unless `headers` name another `X-Organization-Id`.
 pub fn event(
+    method: &str,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> ApiGatewayV2httpRequest {
+    let mut with_owner = vec![("x-organization-id", OWNER)];
+    with_owner.extend_from_slice(headers);
+    bare_event(method, path_and_query, &with_owner, body)
+}
+
+/// An event with exactly `headers` (no owner unless they name one).
+pub fn bare_event(
     method: &str,
     path_and_query: &str,
     headers: &[(&str, &str)],
