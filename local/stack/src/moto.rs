@@ -1,5 +1,6 @@
-//! moto in server mode on a free loopback port: a fresh emulator per stack
-//! (all its state is in memory), stopped by its PID when dropped.
+//! moto in server mode on a free loopback port (`local/moto_server.py`: moto
+//! with atomic DynamoDB conditional writes): a fresh emulator per stack (all
+//! its state is in memory), stopped by its PID when dropped.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -26,9 +27,13 @@ pub fn free_port() -> Result<u16> {
 impl MotoServer {
     /// Starts moto and waits until it answers.
     pub async fn start() -> Result<MotoServer> {
-        let bin = venv_bin("moto_server")?;
+        // moto_server, with DynamoDB's conditional writes made atomic (see
+        // the script's header).
+        let bin = venv_bin("python3")?;
+        let script = crate::paths::root().join("local/moto_server.py");
         let port = free_port()?;
         let child = Command::new(&bin)
+            .arg(&script)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .env("MOTO_ECS_SERVICE_RUNNING", "1")

@@ -155,15 +155,22 @@ impl RoleArn {
         let Some(path_and_name) = resource.strip_prefix("role/") else {
             return Err(bad("the resource must start with role/"));
         };
-        let name = path_and_name.rsplit('/').next().unwrap_or("");
-        let valid_char = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c);
-        if name.is_empty()
-            || name.len() > 64
-            || path_and_name.len() > 512
-            || !path_and_name.chars().all(valid_char)
-        {
+        // `<path/><name>`: the path (with its trailing '/') at most 511
+        // characters, the name 1-64 (the OpenAPI document's pattern says
+        // the same).
+        let (path, name) = match path_and_name.rfind('/') {
+            Some(i) => path_and_name.split_at(i + 1),
+            None => ("", path_and_name),
+        };
+        let valid_char = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
+        if name.is_empty() || name.len() > 64 || !name.chars().all(valid_char) {
             return Err(bad(
                 "the role name must be 1-64 characters of letters, digits and +=,.@_-",
+            ));
+        }
+        if path.len() > 511 || !path.chars().all(|c| c == '/' || valid_char(c)) {
+            return Err(bad(
+                "the role path must be at most 511 characters of letters, digits, / and +=,.@_-",
             ));
         }
         Ok(RoleArn {
@@ -572,6 +579,19 @@ mod tests {
         .unwrap();
         assert_eq!(r.account_id, "111122223333");
         assert_eq!(r.role_name, "AlethiaDiscovery");
+        // The limits: a 64-character name, a 511-character path.
+        let longest = format!(
+            "arn:aws:iam::111122223333:role/{}/{}",
+            "p".repeat(510),
+            "n".repeat(64)
+        );
+        assert!(RoleArn::parse("role_arn", &longest).is_ok());
+        for too_long in [
+            format!("arn:aws:iam::111122223333:role/{}", "n".repeat(65)),
+            format!("arn:aws:iam::111122223333:role/{}/n", "p".repeat(511)),
+        ] {
+            assert!(RoleArn::parse("role_arn", &too_long).is_err(), "{too_long}");
+        }
         for bad in [
             "arn:aws:iam::11112222333:role/x",
             "arn:aws:iam::111122223333:user/x",
@@ -579,6 +599,7 @@ mod tests {
             "arn:aws:iam:us-east-1:111122223333:role/x",
             "arn:aws:iam::111122223333:role/",
             "arn:aws:iam::111122223333:role/bad name",
+            "arn:aws:iam::111122223333:role/.4u5qUnYV0/",
             "role/x",
         ] {
             assert_eq!(

@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
@@ -234,6 +235,17 @@ impl DynamoJobStore {
         s(scoped(&key.owner, &key.key))
     }
 
+    /// A query of one partition (`key_attr` = `key`) of one index.
+    fn index_query(&self, index: &str, key_attr: &str, key: &str) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#k = :k")
+            .expression_attribute_names("#k", key_attr)
+            .expression_attribute_values(":k", s(key))
+    }
+
     async fn query_all(
         &self,
         index: &str,
@@ -246,13 +258,7 @@ impl DynamoJobStore {
         let mut start: Option<Item> = None;
         loop {
             let resp = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression("#k = :k")
-                .expression_attribute_names("#k", key_attr)
-                .expression_attribute_values(":k", s(key))
+                .index_query(index, key_attr, key)
                 .scan_index_forward(forward)
                 .limit(QUERY_PAGE)
                 .set_exclusive_start_key(start.take())
@@ -278,15 +284,31 @@ impl JobStore for DynamoJobStore {
     async fn create(&self, job: &Job, key: Option<&IdempotencyKey>) -> PortResult<Created> {
         let item = self.item(job)?;
         let Some(key) = key else {
-            self.client
+            let put = self
+                .client
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(item))
                 .condition_expression("attribute_not_exists(id)")
                 .send()
-                .await
-                .map_err(|e| classify(&format!("creating job {}", job.id), e))?;
-            return Ok(Created::New);
+                .await;
+            return match put {
+                Ok(_) => Ok(Created::New),
+                // The id is new and random: an item already under it is
+                // this very write, whose answer was lost and the SDK sent
+                // it again.
+                Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {
+                    match self.get(&job.id).await? {
+                        Some(stored)
+                            if stored.owner == job.owner && stored.created_at == job.created_at =>
+                        {
+                            Ok(Created::New)
+                        }
+                        _ => Err(classify(&format!("creating job {}", job.id), e)),
+                    }
+                }
+                Err(e) => Err(classify(&format!("creating job {}", job.id), e)),
+            };
         };
         let put_job = Put::builder()
             .table_name(&self.table)
@@ -403,13 +425,7 @@ impl JobStore for DynamoJobStore {
         // One read: the index's key is the listing, so every item it
         // answers belongs on the page.
         let resp = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(index)
-            .key_condition_expression("#k = :k")
-            .expression_attribute_names("#k", key_attr)
-            .expression_attribute_values(":k", s(key_value.clone()))
+            .index_query(index, key_attr, &key_value)
             .scan_index_forward(false)
             .limit(limit as i32)
             .set_exclusive_start_key(start)
@@ -434,12 +450,7 @@ impl JobStore for DynamoJobStore {
         for shard in 0..OPEN_SHARDS {
             let shard = format!("{shard:02}");
             let resp = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("open-jobs")
-                .key_condition_expression("open_shard = :k")
-                .expression_attribute_values(":k", s(shard))
+                .index_query("open-jobs", "open_shard", &shard)
                 .limit(limit.clamp(1, 1000) as i32)
                 .send()
                 .await
