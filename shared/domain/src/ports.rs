@@ -93,11 +93,12 @@ pub trait JobStore: Send + Sync {
         limit: usize,
         cursor: Option<&str>,
     ) -> PortResult<Page<JobSummary>>;
-    /// Unfinished jobs of every owner that run a state machine (runner jobs
-    /// are not among them), at most `limit`, oldest first: what the sweeper
-    /// and the refresh scheduler look at. Read from a sparse index spread
-    /// over shards, every shard's first pages.
-    async fn open_jobs(&self, limit: usize) -> PortResult<Vec<OpenJob>>;
+    /// Jobs of every owner in `status` (QUEUED or RUNNING) that run a state
+    /// machine (runner jobs are not among them), at most `limit`, oldest
+    /// first: what the sweeper and the refresh scheduler look at. Read from
+    /// a sparse index keyed by status and spread over shards, one page per
+    /// shard.
+    async fn open_jobs(&self, status: JobStatus, limit: usize) -> PortResult<Vec<OpenJob>>;
     /// Forgets an idempotency key (used when the job it named could not start).
     async fn release_key(&self, key: &IdempotencyKey) -> PortResult<()>;
     /// Queued runner jobs of a queue (`Job::queue`: an owner's pool), oldest

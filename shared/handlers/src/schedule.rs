@@ -27,8 +27,8 @@ use sha2::{Digest, Sha256};
 use crate::deps::JobApiDeps;
 use crate::job_service::{Submission, Write};
 
-/// Open jobs the scheduler and the sweeper read per run at most (the
-/// oldest first, across owners).
+/// Open jobs of one status the scheduler and the sweeper read per run at
+/// most (the oldest first, across owners).
 const OPEN_JOBS_READ: usize = 1000;
 
 fn refresh_key(owner: &str, id: &str, tick: &str) -> IdempotencyKey {
@@ -42,7 +42,9 @@ fn refresh_key(owner: &str, id: &str, tick: &str) -> IdempotencyKey {
 /// The identities (`owner/id`) with a CONNECTION_TEST or FETCH_RESOURCES
 /// QUEUED or RUNNING.
 async fn refreshes_in_flight(deps: &JobApiDeps) -> Result<HashSet<String>, StepError> {
-    let open = deps.jobs.store().open_jobs(OPEN_JOBS_READ).await?;
+    let store = deps.jobs.store();
+    let mut open = store.open_jobs(JobStatus::Queued, OPEN_JOBS_READ).await?;
+    open.extend(store.open_jobs(JobStatus::Running, OPEN_JOBS_READ).await?);
     Ok(open
         .into_iter()
         .filter(|j| {
@@ -210,7 +212,12 @@ pub async fn reconcile(deps: &JobApiDeps, event: Value) -> Result<Value, StepErr
 pub async fn start_unstarted(deps: &JobApiDeps, _event: Value) -> Result<Value, StepError> {
     let cutoff = deps.jobs.now() - deps.start_grace;
     let mut started = Vec::new();
-    for open in deps.jobs.store().open_jobs(OPEN_JOBS_READ).await? {
+    let queued = deps
+        .jobs
+        .store()
+        .open_jobs(JobStatus::Queued, OPEN_JOBS_READ)
+        .await?;
+    for open in queued {
         let waiting = open.status == JobStatus::Queued
             && open.execution_arn.is_none()
             && open.created_at <= cutoff;

@@ -196,10 +196,14 @@ impl JobStore for MemoryJobStore {
         })
     }
 
-    async fn open_jobs(&self, limit: usize) -> PortResult<Vec<OpenJob>> {
+    async fn open_jobs(&self, status: JobStatus, limit: usize) -> PortResult<Vec<OpenJob>> {
         self.faults.check("open_jobs")?;
         let state = lock(&self.state);
-        let mut open: Vec<&Job> = state.jobs.values().filter(|j| j.is_open()).collect();
+        let mut open: Vec<&Job> = state
+            .jobs
+            .values()
+            .filter(|j| j.is_open() && j.status == status)
+            .collect();
         open.sort_by_key(|j| created_key(j));
         Ok(open.into_iter().take(limit).map(OpenJob::from).collect())
     }
@@ -379,6 +383,43 @@ mod tests {
             [ids[2].clone(), ids[0].clone()]
         );
         assert!(queued[0].created_at < queued[1].created_at + Duration::zero());
+    }
+
+    #[tokio::test]
+    async fn open_jobs_are_a_status_s_state_machine_jobs_oldest_first() {
+        let store = MemoryJobStore::new();
+        let mut ids = Vec::new();
+        for (i, (t, status)) in [
+            (JobType::ConnectionTest, JobStatus::Queued),
+            (JobType::FetchResources, JobStatus::Running),
+            (JobType::RunnerJob, JobStatus::Queued),
+            (JobType::DeployWorker, JobStatus::Success),
+            (JobType::DeployWorker, JobStatus::Queued),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut j = job_at(t, 100 - i as i64);
+            j.status = status;
+            j.owner = format!("org-{i}");
+            store.create(&j, None).await.unwrap();
+            ids.push(j.id);
+        }
+        let queued: Vec<String> = store
+            .open_jobs(JobStatus::Queued, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|j| j.id)
+            .collect();
+        assert_eq!(
+            queued,
+            [ids[4].clone(), ids[0].clone()],
+            "every owner's, oldest first"
+        );
+        let running = store.open_jobs(JobStatus::Running, 10).await.unwrap();
+        assert_eq!(running.len(), 1);
+        assert_eq!(running[0].owner, "org-1");
     }
 
     #[tokio::test]

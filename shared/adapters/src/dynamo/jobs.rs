@@ -44,15 +44,16 @@ const DERIVED: &[&str] = &[
 /// partitions, and a reader queries each.
 const OPEN_SHARDS: u8 = 16;
 
-/// A job's shard of the open-jobs index: from its id (random hex), so that
-/// every write of a job lands on the same shard.
-fn open_shard(job_id: &str) -> String {
+/// A job's partition of the open-jobs index: its status and a shard from
+/// its id (random hex), so that a reader asks for one status and a job
+/// stays on its shard while it runs.
+fn open_shard(status: JobStatus, job_id: &str) -> String {
     let digit = job_id
         .chars()
         .last()
         .and_then(|c| c.to_digit(16))
         .unwrap_or(0);
-    format!("{:02}", digit % u32::from(OPEN_SHARDS))
+    format!("{}#{:02}", status.as_str(), digit % u32::from(OPEN_SHARDS))
 }
 
 /// An owner's listing: the index, its partition attribute and value.
@@ -178,7 +179,7 @@ impl DynamoJobStore {
         item.insert("owner_status".into(), s(format!("{owner}#{st}")));
         item.insert("owner_type_status".into(), s(format!("{owner}#{t}#{st}")));
         if job.is_open() {
-            item.insert("open_shard".into(), s(open_shard(&job.id)));
+            item.insert("open_shard".into(), s(open_shard(job.status, &job.id)));
         }
         if job.status.is_terminal() {
             let expires = job.updated_at + self.retention.jobs;
@@ -445,10 +446,10 @@ impl JobStore for DynamoJobStore {
         Ok(Page { items, next })
     }
 
-    async fn open_jobs(&self, limit: usize) -> PortResult<Vec<OpenJob>> {
+    async fn open_jobs(&self, status: JobStatus, limit: usize) -> PortResult<Vec<OpenJob>> {
         let mut open = Vec::new();
         for shard in 0..OPEN_SHARDS {
-            let shard = format!("{shard:02}");
+            let shard = format!("{}#{shard:02}", status.as_str());
             let resp = self
                 .index_query("open-jobs", "open_shard", &shard)
                 .limit(limit.clamp(1, 1000) as i32)
