@@ -75,27 +75,8 @@ async fn route(deps: &JobApiDeps, req: &Request) -> ApiResult {
     }
 }
 
-/// The owner of the worker `name`: of its live deployment record, or else
-/// of the job that holds or waits for it first (a DEPLOY not yet begun). A
-/// destroyed worker's name is free for anyone.
-async fn worker_owner(deps: &JobApiDeps, name: &str) -> Result<Option<String>, ApiError> {
-    if let Some(w) = deps.workers.get(name).await?
-        && w.status != WorkerStatus::Destroyed
-    {
-        return Ok(Some(w.owner));
-    }
-    let Some(runs) = deps.jobs.runs().get(name).await? else {
-        return Ok(None);
-    };
-    match runs.active.iter().chain(&runs.waiting).next() {
-        Some(job_id) => Ok(deps.jobs.get(job_id).await?.map(|j| j.owner)),
-        None => Ok(None),
-    }
-}
-
 /// Checks what a job refers to, so that a job that cannot run is refused
-/// now (404 / 409) rather than failing later. Another owner's worker is a
-/// name that is taken (DEPLOY) or does not exist (UPDATE, DESTROY).
+/// now (404 / 409) rather than failing later.
 async fn check_references(
     deps: &JobApiDeps,
     owner: &str,
@@ -114,6 +95,22 @@ async fn check_references(
             ),
         });
     }
+    match params.worker_name() {
+        Some(name) => check_worker(deps, owner, params, name).await,
+        None => Ok(()),
+    }
+}
+
+/// A lifecycle job's worker, from its deployment record and its run queue
+/// (each read once). Another owner's worker is a name that is taken
+/// (DEPLOY) or does not exist (UPDATE, DESTROY); a destroyed worker's name
+/// is free for anyone.
+async fn check_worker(
+    deps: &JobApiDeps,
+    owner: &str,
+    params: &JobParams,
+    name: &str,
+) -> Result<(), ApiError> {
     let worker_ref = |message: String, status: u16, code: &'static str| ApiError {
         allow: None,
         status,
@@ -121,72 +118,63 @@ async fn check_references(
         field: Some("params.name".into()),
         message,
     };
-    if let Some(name) = params.worker_name()
-        && let Some(other) = worker_owner(deps, name).await?
-        && other != owner
-    {
+    let not_found = || worker_ref(format!("worker {name:?} does not exist"), 404, "NOT_FOUND");
+    let record = deps.workers.get(name).await?;
+    let live = record
+        .as_ref()
+        .filter(|w| w.status != WorkerStatus::Destroyed);
+    let runs = deps.jobs.runs().get(name).await?;
+    // Its owner: of the live record, or else of the job that holds or
+    // waits for it first (a DEPLOY not yet begun).
+    let holder = match (live, runs.as_ref()) {
+        (Some(w), _) => Some(w.owner.clone()),
+        (None, Some(r)) => match r.active.iter().chain(&r.waiting).next() {
+            Some(job_id) => deps.jobs.get(job_id).await?.map(|j| j.owner),
+            None => None,
+        },
+        (None, None) => None,
+    };
+    if holder.is_some_and(|o| o != owner) {
         return Err(match params {
             JobParams::DeployWorker(_) => worker_ref(
                 format!("the worker name {name:?} is taken; choose another name"),
                 409,
                 "CONFLICT",
             ),
-            _ => worker_ref(format!("worker {name:?} does not exist"), 404, "NOT_FOUND"),
+            _ => not_found(),
         });
     }
     // A worker whose earlier lifecycle job runs or waits: this one waits
     // for it in the run queue and is checked when its turn comes (a DESTROY
     // submitted while a DEPLOY applies destroys what the DEPLOY creates).
-    if let Some(name) = params.worker_name()
-        && deps.jobs.runs().get(name).await?.is_some_and(|r| r.busy())
-    {
+    if runs.is_some_and(|r| r.busy()) {
         return Ok(());
     }
-    match params {
-        JobParams::DeployWorker(spec) => {
-            if let Some(w) = deps.workers.get(&spec.name).await?
-                && w.status != WorkerStatus::Destroyed
-            {
-                return Err(worker_ref(
-                    format!(
-                        "worker {:?} already exists ({:?}, last job {}); destroy it first or choose another name",
-                        spec.name, w.status, w.last_job_id
-                    ),
-                    409,
-                    "CONFLICT",
-                ));
-            }
+    match (params, &record) {
+        (JobParams::DeployWorker(_), Some(w)) if w.status != WorkerStatus::Destroyed => {
+            Err(worker_ref(
+                format!(
+                    "worker {name:?} already exists ({:?}, last job {}); destroy it first or choose another name",
+                    w.status, w.last_job_id
+                ),
+                409,
+                "CONFLICT",
+            ))
         }
-        JobParams::UpdateWorker { name, .. } => match deps.workers.get(name).await? {
-            Some(w) if w.status == WorkerStatus::Deployed => {}
-            Some(w) => {
-                return Err(worker_ref(
-                    format!(
-                        "worker {name:?} is {:?}; only a DEPLOYED worker can be updated",
-                        w.status
-                    ),
-                    409,
-                    "CONFLICT",
-                ));
-            }
-            None => {
-                return Err(worker_ref(
-                    format!("worker {name:?} does not exist"),
-                    404,
-                    "NOT_FOUND",
-                ));
-            }
-        },
-        JobParams::DestroyWorker { name } if deps.workers.get(name).await?.is_none() => {
-            return Err(worker_ref(
-                format!("worker {name:?} does not exist"),
-                404,
-                "NOT_FOUND",
-            ));
+        (JobParams::DeployWorker(_), _) => Ok(()),
+        (_, None) => Err(not_found()),
+        (JobParams::UpdateWorker { .. }, Some(w)) if w.status != WorkerStatus::Deployed => {
+            Err(worker_ref(
+                format!(
+                    "worker {name:?} is {:?}; only a DEPLOYED worker can be updated",
+                    w.status
+                ),
+                409,
+                "CONFLICT",
+            ))
         }
-        _ => {}
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 async fn submit(deps: &JobApiDeps, req: &Request, owner: &str) -> ApiResult {

@@ -539,3 +539,51 @@ async fn a_gcp_identity_shows_its_audience_and_tests_like_any_other() {
     assert_eq!(status, 202, "{job}");
     assert_eq!(w.starter.started()[0].state_machine, "connection_test");
 }
+
+/// An event as API Gateway passes it after its JWT authorizer verified a
+/// token with these claims (and a header naming another organization).
+fn with_claims(
+    mut event: aws_lambda_events::event::apigw::ApiGatewayV2httpRequest,
+    claims: Value,
+) -> aws_lambda_events::event::apigw::ApiGatewayV2httpRequest {
+    event.request_context.authorizer =
+        Some(serde_json::from_value(json!({"jwt": {"claims": claims}})).unwrap());
+    event
+}
+
+#[tokio::test]
+async fn under_jwt_authorization_the_token_s_claim_names_the_owner_not_the_header() {
+    let w = World::new();
+    let mut deps = w.job_api();
+    deps.owner_source = "jwt:org_id".parse().unwrap();
+    let call = |event| {
+        let deps = deps.clone();
+        async move {
+            let r = jobs_handlers::jobs_api::handle(&deps, event).await;
+            (r.status_code as u16, body_of(&r))
+        }
+    };
+    let body =
+        json!({"role_arn": "arn:aws:iam::111122223333:role/Discovery", "regions": ["eu-west-1"]});
+    // The header says org-1 (OWNER); the verified token says org-2.
+    let (status, _) = call(with_claims(
+        put_identity("acme", &body),
+        json!({"org_id": "org-2"}),
+    ))
+    .await;
+    assert_eq!(status, 201);
+    assert!(w.identities.get("org-2", "acme").await.unwrap().is_some());
+    assert!(w.identities.get(OWNER, "acme").await.unwrap().is_none());
+    let get = || event("GET", "/api/cloud-identities/acme", &[], None);
+    let (status, _) = call(with_claims(get(), json!({"org_id": "org-2"}))).await;
+    assert_eq!(status, 200);
+    let (status, _) = call(with_claims(get(), json!({"org_id": OWNER}))).await;
+    assert_eq!(status, 404, "another organization's token");
+    // A token that names no organization (or a malformed one): 403.
+    for claims in [json!({"sub": "someone"}), json!({"org_id": "a/b"})] {
+        let (status, answer) = call(with_claims(get(), claims)).await;
+        assert_eq!(status, 403, "{answer}");
+    }
+    let (status, _) = call(get()).await;
+    assert_eq!(status, 403, "no authorizer context at all");
+}
