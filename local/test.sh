@@ -21,6 +21,8 @@ step "asl-validator over statemachines/ and the engine's test definitions"
 local/sfn-local/scripts/validate-asl.sh statemachines local/sfn-local/testdata
 step "terraform validate (offline) over infra/"
 infra/scripts/validate.sh
+step "the platform stack (infra/platform) on a private moto: apply, checks, plan = no changes, destroy"
+infra/scripts/try-platform-against-moto.sh
 step "checkov over infra/ (every finding fixed, or skipped inline with its reason)"
 .local/checks-venv/bin/checkov -d infra --framework terraform --quiet --compact --skip-download
 step "cargo nextest (unit, engine, API and end-to-end tests)"
