@@ -8,6 +8,15 @@ cd "$root"
 # shellcheck source=local/env.sh
 . local/env.sh
 local/setup.sh
+case " $* " in
+  *" processes "*|*"=processes "*)
+    # The steps run as their binaries: build them (as local/test.sh does).
+    cargo build --workspace --all-targets ;;
+esac
+if [ "${1:-}" = bench-cold-start ]; then
+  # The benchmark starts the release bootstraps: build (or refresh) them.
+  local/build-lambdas.sh
+fi
 # shellcheck disable=SC2046 # an empty flag must vanish
 cargo build $(cargo_quiet build) -p local-stack
 mark_built build

@@ -12,6 +12,9 @@ export CHECKPOINT_DISABLE=1
 WORKER_JOBS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export WORKER_JOBS_ROOT
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/worker-jobs/target}
+# The release builds for Lambda (local/build-lambdas.sh) keep their own.
+LAMBDA_TARGET_DIR=${LAMBDA_TARGET_DIR:-$(dirname "$CARGO_TARGET_DIR")/lambda-target}
+export LAMBDA_TARGET_DIR
 export TF_PROVIDER_MIRROR=${TF_PROVIDER_MIRROR:-/opt/tf-plugins}
 unset AWS_PROFILE AWS_SESSION_TOKEN
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need, without touching the
-# system: a project venv (.local/venv) with the pinned moto server and AWS
-# CLI, and (with --test-tools) the npm tools in node_modules, checkov in
+# system: a project venv (.local/venv) with the pinned moto server, AWS
+# CLI and cargo-lambda, and (with --test-tools) the npm tools in node_modules, checkov in
 # its own venv (.local/checks-venv) and schemathesis in its own
 # (.local/schemathesis-venv). Checks that
 # Terraform and its provider mirror are on the machine. Safe to run again:
@@ -24,7 +24,7 @@ venv() {
   fi
 }
 
-venv venv requirements.txt "moto, awscli"
+venv venv requirements.txt "moto, awscli, cargo-lambda"
 
 if [ "${1:-}" = "--test-tools" ]; then
   if [ ! -x "$root/node_modules/.bin/asl-validator" ]; then

@@ -25,6 +25,10 @@ step "the platform stack (infra/platform) on a private moto: apply, checks, plan
 infra/scripts/try-platform-against-moto.sh
 step "checkov over infra/ (every finding fixed, or skipped inline with its reason)"
 .local/checks-venv/bin/checkov -d infra --framework terraform --quiet --compact --skip-download
+step "cargo build --workspace --all-targets (the function binaries too: tests/tests/lambda_processes.rs runs them as Lambda processes)"
+# One build of every target resolves the dependencies' features as the
+# tests' build does, so nextest then finds everything built.
+cargo build --quiet --workspace --all-targets
 step "cargo nextest (unit, engine, API and end-to-end tests)"
 cargo nextest run --workspace --no-fail-fast "$@"
 

@@ -116,10 +116,10 @@ async fn the_scheduled_refresh_starts_one_job_per_identity_per_tick_and_none_whi
             .unwrap();
     }
     let tick = json!({"source": "aws.events", "detail-type": "Scheduled Event", "time": "2026-11-28T06:00:00Z", "detail": {}});
-    let first = jobs_handlers::schedule::refresh_all(&s.job_deps, tick.clone())
+    let first = jobs_handlers::schedule::refresh_all(&s.job_deps.schedule(), tick.clone())
         .await
         .unwrap();
-    let again = jobs_handlers::schedule::refresh_all(&s.job_deps, tick)
+    let again = jobs_handlers::schedule::refresh_all(&s.job_deps.schedule(), tick)
         .await
         .unwrap();
     assert_eq!(first["jobs"].as_array().unwrap().len(), 2);
@@ -128,10 +128,12 @@ async fn the_scheduled_refresh_starts_one_job_per_identity_per_tick_and_none_whi
         "a redelivered tick starts nothing new"
     );
     // While they run, the next tick leaves those identities alone.
-    let busy =
-        jobs_handlers::schedule::refresh_all(&s.job_deps, json!({"time": "2026-11-28T09:00:00Z"}))
-            .await
-            .unwrap();
+    let busy = jobs_handlers::schedule::refresh_all(
+        &s.job_deps.schedule(),
+        json!({"time": "2026-11-28T09:00:00Z"}),
+    )
+    .await
+    .unwrap();
     // An identity whose first refresh ended before that tick (a loaded
     // machine) was refreshed by it; every other one was left alone.
     let busy_jobs = busy["jobs"].as_array().unwrap().clone();
@@ -144,10 +146,12 @@ async fn the_scheduled_refresh_starts_one_job_per_identity_per_tick_and_none_whi
         let job = finish(&s, id.as_str().unwrap()).await;
         assert_eq!(job["type"], "FETCH_RESOURCES");
     }
-    let next =
-        jobs_handlers::schedule::refresh_all(&s.job_deps, json!({"time": "2026-11-28T12:00:00Z"}))
-            .await
-            .unwrap();
+    let next = jobs_handlers::schedule::refresh_all(
+        &s.job_deps.schedule(),
+        json!({"time": "2026-11-28T12:00:00Z"}),
+    )
+    .await
+    .unwrap();
     assert_eq!(next["jobs"].as_array().unwrap().len(), 2, "{next}");
     assert_ne!(next["jobs"], first["jobs"], "the next tick refreshes again");
     for id in next["jobs"].as_array().unwrap() {

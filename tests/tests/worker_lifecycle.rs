@@ -327,7 +327,7 @@ async fn a_terraform_failure_midway_fails_the_job_with_its_message_and_destroy_c
         .map(|s| s["name"].as_str().unwrap())
         .collect();
     assert!(steps.contains(&"AbandonDeployment"), "{steps:?}");
-    let worker = s.step_deps.workers.get(name).await.unwrap().unwrap();
+    let worker = s.workers.get(name).await.unwrap().unwrap();
     assert_eq!(worker.status, jobs_domain::worker::WorkerStatus::Failed);
     assert!(worker.failure.unwrap().contains("TERRAFORM_FAILED"));
     let (status, _) = api(&s)
@@ -593,7 +593,7 @@ async fn a_rolled_back_update_fails_the_job() {
         "{}",
         updated["error"]
     );
-    let worker = s.step_deps.workers.get(name).await.unwrap().unwrap();
+    let worker = s.workers.get(name).await.unwrap().unwrap();
     assert_ne!(
         worker.spec.image, "public.ecr.aws/alethia/runner:broken",
         "the failed image is not recorded as running"

@@ -200,6 +200,15 @@ async fn fake_lambda_api(
                                 .body(Full::new(bytes::Bytes::from(
                                     json!({"errorType": "Fatal.Broken", "errorMessage": "it broke"}).to_string(),
                                 ))),
+                            // How `cargo lambda watch` answers a function error.
+                            "/2015-03-31/functions/dev-broken/invocations" => http::Response::builder()
+                                .status(500)
+                                .body(Full::new(bytes::Bytes::from(
+                                    json!({"errorType": "Retryable.Unavailable", "errorMessage": "down"}).to_string(),
+                                ))),
+                            "/2015-03-31/functions/overloaded/invocations" => http::Response::builder()
+                                .status(500)
+                                .body(Full::new(bytes::Bytes::from("internal error"))),
                             _ => http::Response::builder()
                                 .status(404)
                                 .header("x-amzn-ErrorType", "ResourceNotFoundException")
@@ -264,6 +273,17 @@ async fn http_lambda_dispatcher_forwards_to_the_invoke_api() {
     assert_eq!(error, "Lambda.ResourceNotFoundException");
     assert!(cause.contains("Function not found"), "{cause}");
 
+    // A development server's 500 carrying the runtime's error document is
+    // the function's error; any other 500 is the service's.
+    let run = h
+        .run("lambda_invoke", json!({"fn": "dev-broken", "payload": {}}))
+        .await;
+    assert_eq!(run.failure().0, "Retryable.Unavailable");
+    let run = h
+        .run("lambda_invoke", json!({"fn": "overloaded", "payload": {}}))
+        .await;
+    assert_eq!(run.failure().0, "Lambda.ServiceException");
+
     let seen = seen.lock().unwrap().clone();
     let targets: Vec<&str> = seen.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(
@@ -274,6 +294,8 @@ async fn http_lambda_dispatcher_forwards_to_the_invoke_api() {
             "/2015-03-31/functions/echo/invocations?Qualifier=live",
             "/2015-03-31/functions/broken/invocations",
             "/2015-03-31/functions/missing/invocations",
+            "/2015-03-31/functions/dev-broken/invocations",
+            "/2015-03-31/functions/overloaded/invocations",
         ]
     );
     assert_eq!(seen[0].1, json!({"a": 1}));

@@ -3,6 +3,7 @@
 //! ```text
 //! local-stack demo   # start everything, run the demo jobs, stop everything
 //! local-stack up     # start everything and keep it running (Ctrl-C stops it)
+//! local-stack up --functions processes   # the steps as their Lambda binaries
 //! ```
 
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use jobs_runtime::config::{AZURE_ENDPOINT_VARS, Env, GOOGLE_ENDPOINT_VARS};
 use local_stack::cloud_fakes::{AzureFake, GoogleFake, demo as fakes};
+use local_stack::functions::FunctionMode;
 use local_stack::stack::{LocalStack, StackOptions};
 
 #[derive(Parser)]
@@ -22,10 +24,33 @@ struct Cli {
     command: Option<Command>,
 }
 
+/// How the step functions run.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Functions {
+    /// Their handlers inside this process (fast).
+    InProcess,
+    /// Each `functions/<name>` binary as its own process polling a Lambda
+    /// runtime API (`cargo lambda watch`), called through its Invoke endpoint.
+    Processes,
+}
+
+impl From<Functions> for FunctionMode {
+    fn from(f: Functions) -> Self {
+        match f {
+            Functions::InProcess => FunctionMode::InProcess,
+            Functions::Processes => FunctionMode::Processes,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Start the stack, run the demo jobs through the HTTP API, print what they did, stop.
-    Demo,
+    Demo {
+        /// How the step functions run.
+        #[arg(long, value_enum, default_value_t = Functions::InProcess)]
+        functions: Functions,
+    },
     /// Start the stack and keep it running for scripts and the AWS CLI.
     Up {
         /// Port of the HTTP API.
@@ -37,6 +62,9 @@ enum Command {
         /// Where to write the endpoints (NAME=value lines).
         #[arg(long, default_value = ".local/stack.env")]
         env_file: PathBuf,
+        /// How the step functions run.
+        #[arg(long, value_enum, default_value_t = Functions::InProcess)]
+        functions: Functions,
     },
     /// Drive the HTTP API with concurrent clients in a realistic mix; print throughput, p50, p99, 5xx.
     BenchApi {
@@ -46,6 +74,13 @@ enum Command {
         /// How long to drive it.
         #[arg(long, default_value_t = 20)]
         seconds: u64,
+    },
+    /// Start each function's release bootstrap (local/build-lambdas.sh) against a runtime API,
+    /// median of N starts each; print the cold start and each zip's size.
+    BenchColdStart {
+        /// Starts of each function (the median is printed).
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
     },
     /// Benchmark discovery of a seeded AWS account against a sequential boto3 script,
     /// then of a Google Cloud project and an Azure subscription (fakes, 50 ms per request).
@@ -68,14 +103,18 @@ async fn main() {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Demo) {
-        Command::Demo => demo().await,
+    let result = match cli.command.unwrap_or(Command::Demo {
+        functions: Functions::InProcess,
+    }) {
+        Command::Demo { functions } => demo(functions.into()).await,
         Command::Up {
             api_port,
             sfn_port,
             env_file,
-        } => up(api_port, sfn_port, env_file).await,
+            functions,
+        } => up(api_port, sfn_port, env_file, functions.into()).await,
         Command::BenchApi { clients, seconds } => bench_api(clients, seconds).await,
+        Command::BenchColdStart { runs } => local_stack::cold_start::run(runs.max(1)).await,
         Command::BenchDiscovery {
             runs,
             other_clouds_only,
@@ -142,9 +181,12 @@ fn banner(stack: &LocalStack) {
     println!("HTTP API                {}", stack.api_url);
 }
 
-async fn demo() -> local_stack::Result<()> {
+async fn demo(functions: FunctionMode) -> local_stack::Result<()> {
     println!("Starting the local stack ...");
-    let mut options = StackOptions::default();
+    let mut options = StackOptions {
+        functions,
+        ..StackOptions::default()
+    };
     let clouds = OtherClouds::start(&mut options).await?;
     let stack = LocalStack::start(options).await?;
     banner(&stack);
@@ -171,10 +213,16 @@ async fn demo() -> local_stack::Result<()> {
     outcome
 }
 
-async fn up(api_port: u16, sfn_port: u16, env_file: PathBuf) -> local_stack::Result<()> {
+async fn up(
+    api_port: u16,
+    sfn_port: u16,
+    env_file: PathBuf,
+    functions: FunctionMode,
+) -> local_stack::Result<()> {
     let mut options = StackOptions {
         api_port,
         sfn_port,
+        functions,
         ..StackOptions::default()
     };
     let clouds = OtherClouds::start(&mut options).await?;

@@ -7,26 +7,26 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use aws_types::SdkConfig;
+use jobs_adapters::dynamo::workers::DynamoWorkerStore;
 use jobs_adapters::tables::{self, TableNames};
 use jobs_domain::SecretString;
 use jobs_domain::params::Defaults;
+use jobs_domain::ports::WorkerStore;
 use jobs_domain::runner::new_token;
-use jobs_handlers::steps;
-use jobs_handlers::{JobApiDeps, RunnersApiDeps, StepDeps};
-use jobs_runtime::config::{Common, JobApiConfig, RunnersApiConfig, StepConfig};
+use jobs_handlers::{JobApiDeps, RunnersApiDeps};
+use jobs_runtime::config::{Common, JobApiConfig, RunnersApiConfig};
 use jobs_runtime::wire;
 use sfn_local::integrations::TaskContext;
-use sfn_local::integrations::lambda::function;
+use sfn_local::integrations::lambda::LambdaInvoker;
 use sfn_local::server::ServerHandle;
 use sfn_local::{
-    Builder, CodeBuildIntegration, CodeBuildProject, FunctionError, InProcessLambdas,
-    StepFunctions, TaskIntegration, TokioClock,
+    Builder, CodeBuildIntegration, CodeBuildProject, StepFunctions, TaskIntegration, TokioClock,
 };
 use tokio::net::TcpListener;
-use tracing::Instrument;
 
 use crate::aws_env::{REGION, child_env, sdk_config};
 use crate::build_logs::CloudWatchSink;
+use crate::functions::{self, FunctionMode, LambdaProcesses, StepSettings};
 use crate::http_api::HttpApi;
 use crate::moto::MotoServer;
 use crate::paths;
@@ -82,6 +82,9 @@ pub struct StackOptions {
     pub gcp: GcpEndpoints,
     /// Microsoft Entra ID and Resource Manager (`AZURE_*_URL`).
     pub azure: AzureEndpoints,
+    /// The step functions in-process, or as their binaries under a Lambda
+    /// runtime API (`cargo lambda watch`).
+    pub functions: FunctionMode,
 }
 
 impl Default for StackOptions {
@@ -101,6 +104,7 @@ impl Default for StackOptions {
             terraform_lock_timeout: std::time::Duration::from_secs(120),
             gcp: GcpEndpoints::default(),
             azure: AzureEndpoints::default(),
+            functions: FunctionMode::InProcess,
         }
     }
 }
@@ -140,8 +144,11 @@ pub struct LocalStack {
     pub sfn_url: String,
     pub admin_token: SecretString,
     pub job_deps: JobApiDeps,
-    pub step_deps: StepDeps,
     pub runners_deps: RunnersApiDeps,
+    /// The workers table (what tests and the drift check read).
+    pub workers: Arc<dyn WorkerStore>,
+    /// The function processes, in [`FunctionMode::Processes`].
+    pub lambda_processes: Option<LambdaProcesses>,
 }
 
 fn setup<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> LocalError + '_ {
@@ -248,52 +255,39 @@ impl LocalStack {
             table_prefix: options.table_prefix.clone(),
             retention: Default::default(),
         };
-        let step_config = StepConfig {
-            common: common.clone(),
-            platform: jobs_domain::terraform::PlatformSettings {
-                state_bucket: STATE_BUCKET.into(),
-                state_region: REGION.into(),
-                platform_api_url: api_url.clone(),
-                module_source: "./modules/fargate-runner".into(),
-                log_retention_days: 7,
-                stop_timeout_seconds: 30,
-            },
-            config_bucket: CONFIG_BUCKET.into(),
-            registry_url: api_url.clone(),
-            admin_token_secret_id: ADMIN_SECRET.into(),
-            discovery_concurrency: 8,
-            s3_force_path_style: true,
-            release_image: RELEASE_IMAGE.into(),
-            gcp: options.gcp.clone(),
-            azure: options.azure.clone(),
-        };
-        let step_deps = wire::step_deps(&step_config, &sdk).map_err(setup("wiring the steps"))?;
-
-        // Step Functions: our handlers in-process, Terraform as a process.
-        let mut lambdas = InProcessLambdas::new();
+        // The steps' settings, as infra/platform/lambda.tf sets them on AWS:
+        // parsed by each step exactly as its function parses them.
+        let mut function_env = child_env(&aws_endpoint);
+        function_env.extend(
+            StepSettings {
+                table_prefix: &options.table_prefix,
+                api_url: &api_url,
+                state_bucket: STATE_BUCKET,
+                state_region: REGION,
+                config_bucket: CONFIG_BUCKET,
+                admin_secret: ADMIN_SECRET,
+                release_image: RELEASE_IMAGE,
+                gcp: &options.gcp,
+                azure: &options.azure,
+            }
+            .environment(),
+        );
         let twice = options.deliver_twice;
-        for step in steps::all() {
-            let deps = step_deps.clone();
-            let handler = step.invoke;
-            let fname = step.function.to_string();
-            lambdas.register(
-                step.function,
-                function(move |payload| {
-                    let deps = deps.clone();
-                    let fname = fname.clone();
-                    async move {
-                        if twice {
-                            let first = handler(deps.clone(), payload.clone()).instrument(tracing::info_span!("lambda", function = %fname)).await;
-                            tracing::info!(function = %fname, first_ok = first.is_ok(), "delivering the event a second time");
-                        }
-                        handler(deps, payload)
-                            .instrument(tracing::info_span!("lambda", function = %fname))
-                            .await
-                            .map_err(|e| FunctionError { error_type: e.error_type().to_string(), error_message: e.wire_message() })
-                    }
-                }),
-            );
-        }
+        let (lambdas, lambda_processes): (Arc<dyn LambdaInvoker>, _) = match options.functions {
+            FunctionMode::InProcess => (
+                Arc::new(functions::in_process(&function_env, &sdk, twice)?),
+                None,
+            ),
+            FunctionMode::Processes if twice => {
+                return Err(LocalError::Setup(
+                    "deliver_twice needs the in-process functions".into(),
+                ));
+            }
+            FunctionMode::Processes => {
+                let p = LambdaProcesses::start(&function_env).await?;
+                (Arc::new(p.invoker()), Some(p))
+            }
+        };
         let root = paths::root();
         let mut env = child_env(&aws_endpoint);
         env.push((
@@ -323,7 +317,7 @@ impl LocalStack {
             .region(REGION)
             .account_id(ACCOUNT)
             .clock(clock.clone())
-            .lambda(Arc::new(lambdas));
+            .lambda(lambdas);
         // Build output goes to the emulator's CloudWatch Logs, as CodeBuild
         // writes it on AWS, where the job API's log route reads it.
         let build_logs = Arc::new(CloudWatchSink::new(&sdk));
@@ -373,7 +367,7 @@ impl LocalStack {
         let job_deps = wire::job_api_deps(&job_config, &sdk, sfn_client);
         // What EventBridge does on AWS: execution status changes reach the
         // reconciler, which fails a job whose execution ended unreported.
-        let reconciler_deps = job_deps.clone();
+        let reconciler_deps = job_deps.schedule();
         sfn.on_status_change(Arc::new(move |event| {
             let deps = reconciler_deps.clone();
             Box::pin(async move {
@@ -393,8 +387,8 @@ impl LocalStack {
         let api = HttpApi::start_on(api_listener, job_deps.clone(), runners_deps.clone()).await?;
         // What the EventBridge schedules do on AWS: the job sweeper and the
         // lease sweeper.
-        let sweep_deps = job_deps.clone();
-        let lease_deps = runners_deps.clone();
+        let sweep_deps = job_deps.schedule();
+        let lease_deps = runners_deps.leases();
         let every = options.sweep_every;
         let sweeper = tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -415,6 +409,10 @@ impl LocalStack {
             }
         });
 
+        let workers = Arc::new(DynamoWorkerStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            &names,
+        ));
         Ok(LocalStack {
             moto,
             aws_endpoint,
@@ -427,9 +425,10 @@ impl LocalStack {
             api_url,
             sfn_url,
             admin_token,
+            workers,
             job_deps,
-            step_deps,
             runners_deps,
+            lambda_processes,
         })
     }
 
@@ -485,6 +484,9 @@ impl LocalStack {
         }
         if let Some(s) = self.sfn_server.take() {
             s.shutdown().await;
+        }
+        if let Some(p) = self.lambda_processes.take() {
+            p.stop().await;
         }
         if let Some(mut m) = self.moto.take() {
             m.stop().await;

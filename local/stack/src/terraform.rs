@@ -13,7 +13,6 @@ use crate::{LocalError, Result, paths};
 /// the output comes with both.
 pub async fn plan_is_clean(stack: &LocalStack, name: &str) -> Result<(bool, String)> {
     let worker = stack
-        .step_deps
         .workers
         .get(name)
         .await?

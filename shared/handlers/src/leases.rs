@@ -14,7 +14,7 @@ use jobs_domain::StepError;
 use jobs_domain::runner::{must_requeue, release};
 use serde_json::{Value, json};
 
-use crate::deps::RunnersApiDeps;
+use crate::deps::LeaseDeps;
 use crate::job_service::{JobService, Write};
 
 /// Releases the RUNNING jobs `runner_id` holds (only those claimed before
@@ -57,7 +57,7 @@ pub async fn release_held(
 /// lease lapsed. A claim is a sign of life too: a job claimed within the
 /// TTL stays with its runner even if the runner's last heartbeat is older
 /// (a claim that took long under load must not lose its job at once).
-pub async fn expire(deps: &RunnersApiDeps, _event: Value) -> Result<Value, StepError> {
+pub async fn expire(deps: &LeaseDeps, _event: Value) -> Result<Value, StepError> {
     let now = deps.jobs.now();
     let mut released = Vec::new();
     for runner in deps.runners.list().await? {

@@ -27,5 +27,5 @@ pub mod schedule;
 pub mod steps;
 pub mod submission;
 
-pub use deps::{JobApiDeps, RunnersApiDeps, StepDeps};
+pub use deps::{JobApiDeps, LeaseDeps, Port, RunnersApiDeps, ScheduleDeps, StepDeps};
 pub use job_service::JobService;

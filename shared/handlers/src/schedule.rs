@@ -24,7 +24,7 @@ use jobs_domain::{ErrorKind, StepError};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::deps::JobApiDeps;
+use crate::deps::ScheduleDeps;
 use crate::job_service::{Submission, Write};
 
 /// Open jobs of one status the scheduler and the sweeper read per run at
@@ -41,7 +41,7 @@ fn refresh_key(owner: &str, id: &str, tick: &str) -> IdempotencyKey {
 
 /// The identities (`owner/id`) with a CONNECTION_TEST or FETCH_RESOURCES
 /// QUEUED or RUNNING.
-async fn refreshes_in_flight(deps: &JobApiDeps) -> Result<HashSet<String>, StepError> {
+async fn refreshes_in_flight(deps: &ScheduleDeps) -> Result<HashSet<String>, StepError> {
     let store = deps.jobs.store();
     let mut open = store.open_jobs(JobStatus::Queued, OPEN_JOBS_READ).await?;
     open.extend(store.open_jobs(JobStatus::Running, OPEN_JOBS_READ).await?);
@@ -65,7 +65,7 @@ async fn refreshes_in_flight(deps: &JobApiDeps) -> Result<HashSet<String>, StepE
 /// for at most `refresh_batch` identities, chosen by
 /// [`jobs_domain::refresh::select`], each under an idempotency key of the
 /// identity and the window.
-pub async fn refresh_all(deps: &JobApiDeps, event: Value) -> Result<Value, StepError> {
+pub async fn refresh_all(deps: &ScheduleDeps, event: Value) -> Result<Value, StepError> {
     let tick = event
         .get("time")
         .and_then(Value::as_str)
@@ -155,7 +155,7 @@ pub async fn refresh_all(deps: &JobApiDeps, event: Value) -> Result<Value, StepE
     }))
 }
 
-pub async fn reconcile(deps: &JobApiDeps, event: Value) -> Result<Value, StepError> {
+pub async fn reconcile(deps: &ScheduleDeps, event: Value) -> Result<Value, StepError> {
     let detail = event.get("detail").unwrap_or(&event);
     let status = detail
         .get("status")
@@ -209,7 +209,7 @@ pub async fn reconcile(deps: &JobApiDeps, event: Value) -> Result<Value, StepErr
     Ok(json!({"changed": changed, "job_id": job.id}))
 }
 
-pub async fn start_unstarted(deps: &JobApiDeps, _event: Value) -> Result<Value, StepError> {
+pub async fn start_unstarted(deps: &ScheduleDeps, _event: Value) -> Result<Value, StepError> {
     let cutoff = deps.jobs.now() - deps.start_grace;
     let mut started = Vec::new();
     let queued = deps

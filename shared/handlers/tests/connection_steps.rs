@@ -36,6 +36,27 @@ async fn verify_identity_answers_who_we_are_under_a_session_naming_the_job() {
     assert_eq!(w.cloud.sessions(), [format!("alethia-{}", job.id)]);
 }
 
+/// Every step runs in these tests with only the ports of its `USES` (the
+/// harness's `run`); one given fewer fails at once, naming the missing port,
+/// and the identity is never assumed.
+#[tokio::test]
+async fn a_step_without_a_port_it_uses_fails_naming_the_port() {
+    let w = World::new();
+    w.identity("acme").await;
+    let job = w
+        .running_job(JobParams::ConnectionTest {
+            cloud_identity_id: "acme".into(),
+        })
+        .await;
+    let deps = w.steps().only(&[jobs_handlers::Port::Identities]);
+    let e = jobs_handlers::steps::invoke::<VerifyIdentity>(&deps, json!({"job_id": job.id}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error_type(), "Fatal.Internal");
+    assert!(e.message.contains("Port::Verifier"), "{}", e.message);
+    assert!(w.cloud.sessions().is_empty());
+}
+
 #[tokio::test]
 async fn a_denied_role_fails_the_step_fatally_with_the_adapters_message() {
     let w = World::new();

@@ -107,7 +107,7 @@ async fn a_job_whose_execution_died_gives_its_worker_up() {
     assert_eq!(turn(&w, &first).await["turn"], true);
     assert_eq!(turn(&w, &second).await["turn"], false);
     reconcile(
-        &w.job_api(),
+        &w.job_api().schedule(),
         json!({"detail": {"name": first, "status": "ABORTED"}}),
     )
     .await

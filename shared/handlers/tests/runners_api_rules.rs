@@ -212,17 +212,17 @@ async fn a_runner_that_stops_heartbeating_loses_its_jobs_once_to_the_pools_other
     // Within the TTL nothing moves; B keeps heartbeating, A falls silent.
     w.clock.advance(chrono::Duration::seconds(60));
     runner_call(&w, &format!("/api/runners/{b}/heartbeat"), &token_b, None).await;
-    let out = jobs_handlers::leases::expire(&w.runners_api(), json!({}))
+    let out = jobs_handlers::leases::expire(&w.runners_api().leases(), json!({}))
         .await
         .unwrap();
     assert_eq!(out["released"], json!([]));
     w.clock.advance(chrono::Duration::seconds(40));
     runner_call(&w, &format!("/api/runners/{b}/heartbeat"), &token_b, None).await;
-    let out = jobs_handlers::leases::expire(&w.runners_api(), json!({}))
+    let out = jobs_handlers::leases::expire(&w.runners_api().leases(), json!({}))
         .await
         .unwrap();
     assert_eq!(out["released"], json!([job_id]));
-    let again = jobs_handlers::leases::expire(&w.runners_api(), json!({}))
+    let again = jobs_handlers::leases::expire(&w.runners_api().leases(), json!({}))
         .await
         .unwrap();
     assert_eq!(again["released"], json!([]), "released exactly once");
@@ -281,7 +281,7 @@ async fn a_job_claimed_within_the_ttl_stays_even_when_the_sweeper_saw_the_runner
     let version = stale.version;
     stale.last_heartbeat_at = silent_since;
     w.runners.update(&stale, version).await.unwrap();
-    let out = jobs_handlers::leases::expire(&w.runners_api(), json!({}))
+    let out = jobs_handlers::leases::expire(&w.runners_api().leases(), json!({}))
         .await
         .unwrap();
     assert_eq!(
@@ -292,7 +292,7 @@ async fn a_job_claimed_within_the_ttl_stays_even_when_the_sweeper_saw_the_runner
     assert_eq!(w.job(&second).await.status, JobStatus::Running);
     // Silent for a whole TTL after its claim, the runner loses that one too.
     w.clock.advance(chrono::Duration::seconds(91));
-    let out = jobs_handlers::leases::expire(&w.runners_api(), json!({}))
+    let out = jobs_handlers::leases::expire(&w.runners_api().leases(), json!({}))
         .await
         .unwrap();
     assert_eq!(out["released"], json!([second]));

@@ -85,7 +85,7 @@ async fn scheduled_refreshes_are_bounded_oldest_first_and_never_twice_at_once() 
         .save_inventory(OWNER, "initech", &fetched(9))
         .await
         .unwrap();
-    let mut deps = w.job_api();
+    let mut deps = w.job_api().schedule();
     deps.refresh_batch = 2;
 
     let tick = json!({"time": "2030-01-01T06:00:00Z"});
@@ -145,17 +145,19 @@ async fn an_execution_that_ended_unreported_fails_its_job_once() {
         .await
         .unwrap();
     let event = json!({"detail": {"name": job.id, "status": "ABORTED", "error": "", "cause": ""}});
-    let out = reconcile(&w.job_api(), event.clone()).await.unwrap();
+    let out = reconcile(&w.job_api().schedule(), event.clone())
+        .await
+        .unwrap();
     assert_eq!(out["changed"], true);
     let failed = w.job(&job.id).await;
     assert_eq!(failed.status, JobStatus::Failed);
     assert_eq!(failed.error.unwrap().code, "EXECUTION_ABORTED");
     assert!(failed.steps.iter().all(|s| s.ended_at.is_some()));
-    let out = reconcile(&w.job_api(), event).await.unwrap();
+    let out = reconcile(&w.job_api().schedule(), event).await.unwrap();
     assert_eq!(out["changed"], false, "a job already ended is left alone");
     let missing = jobs_domain::job::new_job_id();
     let out = reconcile(
-        &w.job_api(),
+        &w.job_api().schedule(),
         json!({"detail": {"name": missing, "status": "FAILED"}}),
     )
     .await
@@ -165,14 +167,14 @@ async fn an_execution_that_ended_unreported_fails_its_job_once() {
         (json!(false), json!("no such job"))
     );
     let out = reconcile(
-        &w.job_api(),
+        &w.job_api().schedule(),
         json!({"detail": {"name": "not-a-job", "status": "FAILED"}}),
     )
     .await
     .unwrap();
     assert_eq!(out["changed"], false);
     let out = reconcile(
-        &w.job_api(),
+        &w.job_api().schedule(),
         json!({"detail": {"name": job.id, "status": "SUCCEEDED"}}),
     )
     .await
@@ -199,7 +201,9 @@ async fn the_sweeper_starts_a_job_whose_start_was_lost_once_it_waited_long_enoug
     let w = World::new();
     let lost = lost_start(&w, JobType::FetchResources).await;
     let runner_job = lost_start(&w, JobType::RunnerJob).await;
-    let out = start_unstarted(&w.job_api(), json!({})).await.unwrap();
+    let out = start_unstarted(&w.job_api().schedule(), json!({}))
+        .await
+        .unwrap();
     assert_eq!(
         out["started"],
         json!([]),
@@ -207,7 +211,9 @@ async fn the_sweeper_starts_a_job_whose_start_was_lost_once_it_waited_long_enoug
     );
 
     w.clock.advance(chrono::Duration::seconds(121));
-    let out = start_unstarted(&w.job_api(), json!({})).await.unwrap();
+    let out = start_unstarted(&w.job_api().schedule(), json!({}))
+        .await
+        .unwrap();
     assert_eq!(out["started"], json!([lost.id]));
     let started = w.starter.started();
     assert_eq!(
@@ -230,6 +236,8 @@ async fn the_sweeper_starts_a_job_whose_start_was_lost_once_it_waited_long_enoug
     })
     .await
     .unwrap();
-    let out = start_unstarted(&w.job_api(), json!({})).await.unwrap();
+    let out = start_unstarted(&w.job_api().schedule(), json!({}))
+        .await
+        .unwrap();
     assert_eq!(out["started"], json!([]));
 }

@@ -6,6 +6,7 @@ use jobs_adapters::dynamo::jobs::Retention;
 use jobs_adapters::gcp::GcpEndpoints;
 use jobs_domain::params::Defaults;
 use jobs_domain::terraform::PlatformSettings;
+use jobs_handlers::Port;
 use jobs_handlers::caller::OwnerSource;
 
 /// A configuration problem, naming the variable.
@@ -222,15 +223,7 @@ pub struct JobApiConfig {
 
 impl JobApiConfig {
     pub fn from_env(env: &Env<'_>) -> Result<JobApiConfig, ConfigError> {
-        let prefix = env.required("STATE_MACHINE_ARN_PREFIX")?;
-        if !prefix.starts_with("arn:") || !prefix.contains(":stateMachine:") {
-            return Err(ConfigError::Invalid {
-                name: "STATE_MACHINE_ARN_PREFIX",
-                reason: format!(
-                    "{prefix:?} is not arn:<partition>:states:<region>:<account>:stateMachine:<name prefix>"
-                ),
-            });
-        }
+        let prefix = state_machine_arn_prefix(env)?;
         let base = Defaults::default();
         Ok(JobApiConfig {
             common: Common::from_env(env)?,
@@ -258,6 +251,64 @@ impl JobApiConfig {
     }
 }
 
+/// `refresh-scheduler`, `execution-reconciler`, `job-sweeper`: what the
+/// scheduled handlers read, a subset of the job API's settings.
+#[derive(Debug, Clone)]
+pub struct ScheduleConfig {
+    pub common: Common,
+    pub state_machine_arn_prefix: String,
+    pub start_grace_seconds: i64,
+    pub refresh_batch: usize,
+}
+
+impl ScheduleConfig {
+    pub fn from_env(env: &Env<'_>) -> Result<ScheduleConfig, ConfigError> {
+        Ok(ScheduleConfig {
+            common: Common::from_env(env)?,
+            state_machine_arn_prefix: state_machine_arn_prefix(env)?,
+            start_grace_seconds: env.number("UNSTARTED_GRACE_SECONDS", 120)?,
+            refresh_batch: env.number("REFRESH_BATCH", 100)?,
+        })
+    }
+}
+
+/// `lease-sweeper`: the registry's settings but the admin token's.
+#[derive(Debug, Clone)]
+pub struct LeaseConfig {
+    pub common: Common,
+    pub heartbeat_ttl_seconds: i64,
+}
+
+impl LeaseConfig {
+    pub fn from_env(env: &Env<'_>) -> Result<LeaseConfig, ConfigError> {
+        Ok(LeaseConfig {
+            common: Common::from_env(env)?,
+            heartbeat_ttl_seconds: heartbeat_ttl_seconds(env)?,
+        })
+    }
+}
+
+fn heartbeat_ttl_seconds(env: &Env<'_>) -> Result<i64, ConfigError> {
+    env.number(
+        "HEARTBEAT_TTL_SECONDS",
+        jobs_domain::runner::DEFAULT_HEARTBEAT_TTL_SECONDS,
+    )
+}
+
+/// `STATE_MACHINE_ARN_PREFIX`, checked for its shape.
+fn state_machine_arn_prefix(env: &Env<'_>) -> Result<String, ConfigError> {
+    let prefix = env.required("STATE_MACHINE_ARN_PREFIX")?;
+    if !prefix.starts_with("arn:") || !prefix.contains(":stateMachine:") {
+        return Err(ConfigError::Invalid {
+            name: "STATE_MACHINE_ARN_PREFIX",
+            reason: format!(
+                "{prefix:?} is not arn:<partition>:states:<region>:<account>:stateMachine:<name prefix>"
+            ),
+        });
+    }
+    Ok(prefix)
+}
+
 /// `runners-api`.
 #[derive(Debug, Clone)]
 pub struct RunnersApiConfig {
@@ -272,30 +323,55 @@ impl RunnersApiConfig {
         Ok(RunnersApiConfig {
             common: Common::from_env(env)?,
             admin_token_secret_id: env.required("REGISTRY_ADMIN_TOKEN_SECRET_ID")?,
-            heartbeat_ttl_seconds: env.number(
-                "HEARTBEAT_TTL_SECONDS",
-                jobs_domain::runner::DEFAULT_HEARTBEAT_TTL_SECONDS,
-            )?,
+            heartbeat_ttl_seconds: heartbeat_ttl_seconds(env)?,
         })
     }
 }
 
-/// The state machine steps.
+/// The state machine steps. A step's function parses only the settings of
+/// the ports its `USES` names, so `worker-jobs-mark-running` starts with
+/// nothing but `TABLE_PREFIX`, and a missing setting is reported by the one
+/// function that needs it.
 #[derive(Debug, Clone)]
 pub struct StepConfig {
     pub common: Common,
-    pub platform: PlatformSettings,
-    /// Where rendered Terraform configurations are written.
+    /// [`Port::Platform`]: `TF_STATE_BUCKET`, `TF_STATE_REGION` (else the
+    /// function's region), `PLATFORM_API_URL`, `RUNNER_MODULE_SOURCE`,
+    /// `RUNNER_LOG_RETENTION_DAYS`, `RUNNER_STOP_TIMEOUT_SECONDS`.
+    pub platform: Option<PlatformSettings>,
+    /// [`Port::Artifacts`]: `TF_CONFIG_BUCKET`, `S3_FORCE_PATH_STYLE`.
+    pub artifacts: Option<ArtifactsConfig>,
+    /// [`Port::Registry`]: `REGISTRY_URL`, `REGISTRY_ADMIN_TOKEN_SECRET_ID`.
+    pub registry: Option<RegistryConfig>,
+    /// [`Port::Verifier`] or [`Port::Discovery`]: `DISCOVERY_CONCURRENCY`
+    /// and the Google and Azure endpoints.
+    pub clouds: Option<CloudsConfig>,
+    /// [`Port::Releases`]: `RUNNER_IMAGE`, the platform's Runner release,
+    /// which UPDATE_WORKER rolls out when the job names no image.
+    pub release_image: Option<String>,
+}
+
+/// Where rendered Terraform configurations and build results are kept.
+#[derive(Debug, Clone)]
+pub struct ArtifactsConfig {
     pub config_bucket: String,
-    /// Base URL of the runner registry the steps call.
-    pub registry_url: String,
-    pub admin_token_secret_id: String,
-    pub discovery_concurrency: usize,
     /// For emulators on loopback addresses (no bucket host names).
     pub s3_force_path_style: bool,
-    /// `RUNNER_IMAGE`: the platform's Runner release, which UPDATE_WORKER
-    /// rolls out when the job names no image.
-    pub release_image: String,
+}
+
+/// The runner registry the steps call.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// Base URL (https, or http to loopback).
+    pub url: String,
+    /// The Secrets Manager secret holding the registry's admin token.
+    pub admin_token_secret_id: String,
+}
+
+/// The customers' clouds.
+#[derive(Debug, Clone)]
+pub struct CloudsConfig {
+    pub discovery_concurrency: usize,
     /// `GOOGLE_STS_URL`, `GOOGLE_IAMCREDENTIALS_URL`, `GOOGLE_COMPUTE_URL`,
     /// `GOOGLE_DNS_URL`: the Google APIs (public endpoints by default).
     pub gcp: GcpEndpoints,
@@ -304,14 +380,15 @@ pub struct StepConfig {
 }
 
 impl StepConfig {
-    pub fn from_env(env: &Env<'_>) -> Result<StepConfig, ConfigError> {
-        let region = env
-            .optional("AWS_REGION")
-            .or_else(|| env.optional("AWS_DEFAULT_REGION"));
-        let state_bucket = env.required("TF_STATE_BUCKET")?;
-        Ok(StepConfig {
-            common: Common::from_env(env)?,
-            platform: PlatformSettings {
+    /// The settings of the ports in `uses`.
+    pub fn from_env(env: &Env<'_>, uses: &[Port]) -> Result<StepConfig, ConfigError> {
+        let wants = |p: Port| uses.contains(&p);
+        let platform = if wants(Port::Platform) {
+            let region = env
+                .optional("AWS_REGION")
+                .or_else(|| env.optional("AWS_DEFAULT_REGION"));
+            let state_bucket = env.required("TF_STATE_BUCKET")?;
+            Some(PlatformSettings {
                 state_region: env
                     .optional("TF_STATE_REGION")
                     .or(region)
@@ -321,31 +398,43 @@ impl StepConfig {
                 module_source: env.or("RUNNER_MODULE_SOURCE", "./modules/fargate-runner"),
                 log_retention_days: env.number("RUNNER_LOG_RETENTION_DAYS", 30)?,
                 stop_timeout_seconds: env.number("RUNNER_STOP_TIMEOUT_SECONDS", 120)?,
-            },
-            config_bucket: env.required("TF_CONFIG_BUCKET")?,
-            registry_url: env.secure_url("REGISTRY_URL")?,
-            admin_token_secret_id: env.required("REGISTRY_ADMIN_TOKEN_SECRET_ID")?,
-            discovery_concurrency: env.number("DISCOVERY_CONCURRENCY", 8)?,
-            s3_force_path_style: env.flag("S3_FORCE_PATH_STYLE")?,
-            release_image: env.or("RUNNER_IMAGE", &Defaults::default().runner_image),
-            gcp: {
-                let d = GcpEndpoints::default();
-                GcpEndpoints {
-                    sts: env.secure_url_or("GOOGLE_STS_URL", &d.sts)?,
-                    iam_credentials: env
-                        .secure_url_or("GOOGLE_IAMCREDENTIALS_URL", &d.iam_credentials)?,
-                    compute: env.secure_url_or("GOOGLE_COMPUTE_URL", &d.compute)?,
-                    dns: env.secure_url_or("GOOGLE_DNS_URL", &d.dns)?,
-                }
-            },
-            azure: {
-                let d = AzureEndpoints::default();
-                AzureEndpoints {
-                    authority: env.secure_url_or("AZURE_AUTHORITY_URL", &d.authority)?,
-                    resource_manager: env
-                        .secure_url_or("AZURE_RESOURCE_MANAGER_URL", &d.resource_manager)?,
-                }
-            },
+            })
+        } else {
+            None
+        };
+        let artifacts = if wants(Port::Artifacts) {
+            Some(ArtifactsConfig {
+                config_bucket: env.required("TF_CONFIG_BUCKET")?,
+                s3_force_path_style: env.flag("S3_FORCE_PATH_STYLE")?,
+            })
+        } else {
+            None
+        };
+        let registry = if wants(Port::Registry) {
+            Some(RegistryConfig {
+                url: env.secure_url("REGISTRY_URL")?,
+                admin_token_secret_id: env.required("REGISTRY_ADMIN_TOKEN_SECRET_ID")?,
+            })
+        } else {
+            None
+        };
+        let clouds = if wants(Port::Verifier) || wants(Port::Discovery) {
+            Some(CloudsConfig {
+                discovery_concurrency: env.number("DISCOVERY_CONCURRENCY", 8)?,
+                gcp: gcp_endpoints(env)?,
+                azure: azure_endpoints(env)?,
+            })
+        } else {
+            None
+        };
+        Ok(StepConfig {
+            common: Common::from_env(env)?,
+            platform,
+            artifacts,
+            registry,
+            clouds,
+            release_image: wants(Port::Releases)
+                .then(|| env.or("RUNNER_IMAGE", &Defaults::default().runner_image)),
         })
     }
 }
@@ -376,11 +465,34 @@ mod tests {
     #[test]
     fn missing_variables_are_named() {
         let vars = env(&[("TF_STATE_BUCKET", "b"), ("AWS_REGION", "us-east-1")]);
-        let e = StepConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned())).unwrap_err();
+        let e = StepConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned()), &[Port::Platform])
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             "the environment variable PLATFORM_API_URL is required but not set"
         );
+        let e = StepConfig::from_env(&Env::from_fn(|k| vars.get(k).cloned()), &[Port::Registry])
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the environment variable REGISTRY_URL is required but not set"
+        );
+    }
+
+    #[test]
+    fn a_step_parses_only_the_settings_of_the_ports_it_uses() {
+        let vars = env(&[("TABLE_PREFIX", "t-")]);
+        let lookup = |k: &str| vars.get(k).cloned();
+        let c = StepConfig::from_env(&Env::from_fn(lookup), &[]).unwrap();
+        assert_eq!(c.common.table_prefix, "t-");
+        assert!(c.platform.is_none() && c.artifacts.is_none() && c.registry.is_none());
+        assert!(c.clouds.is_none() && c.release_image.is_none());
+        let c = StepConfig::from_env(&Env::from_fn(lookup), &[Port::Discovery, Port::Releases])
+            .unwrap();
+        assert_eq!(c.clouds.map(|c| c.discovery_concurrency), Some(8));
+        assert!(c.release_image.is_some() && c.registry.is_none());
+        let e = StepConfig::from_env(&Env::from_fn(lookup), &[Port::Artifacts]).unwrap_err();
+        assert!(e.to_string().contains("TF_CONFIG_BUCKET"), "{e}");
     }
 
     #[test]

@@ -7,7 +7,9 @@ use jobs_handlers::steps::{Step, invoke};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 
-use crate::config::{ConfigError, Env, JobApiConfig, RunnersApiConfig, StepConfig};
+use crate::config::{
+    ConfigError, Env, JobApiConfig, LeaseConfig, RunnersApiConfig, ScheduleConfig, StepConfig,
+};
 use crate::wire;
 
 /// JSON logs to stdout (CloudWatch), level from `RUST_LOG` (default info).
@@ -40,9 +42,9 @@ fn startup(e: ConfigError) -> lambda_runtime::Error {
 /// binary is linked to its handler by the compiler).
 pub async fn serve_step<S: Step>() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let config = StepConfig::from_env(&Env::process()).map_err(startup)?;
+    let config = StepConfig::from_env(&Env::process(), S::USES).map_err(startup)?;
     let sdk = jobs_adapters::aws::load_config().await;
-    let deps = wire::step_deps(&config, &sdk).map_err(startup)?;
+    let deps = wire::step_deps(&config, &sdk, S::USES).map_err(startup)?;
     tracing::debug!(function = S::FUNCTION, "serving");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let deps = deps.clone();
@@ -91,11 +93,9 @@ pub async fn serve_runners_api() -> Result<(), lambda_runtime::Error> {
 /// runners that stopped heartbeating.
 pub async fn serve_lease_sweeper() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let config = RunnersApiConfig::from_env(&Env::process()).map_err(startup)?;
+    let config = LeaseConfig::from_env(&Env::process()).map_err(startup)?;
     let sdk = jobs_adapters::aws::load_config().await;
-    let deps = wire::runners_api_deps(&config, &sdk)
-        .await
-        .map_err(startup)?;
+    let deps = wire::lease_deps(&config, &sdk);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let deps = deps.clone();
         async move {
@@ -118,9 +118,9 @@ pub enum Scheduled {
 /// Serves an EventBridge-triggered handler.
 pub async fn serve_scheduled(which: Scheduled) -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let config = JobApiConfig::from_env(&Env::process()).map_err(startup)?;
+    let config = ScheduleConfig::from_env(&Env::process()).map_err(startup)?;
     let sdk = jobs_adapters::aws::load_config().await;
-    let deps = wire::job_api_deps(&config, &sdk, aws_sdk_sfn::Client::new(&sdk));
+    let deps = wire::schedule_deps(&config, &sdk);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let deps = deps.clone();
         async move {

@@ -21,10 +21,13 @@ use jobs_adapters::secrets::{SecretsManagerIdentitySecrets, SecretsManagerWorker
 use jobs_adapters::sfn::SfnExecutionStarter;
 use jobs_adapters::tables::TableNames;
 use jobs_domain::ports::SystemClock;
-use jobs_handlers::{JobApiDeps, JobService, RunnersApiDeps, StepDeps};
+use jobs_handlers::{
+    JobApiDeps, JobService, LeaseDeps, Port, RunnersApiDeps, ScheduleDeps, StepDeps,
+};
 
 use crate::config::{
-    Common, ConfigError, IDENTITY_SECRET_PREFIX, JobApiConfig, RunnersApiConfig, StepConfig,
+    Common, ConfigError, IDENTITY_SECRET_PREFIX, JobApiConfig, LeaseConfig, RunnersApiConfig,
+    ScheduleConfig, StepConfig,
 };
 
 /// How long one HTTP attempt to Google or Azure may take.
@@ -76,6 +79,33 @@ pub fn job_api_deps(
     }
 }
 
+/// The scheduled handlers' dependencies: DynamoDB and Step Functions only.
+pub fn schedule_deps(config: &ScheduleConfig, sdk: &SdkConfig) -> ScheduleDeps {
+    let names = TableNames::new(&config.common.table_prefix);
+    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    ScheduleDeps {
+        jobs: job_service(&dynamo, &names, &config.common),
+        identities: Arc::new(DynamoIdentityStore::new(dynamo, &names)),
+        starter: Arc::new(SfnExecutionStarter::new(
+            aws_sdk_sfn::Client::new(sdk),
+            config.state_machine_arn_prefix.clone(),
+        )),
+        refresh_batch: config.refresh_batch.max(1),
+        start_grace: chrono::Duration::seconds(config.start_grace_seconds),
+    }
+}
+
+/// The lease sweeper's dependencies: DynamoDB only (no admin token).
+pub fn lease_deps(config: &LeaseConfig, sdk: &SdkConfig) -> LeaseDeps {
+    let names = TableNames::new(&config.common.table_prefix);
+    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    LeaseDeps {
+        runners: Arc::new(DynamoRunnerStore::new(dynamo.clone(), &names)),
+        jobs: job_service(&dynamo, &names, &config.common),
+        heartbeat_ttl: chrono::Duration::seconds(config.heartbeat_ttl_seconds),
+    }
+}
+
 /// Reads the registry's admin token from Secrets Manager.
 pub async fn admin_token(
     sdk: &SdkConfig,
@@ -105,44 +135,94 @@ pub async fn runners_api_deps(
     })
 }
 
-pub fn step_deps(config: &StepConfig, sdk: &SdkConfig) -> Result<StepDeps, ConfigError> {
+/// The dependencies of a step whose `USES` is `uses`: the job service, and
+/// only the clients of those ports (each SDK client, the HTTP client for
+/// Google and Azure, the registry's, costs cold-start time). `config` must
+/// have been parsed with the same `uses`.
+pub fn step_deps(
+    config: &StepConfig,
+    sdk: &SdkConfig,
+    uses: &[Port],
+) -> Result<StepDeps, ConfigError> {
+    let wants = |p: Port| uses.contains(&p);
+    let missing = |what: &str| {
+        ConfigError::Startup(format!(
+            "the step configuration has no {what} settings: parse it with the step's USES"
+        ))
+    };
     let names = TableNames::new(&config.common.table_prefix);
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
-    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
-    let rest = Rest::new(PROVIDER_ATTEMPT_TIMEOUT).map_err(|e| ConfigError::Startup(e.message))?;
-    let cloud = Arc::new(CloudProviders {
-        aws: AwsCloud::new(sdk.clone()).with_concurrency(config.discovery_concurrency),
-        gcp: GcpCloud::new(rest.clone(), config.gcp.clone(), sdk.clone())
-            .with_concurrency(config.discovery_concurrency),
-        azure: AzureCloud::new(
-            rest,
-            config.azure.clone(),
-            Arc::new(SecretsManagerIdentitySecrets::new(
-                sdk,
-                IDENTITY_SECRET_PREFIX,
-            )),
-        ),
-    });
-    let registry = HttpRunnerRegistry::new(
-        &config.registry_url,
-        AdminToken::from_secret(secrets.clone(), config.admin_token_secret_id.clone()),
-    )
-    .map_err(|e| ConfigError::Startup(e.to_string()))?;
-    Ok(StepDeps {
-        jobs: job_service(&dynamo, &names, &config.common),
-        identities: Arc::new(DynamoIdentityStore::new(dynamo.clone(), &names)),
-        workers: Arc::new(DynamoWorkerStore::new(dynamo, &names)),
-        verifier: cloud.clone(),
-        discovery: cloud,
-        artifacts: Arc::new(S3ArtifactStore::new(
-            S3ArtifactStore::client(sdk, config.s3_force_path_style),
-            config.config_bucket.clone(),
-        )),
-        secrets: Arc::new(SecretsManagerWorkerSecrets::new(sdk.clone())),
-        registry: Arc::new(registry),
-        services: Arc::new(EcsWorkerServices::new(sdk.clone())),
-        releases: Arc::new(EcrReleaseImages::new(sdk.clone())),
-        release_image: config.release_image.clone(),
-        platform: config.platform.clone(),
-    })
+    let mut deps = StepDeps::new(job_service(&dynamo, &names, &config.common));
+    if wants(Port::Identities) {
+        deps.identities = Some(Arc::new(DynamoIdentityStore::new(dynamo.clone(), &names)));
+    }
+    if wants(Port::Workers) {
+        deps.workers = Some(Arc::new(DynamoWorkerStore::new(dynamo, &names)));
+    }
+    if wants(Port::Verifier) || wants(Port::Discovery) {
+        let clouds = config.clouds.as_ref().ok_or_else(|| missing("cloud"))?;
+        let rest =
+            Rest::new(PROVIDER_ATTEMPT_TIMEOUT).map_err(|e| ConfigError::Startup(e.message))?;
+        let providers = Arc::new(CloudProviders {
+            aws: AwsCloud::new(sdk.clone()).with_concurrency(clouds.discovery_concurrency),
+            gcp: GcpCloud::new(rest.clone(), clouds.gcp.clone(), sdk.clone())
+                .with_concurrency(clouds.discovery_concurrency),
+            azure: AzureCloud::new(
+                rest,
+                clouds.azure.clone(),
+                Arc::new(SecretsManagerIdentitySecrets::new(
+                    sdk,
+                    IDENTITY_SECRET_PREFIX,
+                )),
+            ),
+        });
+        if wants(Port::Verifier) {
+            deps.verifier = Some(providers.clone());
+        }
+        if wants(Port::Discovery) {
+            deps.discovery = Some(providers);
+        }
+    }
+    if wants(Port::Artifacts) {
+        let a = config
+            .artifacts
+            .as_ref()
+            .ok_or_else(|| missing("artifacts"))?;
+        deps.artifacts = Some(Arc::new(S3ArtifactStore::new(
+            S3ArtifactStore::client(sdk, a.s3_force_path_style),
+            a.config_bucket.clone(),
+        )));
+    }
+    if wants(Port::Secrets) {
+        deps.secrets = Some(Arc::new(SecretsManagerWorkerSecrets::new(sdk.clone())));
+    }
+    if wants(Port::Registry) {
+        let r = config
+            .registry
+            .as_ref()
+            .ok_or_else(|| missing("registry"))?;
+        let registry = HttpRunnerRegistry::new(
+            &r.url,
+            AdminToken::from_secret(
+                aws_sdk_secretsmanager::Client::new(sdk),
+                r.admin_token_secret_id.clone(),
+            ),
+        )
+        .map_err(|e| ConfigError::Startup(e.to_string()))?;
+        deps.registry = Some(Arc::new(registry));
+    }
+    if wants(Port::Services) {
+        deps.services = Some(Arc::new(EcsWorkerServices::new(sdk.clone())));
+    }
+    if wants(Port::Releases) {
+        let image = config
+            .release_image
+            .clone()
+            .ok_or_else(|| missing("release"))?;
+        deps.releases = Some((Arc::new(EcrReleaseImages::new(sdk.clone())), image));
+    }
+    if wants(Port::Platform) {
+        deps.platform = Some(config.platform.clone().ok_or_else(|| missing("platform"))?);
+    }
+    Ok(deps)
 }

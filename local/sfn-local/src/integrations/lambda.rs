@@ -149,10 +149,18 @@ impl<T> Drop for AbortOnDrop<T> {
 
 /// Forwards invocations to a Lambda Invoke API endpoint
 /// (`POST /2015-03-31/functions/{name}/invocations`).
+///
+/// A function error is what Lambda answers: 200 with `X-Amz-Function-Error`
+/// and the runtime's `{"errorType", "errorMessage"}`. Development servers
+/// such as `cargo lambda watch` answer the same document with a 5xx status
+/// and no header; a 5xx whose body is such a document, without the
+/// service's `x-amzn-ErrorType`, is read as the function error too, so
+/// that Retry and Catch match its `errorType` as on AWS.
 #[derive(Clone)]
 pub struct HttpLambdaInvoker {
     endpoint: String,
     client: reqwest::Client,
+    strip_prefix: Option<String>,
 }
 
 impl HttpLambdaInvoker {
@@ -160,8 +168,26 @@ impl HttpLambdaInvoker {
         HttpLambdaInvoker {
             endpoint: endpoint.into().trim_end_matches('/').to_string(),
             client: reqwest::Client::new(),
+            strip_prefix: None,
         }
     }
+
+    /// Calls function `<prefix><name>` as `<name>` (`cargo lambda` knows a
+    /// function by its binary's name, AWS by its deployed name).
+    pub fn with_name_prefix_stripped(mut self, prefix: impl Into<String>) -> Self {
+        self.strip_prefix = Some(prefix.into());
+        self
+    }
+}
+
+/// The runtime's error document (`errorType`, `errorMessage`), if `body` is one.
+fn runtime_error(body: &str) -> Option<String> {
+    let parsed: Value = serde_json::from_str(body).ok()?;
+    parsed.get("errorMessage")?;
+    parsed
+        .get("errorType")
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 #[async_trait]
@@ -172,9 +198,15 @@ impl LambdaInvoker for HttpLambdaInvoker {
         qualifier: Option<&str>,
         payload: Value,
     ) -> Result<Value, InvokeError> {
+        let name = match &self.strip_prefix {
+            Some(p) => function_name
+                .strip_prefix(p.as_str())
+                .unwrap_or(function_name),
+            None => function_name,
+        };
         let mut url = format!(
             "{}/2015-03-31/functions/{}/invocations",
-            self.endpoint, function_name
+            self.endpoint, name
         );
         if let Some(q) = qualifier {
             url.push_str(&format!("?Qualifier={q}"));
@@ -205,6 +237,15 @@ impl LambdaInvoker for HttpLambdaInvoker {
             code: "SdkClientException".into(),
             message: format!("Reading the Lambda response failed: {e}"),
         })?;
+        if status.is_server_error()
+            && error_type_header.is_none()
+            && let Some(error_type) = runtime_error(&body)
+        {
+            return Err(InvokeError::Function {
+                error_type,
+                cause: body,
+            });
+        }
         if !status.is_success() {
             let parsed: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
             let code = error_type_header

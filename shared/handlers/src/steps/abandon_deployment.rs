@@ -22,7 +22,7 @@ use super::build::BuildFacts;
 use super::contract::{Step, step_name};
 use super::lookup::params_of;
 use super::report::{Caught, build_result, describe};
-use crate::deps::StepDeps;
+use crate::deps::{Port, StepDeps};
 
 pub struct AbandonDeployment;
 
@@ -54,6 +54,7 @@ pub struct Output {
 
 impl Step for AbandonDeployment {
     const FUNCTION: &'static str = "worker-jobs-abandon-deployment";
+    const USES: &'static [Port] = &[Port::Workers, Port::Registry, Port::Services];
     type Input = Input;
     type Output = Output;
 
@@ -73,21 +74,21 @@ impl Step for AbandonDeployment {
                     registration_removed: false,
                     service_stopped: false,
                 };
-                let Some(mut worker) = deps.workers.get(&spec.name).await? else {
+                let Some(mut worker) = deps.workers()?.get(&spec.name).await? else {
                     return Ok(nothing);
                 };
                 if worker.deploy_job_id != job.id || worker.status == WorkerStatus::Destroyed {
                     return Ok(nothing);
                 }
                 let runner_id = worker.runner_id.clone().unwrap_or_else(|| worker.worker_id.clone());
-                let registration_removed = deps.registry.deregister(&runner_id).await?;
+                let registration_removed = deps.registry()?.deregister(&runner_id).await?;
                 let outputs = terraform
                     .as_ref()
                     .and_then(|facts| facts.outputs().ok())
                     .or_else(|| worker.outputs.clone());
                 let service_stopped = match &outputs {
                     Some(o) => {
-                        deps.services
+                        deps.services()?
                             .set_desired_count(worker.spec.region.as_str(), &o.cluster_arn, &o.service_name, 0)
                             .await?;
                         true
@@ -101,7 +102,7 @@ impl Step for AbandonDeployment {
                     worker.outputs = outputs;
                     worker.failure = Some(format!("{}: {}", cause.code, cause.message));
                     worker.updated_at = deps.jobs.now();
-                    deps.workers.put(&worker, Some(expected)).await?;
+                    deps.workers()?.put(&worker, Some(expected)).await?;
                 }
                 tracing::warn!(job_id = %job.id, worker = %spec.name, registration_removed, service_stopped, "deployment abandoned");
                 Ok(Output {

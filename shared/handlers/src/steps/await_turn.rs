@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::contract::{JobRef, Step, step_name};
-use crate::deps::StepDeps;
+use crate::deps::{Port, StepDeps};
 use crate::job_service::worker_of;
 
 pub struct AwaitTurn;
@@ -25,6 +25,7 @@ pub struct Output {
 
 impl Step for AwaitTurn {
     const FUNCTION: &'static str = "worker-jobs-await-turn";
+    const USES: &'static [Port] = &[];
     type Input = JobRef;
     type Output = Output;
 

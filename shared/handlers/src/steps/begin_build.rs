@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::contract::Step;
-use crate::deps::StepDeps;
+use crate::deps::{Port, StepDeps};
 
 pub struct BeginBuild;
 
@@ -32,6 +32,7 @@ pub struct Output {
 
 impl Step for BeginBuild {
     const FUNCTION: &'static str = "worker-jobs-begin-build";
+    const USES: &'static [Port] = &[];
     type Input = Input;
     type Output = Output;
 

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::build::{BuildFacts, record_build};
 use super::contract::{Step, step_name};
 use super::lookup::{params_of, worker_named};
-use crate::deps::StepDeps;
+use crate::deps::{Port, StepDeps};
 use crate::leases::release_held;
 
 /// Checks before giving up; with the state machine's 15 s wait, 30 minutes.
@@ -51,6 +51,7 @@ pub struct Output {
 
 impl Step for CheckDeployment {
     const FUNCTION: &'static str = "worker-jobs-check-deployment";
+    const USES: &'static [Port] = &[Port::Workers, Port::Services];
     type Input = Input;
     type Output = Output;
 
@@ -75,7 +76,7 @@ impl Step for CheckDeployment {
                 }
                 let outputs = facts.outputs()?;
                 let state = deps
-                    .services
+                    .services()?
                     .state(worker.spec.region.as_str(), &outputs.cluster_arn, &outputs.service_name)
                     .await?;
                 match rollout(&state, &outputs.task_definition_arn) {
@@ -86,7 +87,7 @@ impl Step for CheckDeployment {
                             worker.outputs = Some(outputs.clone());
                             worker.status = WorkerStatus::Deployed;
                             worker.updated_at = deps.jobs.now();
-                            deps.workers.put(&worker, Some(expected)).await?;
+                            deps.workers()?.put(&worker, Some(expected)).await?;
                         }
                         // The old task is gone: what it held and did not
                         // finish goes back to the queue (jobs claimed since

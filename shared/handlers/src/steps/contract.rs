@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::deps::StepDeps;
+use crate::deps::{Port, StepDeps};
 
 /// A state machine step.
 ///
@@ -28,6 +28,10 @@ use crate::deps::StepDeps;
 pub trait Step {
     /// The Lambda function name (`FunctionName` in the state machines).
     const FUNCTION: &'static str;
+    /// The ports the step uses besides the job service. Its function builds
+    /// only these clients and parses only their settings; any other port's
+    /// accessor on [`StepDeps`] answers an internal error.
+    const USES: &'static [Port];
     /// The Task state's `Payload`.
     type Input: DeserializeOwned + JsonSchema + Send + 'static;
     /// What the function answers (`$.Payload` of the Task's result).
@@ -75,6 +79,8 @@ pub struct StepEntry {
     /// The step's type (`jobs_handlers::steps::…::RegisterWorker`), which
     /// `functions/<name>/src/main.rs` serves.
     pub type_name: &'static str,
+    /// [`Step::USES`].
+    pub uses: &'static [Port],
     pub invoke: StepFn,
     pub input_schema: fn() -> Schema,
     pub output_schema: fn() -> Schema,
@@ -96,6 +102,7 @@ pub fn entry<S: Step + 'static>() -> StepEntry {
     StepEntry {
         function: S::FUNCTION,
         type_name: std::any::type_name::<S>(),
+        uses: S::USES,
         invoke: invoke_owned::<S>,
         input_schema: schema::<S::Input>,
         output_schema: schema::<S::Output>,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::build::{BuildFacts, record_build};
 use super::contract::{Step, step_name};
 use super::lookup::worker_named;
-use crate::deps::StepDeps;
+use crate::deps::{Port, StepDeps};
 
 pub struct DeregisterWorker;
 
@@ -36,6 +36,7 @@ pub struct Output {
 
 impl Step for DeregisterWorker {
     const FUNCTION: &'static str = "worker-jobs-deregister-worker";
+    const USES: &'static [Port] = &[Port::Workers, Port::Registry];
     type Input = Input;
     type Output = Output;
 
@@ -52,14 +53,14 @@ impl Step for DeregisterWorker {
                     .runner_id
                     .clone()
                     .unwrap_or_else(|| worker.worker_id.clone());
-                let removed = deps.registry.deregister(&runner_id).await?;
+                let removed = deps.registry()?.deregister(&runner_id).await?;
                 if worker.status != WorkerStatus::Destroyed {
                     let expected = worker.version;
                     worker.status = WorkerStatus::Destroyed;
                     worker.outputs = None;
                     worker.last_job_id = job.id.clone();
                     worker.updated_at = deps.jobs.now();
-                    deps.workers.put(&worker, Some(expected)).await?;
+                    deps.workers()?.put(&worker, Some(expected)).await?;
                 }
                 tracing::info!(job_id = %job.id, runner = %runner_id, removed, "worker deregistered");
                 Ok(Output {

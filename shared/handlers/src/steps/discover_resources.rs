@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::contract::{JobRef, Step, step_name};
 use super::lookup::identity_of;
-use crate::deps::StepDeps;
+use crate::deps::{Port, StepDeps};
 
 pub struct DiscoverResources;
 
@@ -35,6 +35,7 @@ pub struct Counts {
 
 impl Step for DiscoverResources {
     const FUNCTION: &'static str = "worker-jobs-discover-resources";
+    const USES: &'static [Port] = &[Port::Identities, Port::Discovery];
     type Input = JobRef;
     type Output = Output;
 
@@ -44,8 +45,8 @@ impl Step for DiscoverResources {
             .run_step(&input.job_id, &step, |job| async move {
                 let identity = identity_of(deps, &job).await?;
                 let id = identity.id.as_str();
-                let inventory = deps.discovery.discover(&identity, &session_name(&job.id)).await?;
-                deps.identities
+                let inventory = deps.discovery()?.discover(&identity, &session_name(&job.id)).await?;
+                deps.identities()?
                     .save_inventory(&job.owner, id, &inventory)
                     .await?;
                 let summary = inventory.summary();

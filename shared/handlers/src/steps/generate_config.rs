@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use super::contract::{JobRef, Step, step_name};
 use super::lookup::{params_of, worker_named};
-use crate::deps::StepDeps;
+use crate::deps::{Port, StepDeps};
 
 pub struct GenerateConfig;
 
@@ -61,6 +61,12 @@ pub struct Output {
 
 impl Step for GenerateConfig {
     const FUNCTION: &'static str = "worker-jobs-generate-config";
+    const USES: &'static [Port] = &[
+        Port::Workers,
+        Port::Artifacts,
+        Port::Releases,
+        Port::Platform,
+    ];
     type Input = JobRef;
     type Output = Output;
 
@@ -80,10 +86,10 @@ impl Step for GenerateConfig {
                     ))),
                 }?;
                 out.result_uri = deps
-                    .artifacts
+                    .artifacts()?
                     .uri(&terraform_result_key(&out.name, &job.id));
                 out.progress_uri = deps
-                    .artifacts
+                    .artifacts()?
                     .uri(&terraform_progress_key(&out.name, &job.id));
                 Ok(out)
             })
@@ -104,10 +110,10 @@ async fn write_config(
         &worker.worker_id,
         &worker.deploy_job_id,
         job_id,
-        &deps.platform,
+        deps.platform()?,
     );
     let body = serde_json::to_vec_pretty(&root).map_err(|e| StepError::internal(e.to_string()))?;
-    deps.artifacts
+    deps.artifacts()?
         .put(&config_key(&spec.name, job_id), body)
         .await
 }
@@ -115,7 +121,7 @@ async fn write_config(
 async fn deploy(deps: &StepDeps, job: &Job, mut spec: WorkerSpec) -> Result<Output, StepError> {
     let job_id = job.id.as_str();
     // The task definition pins what runs (the digest of a private ECR tag).
-    spec.image = deps.releases.resolve(&spec.image).await?;
+    spec.image = deps.releases()?.resolve(&spec.image).await?;
     let now = deps.jobs.now();
     let mut worker = Worker {
         name: spec.name.clone(),
@@ -186,7 +192,7 @@ async fn destroy(deps: &StepDeps, job: &Job, name: &str) -> Result<Output, StepE
         worker.status = WorkerStatus::Destroying;
         worker.last_job_id = job_id.to_string();
         worker.updated_at = deps.jobs.now();
-        deps.workers.put(&worker, Some(expected)).await?;
+        deps.workers()?.put(&worker, Some(expected)).await?;
     }
     out.config_uri = Some(write_config(deps, &worker.spec, &worker, job_id).await?);
     // Nothing was ever applied if the deployment has no configuration.
@@ -209,8 +215,8 @@ async fn update(
         )));
     }
     let image = deps
-        .releases
-        .resolve(image.unwrap_or(&deps.release_image))
+        .releases()?
+        .resolve(image.unwrap_or(deps.release_image()?))
         .await?;
     let mut spec = worker.spec.clone();
     spec.image = image.clone();
@@ -220,7 +226,7 @@ async fn update(
         worker.last_job_id = job_id.to_string();
         worker.config_key = Some(config_key(name, job_id));
         worker.updated_at = deps.jobs.now();
-        deps.workers.put(&worker, Some(expected)).await?;
+        deps.workers()?.put(&worker, Some(expected)).await?;
     }
     Ok(Output {
         name: name.to_string(),
@@ -243,15 +249,15 @@ async fn update(
 /// race between two submissions). A destroyed worker's name is reused.
 async fn claim_name(deps: &StepDeps, worker: &mut Worker) -> Result<(), StepError> {
     for _ in 0..3 {
-        let write = match deps.workers.get(&worker.name).await? {
-            None => deps.workers.put(worker, None).await,
+        let write = match deps.workers()?.get(&worker.name).await? {
+            None => deps.workers()?.put(worker, None).await,
             Some(existing) if existing.deploy_job_id == worker.deploy_job_id => {
                 *worker = existing;
                 return Ok(());
             }
             Some(existing) if existing.status == WorkerStatus::Destroyed => {
                 worker.created_at = existing.created_at;
-                deps.workers.put(worker, Some(existing.version)).await
+                deps.workers()?.put(worker, Some(existing.version)).await
             }
             Some(existing) if existing.owner != worker.owner => {
                 return Err(StepError::invalid(format!(

@@ -22,7 +22,7 @@ pub async fn identity_of(deps: &StepDeps, job: &Job) -> Result<CloudIdentity, St
     let id = params
         .cloud_identity_id()
         .ok_or_else(|| StepError::invalid("the job has no cloud_identity_id"))?;
-    deps.identities
+    deps.identities()?
         .get(&job.owner, id)
         .await?
         .ok_or_else(|| StepError::not_found(format!("cloud identity {id} does not exist")))
@@ -31,7 +31,7 @@ pub async fn identity_of(deps: &StepDeps, job: &Job) -> Result<CloudIdentity, St
 /// The deployment record of a worker of `owner` (another owner's worker is
 /// not found: a job acts on its own owner's workers only).
 pub async fn worker_named(deps: &StepDeps, owner: &str, name: &str) -> Result<Worker, StepError> {
-    deps.workers
+    deps.workers()?
         .get(name)
         .await?
         .filter(|w| w.owner == owner)

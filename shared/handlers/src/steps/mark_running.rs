@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::contract::{Step, step_name};
-use crate::deps::StepDeps;
+use crate::deps::{Port, StepDeps};
 use crate::job_service::Write;
 
 pub struct MarkRunning;
@@ -31,6 +31,7 @@ pub struct Output {
 
 impl Step for MarkRunning {
     const FUNCTION: &'static str = "worker-jobs-mark-running";
+    const USES: &'static [Port] = &[];
     type Input = Input;
     type Output = Output;
 

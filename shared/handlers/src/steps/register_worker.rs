@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::build::{BuildFacts, record_build};
 use super::contract::{Step, step_name};
 use super::lookup::worker_named;
-use crate::deps::StepDeps;
+use crate::deps::{Port, StepDeps};
 
 pub struct RegisterWorker;
 
@@ -54,6 +54,7 @@ pub struct Output {
 
 impl Step for RegisterWorker {
     const FUNCTION: &'static str = "worker-jobs-register-worker";
+    const USES: &'static [Port] = &[Port::Workers, Port::Secrets, Port::Registry, Port::Services];
     type Input = Input;
     type Output = Output;
 
@@ -79,9 +80,9 @@ impl Step for RegisterWorker {
                 let outputs = facts.outputs()?;
                 let region = worker.spec.region.to_string();
 
-                let already = match deps.secrets.get(&region, &outputs.secret_arn).await? {
+                let already = match deps.secrets()?.get(&region, &outputs.secret_arn).await? {
                     Some((runner_id, _token)) => {
-                        deps.registry.exists(&runner_id).await?.then_some(runner_id)
+                        deps.registry()?.exists(&runner_id).await?.then_some(runner_id)
                     }
                     None => None,
                 };
@@ -92,7 +93,7 @@ impl Step for RegisterWorker {
                     }
                     None => {
                         let registration = deps
-                            .registry
+                            .registry()?
                             .register(&RegisterRequest {
                                 id: Some(worker.worker_id.clone()),
                                 name: name.clone(),
@@ -100,14 +101,14 @@ impl Step for RegisterWorker {
                                 pool: worker.spec.pool.clone(),
                             })
                             .await?;
-                        deps.secrets
+                        deps.secrets()?
                             .put(&region, &outputs.secret_arn, &registration.id, &registration.token)
                             .await?;
                         tracing::info!(job_id = %job.id, runner = %registration.id, new = registration.created, "worker registered; token stored in its secret");
                         registration.id
                     }
                 };
-                deps.services
+                deps.services()?
                     .set_desired_count(&region, &outputs.cluster_arn, &outputs.service_name, 1)
                     .await?;
 
@@ -116,7 +117,7 @@ impl Step for RegisterWorker {
                 worker.runner_id = Some(runner_id.clone());
                 worker.outputs = Some(outputs.clone());
                 worker.updated_at = deps.jobs.now();
-                deps.workers.put(&worker, Some(expected)).await?;
+                deps.workers()?.put(&worker, Some(expected)).await?;
                 Ok(Output {
                     name,
                     worker_id: worker.worker_id,

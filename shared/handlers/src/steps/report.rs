@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::contract::{Step, step_name};
-use crate::deps::StepDeps;
+use crate::deps::{Port, StepDeps};
 use crate::job_service::{Write, worker_of};
 
 /// The longest error message kept on a job.
@@ -44,6 +44,7 @@ pub struct Reported {
 
 impl Step for ReportSuccess {
     const FUNCTION: &'static str = "worker-jobs-report-success";
+    const USES: &'static [Port] = &[];
     type Input = SuccessInput;
     type Output = Reported;
 
@@ -101,6 +102,7 @@ pub struct FailureInput {
 
 impl Step for ReportFailure {
     const FUNCTION: &'static str = "worker-jobs-report-failure";
+    const USES: &'static [Port] = &[Port::Artifacts];
     type Input = FailureInput;
     type Output = Reported;
 
@@ -165,7 +167,11 @@ pub async fn build_result(
         return None;
     }
     let key = terraform_result_key(worker_of(job)?, &job.id);
-    match deps.artifacts.get(&key).await {
+    let artifacts = deps
+        .artifacts()
+        .inspect_err(|e| tracing::warn!(job_id = %job.id, "cannot read the build's result: {e}"))
+        .ok()?;
+    match artifacts.get(&key).await {
         Ok(Some(bytes)) => TerraformResult::parse(&bytes),
         Ok(None) => None,
         Err(e) => {

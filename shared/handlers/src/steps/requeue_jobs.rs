@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::contract::{Step, step_name};
-use crate::deps::StepDeps;
+use crate::deps::{Port, StepDeps};
 use crate::leases::release_held;
 
 pub struct RequeueJobs;
@@ -33,6 +33,7 @@ pub struct Output {
 
 impl Step for RequeueJobs {
     const FUNCTION: &'static str = "worker-jobs-requeue-jobs";
+    const USES: &'static [Port] = &[];
     type Input = Input;
     type Output = Output;
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::contract::{JobRef, Step, step_name};
 use super::lookup::identity_of;
-use crate::deps::StepDeps;
+use crate::deps::{Port, StepDeps};
 
 pub struct VerifyIdentity;
 
@@ -21,6 +21,7 @@ pub struct Output {
 
 impl Step for VerifyIdentity {
     const FUNCTION: &'static str = "worker-jobs-verify-identity";
+    const USES: &'static [Port] = &[Port::Identities, Port::Verifier];
     type Input = JobRef;
     type Output = Output;
 
@@ -30,7 +31,7 @@ impl Step for VerifyIdentity {
             .run_step(&input.job_id, &step, |job| async move {
                 let identity = identity_of(deps, &job).await?;
                 let caller = deps
-                    .verifier
+                    .verifier()?
                     .verify(&identity, &session_name(&job.id))
                     .await?;
                 tracing::info!(job_id = %job.id, account = %caller.account, "identity verified");

@@ -83,17 +83,16 @@ impl World {
     pub fn steps(&self) -> StepDeps {
         StepDeps {
             jobs: self.service(),
-            identities: self.identities.clone(),
-            workers: self.workers.clone(),
-            verifier: self.cloud.clone(),
-            discovery: self.cloud.clone(),
-            artifacts: self.artifacts.clone(),
-            secrets: self.secrets.clone(),
-            registry: self.registry.clone(),
-            services: self.services.clone(),
-            releases: self.releases.clone(),
-            release_image: RELEASE_IMAGE.into(),
-            platform: platform(),
+            identities: Some(self.identities.clone()),
+            workers: Some(self.workers.clone()),
+            verifier: Some(self.cloud.clone()),
+            discovery: Some(self.cloud.clone()),
+            artifacts: Some(self.artifacts.clone()),
+            secrets: Some(self.secrets.clone()),
+            registry: Some(self.registry.clone()),
+            services: Some(self.services.clone()),
+            releases: Some((self.releases.clone(), RELEASE_IMAGE.into())),
+            platform: Some(platform()),
         }
     }
 
@@ -124,7 +123,7 @@ impl World {
 
     /// Runs step `S` with `payload` (JSON, as the state machine passes it).
     pub async fn run<S: Step>(&self, payload: Value) -> Result<Value, jobs_domain::StepError> {
-        invoke::<S>(&self.steps(), payload).await
+        invoke::<S>(&self.steps().only(S::USES), payload).await
     }
 
     /// A job of `params` as the API stores it, already RUNNING (MarkRunning done).
