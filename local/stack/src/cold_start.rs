@@ -330,24 +330,41 @@ fn lambda_dir() -> Result<PathBuf> {
         })
 }
 
-/// Runs the benchmark over every function in `functions/`.
-pub async fn run(runs: usize) -> Result<()> {
+/// The release binary of `function` (what its `bootstrap.zip` holds) and
+/// the zip, where `local/build-lambdas.sh` leaves them.
+fn artifacts(function: &str) -> Result<(PathBuf, PathBuf)> {
     let dir = lambda_dir()?;
+    let zip = dir.join(function).join("bootstrap.zip");
+    let target = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+    let binary = ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]
+        .iter()
+        .map(|t| target.join(t).join("release").join(function))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| target.join("release").join(function));
+    Ok((binary, zip))
+}
+
+/// Runs the benchmark over every function in `functions/` that has a
+/// release build (the others are listed as missing).
+pub async fn run(runs: usize) -> Result<()> {
     let mut functions: Vec<String> = std::fs::read_dir(crate::paths::root().join("functions"))
         .map_err(|e| LocalError::Setup(format!("reading functions/: {e}")))?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().to_string())
         .collect();
     functions.sort();
-    let missing: Vec<&String> = functions
-        .iter()
-        .filter(|f| !dir.join(f).join("bootstrap").exists())
-        .collect();
-    if !missing.is_empty() {
-        return Err(LocalError::Setup(format!(
-            "no release build of {missing:?} in {}: run local/build-lambdas.sh first",
-            dir.display()
-        )));
+    let mut missing = Vec::new();
+    functions.retain(|f| match artifacts(f) {
+        Ok((binary, _)) if binary.exists() => true,
+        _ => {
+            missing.push(f.clone());
+            false
+        }
+    });
+    if functions.is_empty() {
+        return Err(LocalError::Setup(
+            "no release build of any function: run local/build-lambdas.sh first".into(),
+        ));
     }
     println!("Starting the stack (moto, tables, the registry's admin token) ...");
     let stack = LocalStack::start(StackOptions::default()).await?;
@@ -361,10 +378,8 @@ pub async fn run(runs: usize) -> Result<()> {
     );
     let (mut worst, mut biggest) = (0.0f64, 0u64);
     for f in &functions {
-        let binary = dir.join(f).join("bootstrap");
-        let zip = std::fs::metadata(dir.join(f).join("bootstrap.zip"))
-            .map(|m| m.len())
-            .unwrap_or(0);
+        let (binary, zip) = artifacts(f)?;
+        let zip = std::fs::metadata(zip).map(|m| m.len()).ok();
         let (mut ready, mut answered, mut answer) = (Vec::new(), Vec::new(), None);
         for _ in 0..runs {
             let (t, a) = one_run(&binary, f, event_for(f), &env).await?;
@@ -386,14 +401,17 @@ pub async fn run(runs: usize) -> Result<()> {
         };
         let (r, a) = (median_ms(ready), median_ms(answered));
         worst = worst.max(a.unwrap_or(f64::INFINITY));
-        biggest = biggest.max(zip);
+        biggest = biggest.max(zip.unwrap_or(0));
         let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
         println!(
-            "  {:<22} {:>10} {:>12} {:>10.2}   {}",
+            "  {:<22} {:>10} {:>12} {:>10}   {}",
             f,
             fmt(r),
             fmt(a),
-            zip as f64 / 1_048_576.0,
+            zip.map_or("-".to_string(), |z| format!(
+                "{:.2}",
+                z as f64 / 1_048_576.0
+            )),
             what
         );
     }
@@ -410,6 +428,9 @@ pub async fn run(runs: usize) -> Result<()> {
             "NOT met"
         }
     );
+    if !missing.is_empty() {
+        println!("  not measured (no release build yet): {missing:?}");
+    }
     stack.stop().await;
     Ok(())
 }
