@@ -8,6 +8,8 @@
 //! * [`http_api`]: API Gateway stand-in handing proxy events to the handlers;
 //! * [`build_logs`]: the Terraform builds' output into the emulator's CloudWatch Logs;
 //! * [`seed`]: an emulated customer account to test against;
+//! * [`bench`], [`latency`], [`throttle`]: the discovery benchmark, its
+//!   proxy adding latency and AWS's throttling;
 //! * [`api_client`]: the HTTP client the demo, the stand-in and the tests use;
 //! * [`cloud_fakes`]: HTTP fakes of the Google Cloud and Azure APIs, for tests and the demo;
 //! * [`demo`]: what the README's first command shows.
@@ -30,6 +32,7 @@ pub mod seed;
 pub mod stack;
 pub mod standin;
 pub mod terraform;
+pub mod throttle;
 
 /// Errors of the local stack, each saying what to do.
 #[derive(Debug, thiserror::Error)]

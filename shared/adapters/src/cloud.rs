@@ -1,11 +1,16 @@
 //! Access to a customer's AWS account: `sts:AssumeRole` with the
 //! platform-issued ExternalId, `sts:GetCallerIdentity`, and discovery of
 //! VPCs, subnets and security groups per region, Route 53 hosted zones and
-//! IAM users (global). Every page is read; regions and resource types run
-//! in parallel with a bound; the SDK retries throttling adaptively; each
-//! (type, region) gets its own outcome. The temporary credentials exist
-//! only inside this module, in SDK credential objects that redact their
-//! secret in `Debug`.
+//! IAM users (global). Every page is read; each (type, region) gets its own
+//! outcome. Everything runs at once, paced per throttling bucket (an AWS
+//! service in a region, as EC2 throttles per account and Region, Route 53
+//! and IAM per account) by an adaptive window ([`adaptive`]): wide while
+//! the service keeps up, halved when it throttles, while the SDK retries the
+//! throttled call with back-off. The global types do not wait for the
+//! region list. The temporary credentials exist only inside this module, in
+//! SDK credential objects that redact their secret in `Debug`.
+
+pub mod adaptive;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,7 +25,6 @@ use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::SdkConfig;
 use aws_types::region::Region as SdkRegion;
 use chrono::Utc;
-use futures::StreamExt;
 use jobs_domain::identity::{AwsAccount, CloudAccount, CloudIdentity, RegionSelection, RoleArn};
 use jobs_domain::inventory::{
     FetchOutcome, FetchStatus, GLOBAL, HostedZone, IamUser, Inventory, ResourceType, Resources,
@@ -29,7 +33,8 @@ use jobs_domain::inventory::{
 use jobs_domain::ports::{CallerIdentity, IdentityVerifier, PortResult, ResourceDiscovery};
 use jobs_domain::{ErrorKind, StepError};
 
-use crate::aws::{classify, error_code};
+use crate::aws::{ThrottleSignal, classify, error_code};
+use adaptive::{Window, Windows};
 
 /// Counts every HTTP attempt made by the clients it is attached to (the
 /// discovery benchmark compares it with the minimum number of pages).
@@ -59,10 +64,11 @@ impl Intercept for CallCounter {
 }
 
 /// A client of SDK crate `$sdk` in `$region`, with the given credentials
-/// (the platform's own when `None`) and the call counter, if any. The
-/// endpoint comes from the shared configuration.
+/// (the platform's own when `None`), the call counter, if any, and its
+/// attempts reported to `$window`, if any. The endpoint comes from the
+/// shared configuration.
 macro_rules! client {
-    ($sdk:ident, $cloud:expr, $credentials:expr, $region:expr) => {{
+    ($sdk:ident, $cloud:expr, $credentials:expr, $region:expr, $window:expr) => {{
         let mut b =
             $sdk::config::Builder::from(&$cloud.base).region(SdkRegion::new($region.to_string()));
         if let Some(c) = $credentials {
@@ -71,17 +77,28 @@ macro_rules! client {
         if let Some(counter) = &$cloud.counter {
             b = b.interceptor(counter.clone());
         }
+        if let Some(w) = $window {
+            b = b.interceptor(ThrottleSignal(w));
+        }
         $sdk::Client::from_conf(b.build())
     }};
 }
 
-/// Reads every page of a paginator (`$pages`), mapping the items of each
-/// page; an error names the call (`$what`).
+/// Reads every page of a paginator (`$pages`), each within room in
+/// `$window`, mapping the items of each page; an error names the call
+/// (`$what`).
 macro_rules! all_pages {
-    ($pages:expr, $what:expr, |$page:ident| $items:expr, |$item:ident| $map:expr) => {{
+    ($window:expr, $pages:expr, $what:expr, |$page:ident| $items:expr, |$item:ident| $map:expr) => {{
+        let window: &Arc<Window> = $window;
         let mut pages = $pages;
         let mut out = Vec::new();
-        while let Some($page) = pages.next().await {
+        loop {
+            // The paginator sends the next request when polled, not before.
+            let permit = window.acquire().await;
+            let Some($page) = pages.next().await else {
+                break;
+            };
+            drop(permit);
             let $page = $page.map_err(|e| classify(&$what, e))?;
             for $item in $items {
                 out.push($map);
@@ -153,7 +170,9 @@ impl AwsCloud {
         }
     }
 
-    /// At most `n` API calls in flight per discovery.
+    /// Each throttling bucket (a service in a region) starts with `n` calls
+    /// in flight; its window then adapts ([`adaptive`]), between one call
+    /// and eight times `n`.
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
@@ -166,19 +185,42 @@ impl AwsCloud {
     }
 
     fn sts(&self, credentials: Option<Credentials>, region: &str) -> aws_sdk_sts::Client {
-        client!(aws_sdk_sts, self, credentials, region)
+        client!(aws_sdk_sts, self, credentials, region, None::<Arc<Window>>)
     }
 
-    fn ec2(&self, credentials: &Credentials, region: &str) -> aws_sdk_ec2::Client {
-        client!(aws_sdk_ec2, self, Some(credentials.clone()), region)
+    fn ec2(&self, credentials: &Credentials, region: &str, w: &Arc<Window>) -> aws_sdk_ec2::Client {
+        client!(
+            aws_sdk_ec2,
+            self,
+            Some(credentials.clone()),
+            region,
+            Some(w.clone())
+        )
     }
 
-    fn route53(&self, credentials: &Credentials, region: &str) -> aws_sdk_route53::Client {
-        client!(aws_sdk_route53, self, Some(credentials.clone()), region)
+    fn route53(
+        &self,
+        credentials: &Credentials,
+        region: &str,
+        w: &Arc<Window>,
+    ) -> aws_sdk_route53::Client {
+        client!(
+            aws_sdk_route53,
+            self,
+            Some(credentials.clone()),
+            region,
+            Some(w.clone())
+        )
     }
 
-    fn iam(&self, credentials: &Credentials, region: &str) -> aws_sdk_iam::Client {
-        client!(aws_sdk_iam, self, Some(credentials.clone()), region)
+    fn iam(&self, credentials: &Credentials, region: &str, w: &Arc<Window>) -> aws_sdk_iam::Client {
+        client!(
+            aws_sdk_iam,
+            self,
+            Some(credentials.clone()),
+            region,
+            Some(w.clone())
+        )
     }
 
     /// Assumes the identity's role. The credentials never leave this type.
@@ -269,14 +311,19 @@ impl AwsCloud {
         identity: &CloudIdentity,
         credentials: &Credentials,
         role: &RoleArn,
+        windows: &Windows,
     ) -> PortResult<(Vec<String>, Vec<String>)> {
-        let ec2 = self.ec2(credentials, home_region(&role.partition));
-        let out = ec2
+        let home = home_region(&role.partition);
+        let window = windows.get(&bucket("ec2", home));
+        let permit = window.acquire().await;
+        let out = self
+            .ec2(credentials, home, &window)
             .describe_regions()
             .all_regions(true)
             .send()
             .await
             .map_err(|e| classify("listing the account's regions (ec2:DescribeRegions)", e))?;
+        drop(permit);
         let mut enabled = Vec::new();
         for r in out.regions.unwrap_or_default() {
             let status = r.opt_in_status.as_deref().unwrap_or("opt-in-not-required");
@@ -304,10 +351,18 @@ impl AwsCloud {
         credentials: &Credentials,
         kind: ResourceType,
         region: &str,
+        windows: &Windows,
     ) -> PortResult<Found> {
+        let service = match kind {
+            ResourceType::HostedZones => "route53",
+            ResourceType::IamUsers => "iam",
+            _ => "ec2",
+        };
+        let window = &windows.get(&bucket(service, region));
         Ok(match kind {
             ResourceType::Vpcs => Found::Vpcs(all_pages!(
-                self.ec2(credentials, region)
+                window,
+                self.ec2(credentials, region, window)
                     .describe_vpcs()
                     .max_results(EC2_PAGE)
                     .into_paginator()
@@ -323,7 +378,8 @@ impl AwsCloud {
                 }
             )),
             ResourceType::Subnets => Found::Subnets(all_pages!(
-                self.ec2(credentials, region)
+                window,
+                self.ec2(credentials, region, window)
                     .describe_subnets()
                     .max_results(EC2_PAGE)
                     .into_paginator()
@@ -339,7 +395,8 @@ impl AwsCloud {
                 }
             )),
             ResourceType::SecurityGroups => Found::SecurityGroups(all_pages!(
-                self.ec2(credentials, region)
+                window,
+                self.ec2(credentials, region, window)
                     .describe_security_groups()
                     .max_results(EC2_PAGE)
                     .into_paginator()
@@ -354,7 +411,8 @@ impl AwsCloud {
                 }
             )),
             ResourceType::HostedZones => Found::HostedZones(all_pages!(
-                self.route53(credentials, region)
+                window,
+                self.route53(credentials, region, window)
                     .list_hosted_zones()
                     .max_items(ROUTE53_PAGE)
                     .into_paginator()
@@ -369,7 +427,8 @@ impl AwsCloud {
                 }
             )),
             ResourceType::IamUsers => Found::IamUsers(all_pages!(
-                self.iam(credentials, region)
+                window,
+                self.iam(credentials, region, window)
                     .list_users()
                     .max_items(IAM_PAGE)
                     .into_paginator()
@@ -385,6 +444,11 @@ impl AwsCloud {
             )),
         })
     }
+}
+
+/// The throttling bucket a call to `service` in `region` draws on.
+fn bucket(service: &str, region: &str) -> String {
+    format!("{service}/{region}")
 }
 
 fn aws_account(identity: &CloudIdentity) -> PortResult<&AwsAccount> {
@@ -434,32 +498,36 @@ impl ResourceDiscovery for AwsCloud {
         session_name: &str,
     ) -> PortResult<Inventory> {
         let (credentials, role) = self.assume(identity, session_name).await?;
-        let (regions, disabled) = self.regions(identity, &credentials, &role).await?;
+        let windows = Windows::new(self.concurrency);
         let home = home_region(&role.partition).to_string();
-        let mut tasks: Vec<(ResourceType, String)> = Vec::new();
-        for kind in ResourceType::GLOBAL {
-            tasks.push((kind, GLOBAL.to_string()));
-        }
-        for region in &regions {
-            for kind in ResourceType::REGIONAL {
-                tasks.push((kind, region.clone()));
-            }
-        }
-        let credentials = &credentials;
-        let home = &home;
-        let results: Vec<(ResourceType, String, PortResult<Found>)> = futures::stream::iter(tasks)
-            .map(|(kind, region)| async move {
-                let call_region = if region == GLOBAL {
-                    home.clone()
-                } else {
-                    region.clone()
-                };
-                let found = self.fetch(credentials, kind, &call_region).await;
-                (kind, region, found)
-            })
-            .buffer_unordered(self.concurrency)
-            .collect()
-            .await;
+        let (credentials, home, windows) = (&credentials, &home, &windows);
+        // Every (type, region) starts at once; the windows pace the calls.
+        let run = move |kind: ResourceType, region: String| async move {
+            let call_region = if region == GLOBAL {
+                home.clone()
+            } else {
+                region.clone()
+            };
+            let found = self.fetch(credentials, kind, &call_region, windows).await;
+            (kind, region, found)
+        };
+        // The global types need no region list: they run beside it.
+        let global = futures::future::join_all(
+            ResourceType::GLOBAL.map(|kind| run(kind, GLOBAL.to_string())),
+        );
+        let regional = async {
+            let (regions, disabled) = self.regions(identity, credentials, &role, windows).await?;
+            let tasks = regions
+                .iter()
+                .flat_map(|region| ResourceType::REGIONAL.map(|kind| run(kind, region.clone())));
+            let found = futures::future::join_all(tasks).await;
+            Ok::<_, StepError>((regions, disabled, found))
+        };
+        let (global, regional) = futures::future::join(global, regional).await;
+        let (regions, disabled, mut results) = regional?;
+        results.extend(global);
+        let (throttled, narrowest) = windows.summary();
+        tracing::debug!(throttled, narrowest, "discovery paced");
 
         let mut resources = Resources::default();
         let mut outcomes = Vec::new();

@@ -10,7 +10,9 @@
 //!    (<https://cloud.google.com/iam/docs/reference/sts/rest/v1/TopLevel/token>);
 //! 3. when the identity names a service account, IAM Credentials'
 //!    `generateAccessToken` trades that for the account's token;
-//! 4. Compute Engine and Cloud DNS are read with it, every page.
+//! 4. Compute Engine and Cloud DNS are read with it, every page, all at
+//!    once (networks and zones beside the region list), each API paced by
+//!    an adaptive window (its rate quota is per project and API).
 //!
 //! Google's `google-cloud-auth` crate implements steps 1–3, but reads the
 //! AWS credentials only from environment variables or the instance
@@ -22,6 +24,7 @@
 //! leave this module.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_credential_types::provider::ProvideCredentials;
@@ -30,7 +33,6 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use aws_types::SdkConfig;
 use chrono::Utc;
-use futures::StreamExt;
 use jobs_domain::identity::{CloudAccount, CloudIdentity, GcpAccount, RegionSelection};
 use jobs_domain::inventory::{
     FetchOutcome, FetchStatus, GLOBAL, HostedZone, Inventory, ResourceType, Resources, Subnet, Vpc,
@@ -40,6 +42,7 @@ use jobs_domain::provider_errors::{self, failed_outcome};
 use jobs_domain::{SecretString, StepError};
 use serde_json::{Value, json};
 
+use crate::cloud::adaptive::{Window, Windows};
 use crate::rest::{Answer, Rest};
 
 const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
@@ -95,6 +98,8 @@ impl GcpCloud {
         }
     }
 
+    /// Each API (Compute Engine, Cloud DNS) starts with `n` requests in
+    /// flight; its window then adapts (`crate::cloud::adaptive`).
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
@@ -230,10 +235,12 @@ impl GcpCloud {
         query: &[(&str, &str)],
         what: &str,
         account: &GcpAccount,
+        window: Option<&Arc<Window>>,
     ) -> PortResult<Value> {
         self.rest
-            .get_json(
+            .get_json_paced(
                 what,
+                window,
                 |c| c.get(url).query(query).bearer_auth(token.expose()),
                 |a| provider_errors::gcp_api(a.status, &a.body, what, account),
             )
@@ -249,6 +256,7 @@ impl GcpCloud {
         items_key: &str,
         what: &str,
         account: &GcpAccount,
+        window: &Arc<Window>,
     ) -> PortResult<Vec<Value>> {
         let mut items = Vec::new();
         let mut page_token: Option<String> = None;
@@ -257,7 +265,9 @@ impl GcpCloud {
             if let Some(t) = &page_token {
                 query.push(("pageToken", t.as_str()));
             }
-            let page = self.get(token, url, &query, what, account).await?;
+            let page = self
+                .get(token, url, &query, what, account, Some(window))
+                .await?;
             if let Some(list) = page[items_key].as_array() {
                 items.extend(list.iter().cloned());
             }
@@ -281,10 +291,19 @@ impl GcpCloud {
         &self,
         token: &SecretString,
         account: &GcpAccount,
+        windows: &Windows,
     ) -> PortResult<(Vec<String>, Vec<String>)> {
         let url = format!("{}/regions", self.project_url(account));
+        let compute = windows.get("compute");
         let listed = self
-            .all_pages(token, &url, "items", "compute.regions.list", account)
+            .all_pages(
+                token,
+                &url,
+                "items",
+                "compute.regions.list",
+                account,
+                &compute,
+            )
             .await?;
         let mut known: Vec<String> = listed
             .iter()
@@ -306,13 +325,22 @@ impl GcpCloud {
         account: &GcpAccount,
         kind: ResourceType,
         region: &str,
+        windows: &Windows,
     ) -> PortResult<Found> {
         let project = &account.project_id;
+        let compute = &windows.get("compute");
         Ok(match kind {
             ResourceType::Vpcs => {
                 let url = format!("{}/global/networks", self.project_url(account));
                 let items = self
-                    .all_pages(token, &url, "items", "compute.networks.list", account)
+                    .all_pages(
+                        token,
+                        &url,
+                        "items",
+                        "compute.networks.list",
+                        account,
+                        compute,
+                    )
                     .await?;
                 Found::Networks(
                     items
@@ -339,6 +367,7 @@ impl GcpCloud {
                         "items",
                         &format!("compute.subnetworks.list in {region}"),
                         account,
+                        compute,
                     )
                     .await?;
                 Found::Subnetworks(
@@ -371,6 +400,7 @@ impl GcpCloud {
                         "managedZones",
                         "dns.managedZones.list",
                         account,
+                        &windows.get("dns"),
                     )
                     .await?;
                 Found::Zones(
@@ -404,6 +434,7 @@ impl GcpCloud {
                 &[],
                 "compute.projects.get",
                 account,
+                None,
             )
             .await?;
         let name = project["name"].as_str().unwrap_or_default();
@@ -426,21 +457,27 @@ impl GcpCloud {
     pub async fn discover(&self, identity: &CloudIdentity) -> PortResult<Inventory> {
         let account = gcp_account(identity)?;
         let token = self.token(account).await?;
-        let (regions, unknown) = self.regions(&token, account).await?;
-        let mut tasks = vec![
-            (ResourceType::Vpcs, GLOBAL.to_string()),
-            (ResourceType::HostedZones, GLOBAL.to_string()),
-        ];
-        tasks.extend(regions.iter().map(|r| (ResourceType::Subnets, r.clone())));
-        let token = &token;
-        let results: Vec<(ResourceType, String, PortResult<Found>)> = futures::stream::iter(tasks)
-            .map(|(kind, region)| async move {
-                let found = self.fetch(token, account, kind, &region).await;
-                (kind, region, found)
-            })
-            .buffer_unordered(self.concurrency)
-            .collect()
-            .await;
+        let windows = Windows::new(self.concurrency);
+        let (token, windows) = (&token, &windows);
+        let run = move |kind: ResourceType, region: String| async move {
+            let found = self.fetch(token, account, kind, &region, windows).await;
+            (kind, region, found)
+        };
+        // Networks and zones need no region list: they run beside it.
+        let global = futures::future::join_all(
+            [ResourceType::Vpcs, ResourceType::HostedZones].map(|k| run(k, GLOBAL.into())),
+        );
+        let regional = async {
+            let (regions, unknown) = self.regions(token, account, windows).await?;
+            let subnets = regions
+                .iter()
+                .map(|r| run(ResourceType::Subnets, r.clone()));
+            let found = futures::future::join_all(subnets).await;
+            Ok::<_, StepError>((regions, unknown, found))
+        };
+        let (global, regional) = futures::future::join(global, regional).await;
+        let (regions, unknown, mut results) = regional?;
+        results.extend(global);
         let mut resources = Resources::default();
         let mut outcomes: Vec<FetchOutcome> = unknown
             .iter()

@@ -3,8 +3,11 @@
 //! `Retry-After` (bounded: at most 15 s of waiting per request, so a
 //! provider asking for minutes fails the call as throttled instead of
 //! holding the step), and 5xx or transport errors retried with jittered
-//! back-off. Tokens travel in headers built by the
-//! callers; this module never logs a request.
+//! back-off. A request may be paced by an adaptive window
+//! (`crate::cloud::adaptive`): each attempt waits for room in it and tells
+//! it whether it was throttled; a request waiting out a `Retry-After` holds
+//! no room. Tokens travel in headers built by the callers; this module never
+//! logs a request.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -13,6 +16,8 @@ use std::time::{Duration, Instant};
 use jobs_domain::StepError;
 use jobs_domain::ports::PortResult;
 use rand::Rng;
+
+use crate::cloud::adaptive::Window;
 
 /// Attempts per request (the first and three retries).
 const ATTEMPTS: u32 = 4;
@@ -97,10 +102,24 @@ impl Rest {
         what: &str,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> PortResult<Answer> {
+        self.send_paced(what, None, build).await
+    }
+
+    /// [`Rest::send`], each attempt within room in `window`, if any.
+    pub async fn send_paced(
+        &self,
+        what: &str,
+        window: Option<&Arc<Window>>,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> PortResult<Answer> {
         let mut attempt = 0;
         let mut waited = Duration::ZERO;
         loop {
             attempt += 1;
+            let permit = match window {
+                Some(w) => Some(w.acquire().await),
+                None => None,
+            };
             let started = Instant::now();
             let result = build(&self.client).send().await;
             let result = match result {
@@ -124,6 +143,14 @@ impl Rest {
                 .busy_micros
                 .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
             let last = attempt >= ATTEMPTS;
+            if let (Some(w), Some(p), Ok((answer, _))) = (window, &permit, &result) {
+                match answer.status {
+                    429 => w.throttled(p.epoch()),
+                    s if s < 500 => w.succeeded(),
+                    _ => {}
+                }
+            }
+            drop(permit);
             match result {
                 Ok((answer, retry_after)) => {
                     let wait = match answer.status {
@@ -170,7 +197,18 @@ impl Rest {
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
         refused: impl FnOnce(&Answer) -> StepError,
     ) -> PortResult<serde_json::Value> {
-        let answer = self.send(what, build).await?;
+        self.get_json_paced(what, None, build, refused).await
+    }
+
+    /// [`Rest::get_json`], paced by `window`, if any.
+    pub async fn get_json_paced(
+        &self,
+        what: &str,
+        window: Option<&Arc<Window>>,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+        refused: impl FnOnce(&Answer) -> StepError,
+    ) -> PortResult<serde_json::Value> {
+        let answer = self.send_paced(what, window, build).await?;
         if !answer.ok() {
             return Err(refused(&answer));
         }

@@ -12,12 +12,13 @@
 //! request with the real service's error, so that a client passing against
 //! a fake fails against the real API only for what a fake cannot see (real
 //! signatures, real IAM). [`Knobs`] add what makes real clouds hard: small
-//! pages, throttling and latency.
+//! pages, throttling (every Nth request, or a [`Quota`] as the provider
+//! documents it) and latency.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -72,6 +73,11 @@ macro_rules! common_api {
                 self.core.lock().count
             }
 
+            /// Requests answered 429 since the start.
+            pub fn throttled_count(&self) -> usize {
+                self.core.lock().throttled
+            }
+
             /// Every access token issued so far, oldest first.
             pub fn issued_tokens(&self) -> Vec<String> {
                 self.core.lock().common.issued.clone()
@@ -98,6 +104,10 @@ macro_rules! common_api {
                 self.core.lock().knobs.latency = latency;
             }
 
+            pub fn set_quota(&self, quota: Option<$crate::cloud_fakes::Quota>) {
+                self.core.lock().knobs.quota = quota;
+            }
+
             /// Changes the world while the fake runs; the next request sees it.
             pub fn update<R>(&self, f: impl FnOnce(&mut $world) -> R) -> R {
                 f(&mut self.core.lock().world)
@@ -114,6 +124,7 @@ macro_rules! common_api {
 pub mod azure;
 pub mod demo;
 pub mod google;
+mod quota;
 
 pub use azure::{
     AppSecret, AzureApp, AzureFake, AzureSubscription, AzureTenant, AzureVnet, AzureWorld,
@@ -123,6 +134,8 @@ pub use google::{
     AwsProvider, GcpProject, GcpSubnetwork, GcpZone, GoogleFake, GoogleWorld, ServiceAccount,
     WorkloadPool,
 };
+use quota::Metered;
+pub use quota::Quota;
 
 /// One request as a fake received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +171,10 @@ pub struct Knobs {
     pub throttle_every: Option<usize>,
     /// Waited before answering every request.
     pub latency: Duration,
+    /// The provider's request quota on its resource APIs (not on its token
+    /// endpoints): a request over it is answered 429, with the
+    /// `Retry-After` the quota implies, and not acted on.
+    pub quota: Option<Quota>,
 }
 
 impl Default for Knobs {
@@ -166,6 +183,7 @@ impl Default for Knobs {
             page_size: 100,
             throttle_every: None,
             latency: Duration::ZERO,
+            quota: None,
         }
     }
 }
@@ -273,6 +291,10 @@ pub(crate) trait Provider: Default + Send + 'static {
 
     /// The 429 body for `call`; the core adds `Retry-After`.
     fn throttled(&self, world: &Self::World, ctx: &Ctx<'_>, call: &Call) -> Reply;
+
+    /// Whether `call` counts against [`Knobs::quota`] (the resource APIs,
+    /// not the token endpoints).
+    fn metered(&self, call: &Call) -> bool;
 }
 
 /// What both providers keep alike: tokens issued and page tokens.
@@ -359,7 +381,10 @@ pub(crate) struct Inner<P: Provider> {
     pub knobs: Knobs,
     pub requests: Vec<Recorded>,
     pub count: usize,
+    pub throttled: usize,
     pub common: Common,
+    /// `None` until the first metered request.
+    metered: Option<Metered>,
 }
 
 /// The server and the state shared with it.
@@ -389,7 +414,9 @@ impl<P: Provider> Core<P> {
             knobs: Knobs::default(),
             requests: Vec::new(),
             count: 0,
+            throttled: 0,
             common: Common::default(),
+            metered: None,
         }));
         let stop = CancellationToken::new();
         tokio::spawn(serve(
@@ -474,15 +501,11 @@ async fn answer<P: Provider>(
             .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
     };
-    let (latency, throttled) = {
+    let latency = {
         let mut g = lock(inner);
         g.count += 1;
         g.requests.push(recorded.clone());
-        let every = g.knobs.throttle_every.filter(|n| *n > 0);
-        (
-            g.knobs.latency,
-            every.is_some_and(|n| g.count.is_multiple_of(n)),
-        )
+        g.knobs.latency
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -490,6 +513,29 @@ async fn answer<P: Provider>(
     let call = Call::new(recorded);
     let reply = {
         let mut g = lock(inner);
+        let every = g.knobs.throttle_every.filter(|n| *n > 0);
+        let mut retry_after = every
+            .is_some_and(|n| g.count.is_multiple_of(n))
+            .then_some(1);
+        if let Some(quota) = g.knobs.quota
+            && retry_after.is_none()
+            && g.provider.metered(&call)
+        {
+            // Metered when the request reaches the service, after the
+            // network's latency.
+            let now = Instant::now();
+            let state = g.metered.get_or_insert(Metered {
+                left: match quota {
+                    Quota::TokenBucket { burst, .. } => f64::from(burst),
+                    Quota::PerMinute(n) => f64::from(n),
+                },
+                at: now,
+            });
+            retry_after = state.take(quota, now).err();
+        }
+        if retry_after.is_some() {
+            g.throttled += 1;
+        }
         let Inner {
             world,
             provider,
@@ -502,12 +548,11 @@ async fn answer<P: Provider>(
             page_size: knobs.page_size.max(1),
             common,
         };
-        if throttled {
-            provider
+        match retry_after {
+            Some(seconds) => provider
                 .throttled(world, &ctx, &call)
-                .header("retry-after", "1")
-        } else {
-            provider.handle(world, &mut ctx, &call)
+                .header("retry-after", seconds.to_string()),
+            None => provider.handle(world, &mut ctx, &call),
         }
     };
     reply.into_response()

@@ -113,6 +113,13 @@ impl Provider for Azure {
         }
     }
 
+    /// Resource Manager, not the identity platform.
+    fn metered(&self, call: &Call) -> bool {
+        call.segments
+            .first()
+            .is_some_and(|s| s.eq_ignore_ascii_case("subscriptions"))
+    }
+
     fn throttled(&self, _world: &AzureWorld, ctx: &Ctx<'_>, call: &Call) -> Reply {
         if call.segments.get(1).is_some_and(|s| s == "oauth2") {
             return aad_error(
@@ -698,5 +705,35 @@ mod tests {
         );
         assert_eq!(fake.issued_tokens().len(), 2);
         assert_eq!(fake.request_count(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_quota_meters_resource_manager_not_the_token_endpoint() {
+        let fake = demo(1).await;
+        fake.set_quota(Some(crate::cloud_fakes::Quota::TokenBucket {
+            burst: 1,
+            per_second: 1,
+        }));
+        let token = token(&fake).await;
+        let (status, _) = token_call(&fake, TENANT, &form(&fake)).await;
+        assert_eq!(status, 200, "sign-ins are not Resource Manager reads");
+        let get = || {
+            reqwest::Client::new()
+                .get(format!(
+                    "{}/subscriptions/{SUB}?api-version=2022-12-01",
+                    fake.url()
+                ))
+                .bearer_auth(&token)
+                .send()
+        };
+        assert_eq!(get().await.unwrap().status(), 200);
+        let r = get().await.unwrap();
+        assert_eq!(r.status(), 429, "the bucket's one token is spent");
+        assert_eq!(r.headers()["retry-after"], "1");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "TooManyRequests");
+        assert_eq!(fake.throttled_count(), 1);
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert_eq!(get().await.unwrap().status(), 200, "refilled");
     }
 }

@@ -164,6 +164,14 @@ impl Provider for Google {
         }
     }
 
+    /// Compute Engine and Cloud DNS, not STS or IAM Credentials.
+    fn metered(&self, call: &Call) -> bool {
+        matches!(
+            call.segments.first().map(String::as_str),
+            Some("compute" | "dns")
+        )
+    }
+
     fn throttled(&self, world: &GoogleWorld, _ctx: &Ctx<'_>, call: &Call) -> Reply {
         let segments: Vec<&str> = call.segments.iter().map(String::as_str).collect();
         if segments == ["v1", "token"] {
