@@ -297,8 +297,7 @@ async fn one_run(
         if answered || started.elapsed() > RUN_TIMEOUT {
             break;
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            let _ = status;
+        if matches!(child.try_wait(), Ok(Some(_))) {
             break;
         }
         tokio::time::sleep(Duration::from_micros(500)).await;

@@ -318,7 +318,7 @@ pub fn spawn_function(
 ) -> Result<Child> {
     if !binary.exists() {
         return Err(LocalError::Setup(format!(
-            "no function binary {} (cargo build -p {name}, or set WORKER_JOBS_FUNCTIONS_DIR)",
+            "no function binary {} (cargo build --workspace --all-targets, or set WORKER_JOBS_FUNCTIONS_DIR)",
             binary.display()
         )));
     }
