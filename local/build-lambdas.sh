@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds every function for AWS Lambda with cargo-lambda (release, x86_64 by
+# Builds every function for AWS Lambda with cargo-lambda (the lambda-release
+# profile of Cargo.toml, tuned for size; x86_64 by
 # default; pass --arm64 where the aarch64-unknown-linux-gnu standard library
 # is installed). cargo-lambda and zig come from PyPI into the project venv.
 # The release build has a target directory of its own (LAMBDA_TARGET_DIR,
@@ -24,5 +25,5 @@ packages=()
 for dir in functions/*/; do
   packages+=(--package "$(basename "$dir")")
 done
-cargo lambda build --release --output-format zip "${packages[@]}" "$@"
+cargo lambda build --profile lambda-release --output-format zip "${packages[@]}" "$@"
 ls -1 "$CARGO_TARGET_DIR"/lambda/*/bootstrap.zip 2>/dev/null || true

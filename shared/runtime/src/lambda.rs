@@ -44,7 +44,7 @@ pub async fn serve_step<S: Step>() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let config = StepConfig::from_env(&Env::process(), S::USES).map_err(startup)?;
     let sdk = jobs_adapters::aws::load_config().await;
-    let deps = wire::step_deps(&config, &sdk, S::USES).map_err(startup)?;
+    let deps = wire::step_deps_of::<S>(&config, &sdk).map_err(startup)?;
     tracing::debug!(function = S::FUNCTION, "serving");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let deps = deps.clone();

@@ -21,6 +21,7 @@ use jobs_adapters::secrets::{SecretsManagerIdentitySecrets, SecretsManagerWorker
 use jobs_adapters::sfn::SfnExecutionStarter;
 use jobs_adapters::tables::TableNames;
 use jobs_domain::ports::SystemClock;
+use jobs_handlers::steps::Step;
 use jobs_handlers::{
     JobApiDeps, JobService, LeaseDeps, Port, RunnersApiDeps, ScheduleDeps, StepDeps,
 };
@@ -135,16 +136,60 @@ pub async fn runners_api_deps(
     })
 }
 
-/// The dependencies of a step whose `USES` is `uses`: the job service, and
-/// only the clients of those ports (each SDK client, the HTTP client for
-/// Google and Azure, the registry's, costs cold-start time). `config` must
-/// have been parsed with the same `uses`.
+/// A set of [`Port`]s as bits, so that a step's `USES` can become a
+/// compile-time constant (`const fn`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortSet(u16);
+
+impl PortSet {
+    pub const fn of(uses: &[Port]) -> PortSet {
+        let mut bits = 0u16;
+        let mut i = 0;
+        while i < uses.len() {
+            bits |= 1 << uses[i] as u16;
+            i += 1;
+        }
+        PortSet(bits)
+    }
+
+    pub const fn has(self, port: Port) -> bool {
+        self.0 & (1 << port as u16) != 0
+    }
+}
+
+/// The dependencies of step `S`, for its Lambda function. `S::USES` is a
+/// constant here, so the branches that build other ports' adapters are
+/// dead code and the linker leaves those adapters, and the SDKs only they
+/// call, out of the function's binary: what keeps each zip small.
+pub fn step_deps_of<S: Step>(
+    config: &StepConfig,
+    sdk: &SdkConfig,
+) -> Result<StepDeps, ConfigError> {
+    wire_ports(config, sdk, const { PortSet::of(S::USES) })
+}
+
+/// The dependencies of a step whose `USES` is `uses`, chosen when the
+/// program runs (the local stack, which serves every step from one
+/// process). `config` must have been parsed with the same `uses`.
 pub fn step_deps(
     config: &StepConfig,
     sdk: &SdkConfig,
     uses: &[Port],
 ) -> Result<StepDeps, ConfigError> {
-    let wants = |p: Port| uses.contains(&p);
+    wire_ports(config, sdk, PortSet::of(uses))
+}
+
+/// The job service, and only the clients of the ports in `ports` (each SDK
+/// client, the HTTP client for Google and Azure, the registry's, costs
+/// cold-start time). Always inlined: in [`step_deps_of`] that is what makes
+/// `ports` a constant the optimizer folds.
+#[inline(always)]
+fn wire_ports(
+    config: &StepConfig,
+    sdk: &SdkConfig,
+    ports: PortSet,
+) -> Result<StepDeps, ConfigError> {
+    let wants = |p: Port| ports.has(p);
     let missing = |what: &str| {
         ConfigError::Startup(format!(
             "the step configuration has no {what} settings: parse it with the step's USES"
@@ -225,4 +270,61 @@ pub fn step_deps(
         deps.platform = Some(config.platform.clone().ok_or_else(|| missing("platform"))?);
     }
     Ok(deps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Env;
+    use jobs_handlers::steps::{self, DiscoverResources};
+
+    const ALL: [Port; 10] = [
+        Port::Identities,
+        Port::Workers,
+        Port::Verifier,
+        Port::Discovery,
+        Port::Artifacts,
+        Port::Secrets,
+        Port::Registry,
+        Port::Services,
+        Port::Releases,
+        Port::Platform,
+    ];
+
+    #[test]
+    fn a_port_set_holds_exactly_the_ports_it_was_made_of() {
+        for step in steps::all() {
+            let set = PortSet::of(step.uses);
+            for port in ALL {
+                assert_eq!(
+                    set.has(port),
+                    step.uses.contains(&port),
+                    "{} {port:?}",
+                    step.function
+                );
+            }
+        }
+        assert!(ALL.iter().all(|p| PortSet::of(&ALL).has(*p)));
+        assert!(ALL.iter().all(|p| !PortSet::of(&[]).has(*p)));
+    }
+
+    #[test]
+    fn a_function_wires_its_steps_ports_and_no_other() {
+        let vars = [("TABLE_PREFIX", "t-")];
+        let env = Env::from_fn(|k| {
+            vars.iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| v.to_string())
+        });
+        let config = StepConfig::from_env(&env, DiscoverResources::USES).unwrap();
+        let sdk = SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_types::region::Region::new("eu-west-1"))
+            .build();
+        let deps = step_deps_of::<DiscoverResources>(&config, &sdk).unwrap();
+        assert!(deps.discovery.is_some() && deps.identities.is_some());
+        assert!(deps.verifier.is_none() && deps.workers.is_none() && deps.registry.is_none());
+        let same = step_deps(&config, &sdk, DiscoverResources::USES).unwrap();
+        assert!(same.discovery.is_some() && same.verifier.is_none());
+    }
 }
