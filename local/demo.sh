@@ -17,6 +17,14 @@ if [ "${1:-}" = bench-cold-start ]; then
   # The benchmark starts the release bootstraps: build (or refresh) them.
   local/build-lambdas.sh
 fi
+if [ "${1:-}" = bench-discovery ] && [[ " $* " == *" --release "* ]]; then
+  # Our client and the proxy, built with optimizations, as the function
+  # ships; in the release target directory, so the tests' debug build stays.
+  args=()
+  for a in "$@"; do [ "$a" = --release ] || args+=("$a"); done
+  CARGO_TARGET_DIR="$LAMBDA_TARGET_DIR" cargo build --release -p local-stack
+  exec "$LAMBDA_TARGET_DIR/release/local-stack" "${args[@]}"
+fi
 # shellcheck disable=SC2046 # an empty flag must vanish
 cargo build $(cargo_quiet build) -p local-stack
 mark_built build

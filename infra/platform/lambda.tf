@@ -1,7 +1,8 @@
 # One function per crate in functions/, named "worker-jobs-<crate>" (fixed:
 # the state machines call the steps by these names; infra/scripts/validate.sh
 # checks that every crate and every FunctionName in the ASL is listed here). Code comes from the
-# zips `cargo lambda build --release [--arm64]` writes to
+# zips `cargo lambda build --profile lambda-release --output-format zip [--arm64]`
+# (local/build-lambdas.sh) writes to
 # $CARGO_TARGET_DIR/lambda/<crate>/bootstrap.zip.
 
 locals {
@@ -151,7 +152,7 @@ resource "aws_lambda_function" "this" {
   lifecycle {
     precondition {
       condition     = fileexists(each.value.zip)
-      error_message = "Missing ${each.value.zip}: build the functions first (CARGO_TARGET_DIR=<dir> cargo lambda build --release${var.lambda_architecture == "arm64" ? " --arm64" : ""}) and point lambda_artifacts_dir at <dir>/lambda."
+      error_message = "Missing ${each.value.zip}: build the functions first (CARGO_TARGET_DIR=<dir> cargo lambda build --profile lambda-release --output-format zip${var.lambda_architecture == "arm64" ? " --arm64" : ""}) and point lambda_artifacts_dir at <dir>/lambda."
     }
   }
 

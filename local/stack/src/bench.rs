@@ -22,6 +22,7 @@ use crate::throttle::{AwsLimits, AwsThrottle, Counts};
 use crate::{LocalError, Result, paths};
 
 mod clouds;
+mod crowd;
 pub use clouds::other_clouds;
 
 /// The owner of the benchmarks' identities.
@@ -205,7 +206,7 @@ pub async fn discovery(stack: &LocalStack, runs: usize) -> Result<()> {
             "A. moto answering every call (one Python process, one request at a time: its queue adds to both clients)"
         });
     }
-    Ok(())
+    crowd::crowded(stack, &identity, &spec).await
 }
 
 /// One client's figures.
@@ -276,12 +277,44 @@ impl Measured {
         if let Some((ours, proxy)) = self.cpu {
             println!(
                 "  this process's CPU in one of our runs: {ours:.3} s, of which the proxy's about {proxy:.3} s (its CPU \
-                 while it serves the script's same {} calls); a debug build, on {} cores shared with whatever else runs",
+                 while it serves the script's same {} calls); {}, on {} cores shared with whatever else runs",
                 self.base.calls,
+                if cfg!(debug_assertions) {
+                    "a debug build (local/demo.sh bench-discovery --release measures an optimized one)"
+                } else {
+                    "a release build"
+                },
                 std::thread::available_parallelism().map_or(1, |n| n.get())
             );
         }
     }
+}
+
+/// One run of the sequential boto3 script through `proxy`: its JSON line.
+async fn baseline(
+    stack: &LocalStack,
+    spec: &SeedSpec,
+    proxy: &LatencyProxy,
+) -> Result<serde_json::Value> {
+    let out = tokio::process::Command::new(paths::venv_bin("python")?)
+        .arg(paths::root().join("local/stack/bench/discovery_baseline.py"))
+        .arg(spec.role_arn())
+        .arg(&spec.external_id)
+        .arg("all")
+        .envs(stack.env())
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .output()
+        .await
+        .map_err(|e| LocalError::Setup(format!("running the boto3 baseline: {e}")))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(LocalError::Setup(format!(
+            "the boto3 baseline failed: {}",
+            stderr.trim().lines().last().unwrap_or_default()
+        )));
+    }
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .map_err(|e| LocalError::Setup(e.to_string()))
 }
 
 /// This process's CPU time so far, in seconds (Linux: `/proc/self/stat`).
@@ -319,28 +352,7 @@ async fn measure(
             inventory,
         ))
     };
-    let python = paths::venv_bin("python")?;
-    let script = paths::root().join("local/stack/bench/discovery_baseline.py");
-    let base_once = || async {
-        let out = tokio::process::Command::new(&python)
-            .arg(&script)
-            .arg(spec.role_arn())
-            .arg(&spec.external_id)
-            .arg("all")
-            .envs(stack.env())
-            .env("AWS_ENDPOINT_URL", &proxy.endpoint)
-            .output()
-            .await
-            .map_err(|e| LocalError::Setup(format!("running the boto3 baseline: {e}")))?;
-        if !out.status.success() {
-            return Err(LocalError::Setup(format!(
-                "the boto3 baseline failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )));
-        }
-        serde_json::from_slice::<serde_json::Value>(&out.stdout)
-            .map_err(|e| LocalError::Setup(e.to_string()))
-    };
+    let base_once = || baseline(stack, spec, proxy);
     let replaying = |before: (usize, usize, Duration)| {
         let after = proxy.stats.get();
         (

@@ -15,8 +15,8 @@
 //! payload without its job, an API request without credentials), so that the
 //! figure is the function's own start, not the emulator's latency. The
 //! functions still load their configuration and build their clients, and
-//! `runners-api` and `lease-sweeper` read the registry's admin token from
-//! the emulator at start, as on AWS. It prints figures; it asserts nothing.
+//! `runners-api` reads the registry's admin token from the emulator at
+//! start, as on AWS. It prints figures; it asserts nothing.
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -329,6 +329,9 @@ fn lambda_dir() -> Result<PathBuf> {
         })
 }
 
+/// The Cargo profile `local/build-lambdas.sh` builds the zips with.
+const PROFILE: &str = "lambda-release";
+
 /// The release binary of `function` (what its `bootstrap.zip` holds) and
 /// the zip, where `local/build-lambdas.sh` leaves them.
 fn artifacts(function: &str) -> Result<(PathBuf, PathBuf)> {
@@ -337,9 +340,9 @@ fn artifacts(function: &str) -> Result<(PathBuf, PathBuf)> {
     let target = dir.parent().map(Path::to_path_buf).unwrap_or_default();
     let binary = ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]
         .iter()
-        .map(|t| target.join(t).join("release").join(function))
+        .map(|t| target.join(t).join(PROFILE).join(function))
         .find(|p| p.exists())
-        .unwrap_or_else(|| target.join("release").join(function));
+        .unwrap_or_else(|| target.join(PROFILE).join(function));
     Ok((binary, zip))
 }
 
