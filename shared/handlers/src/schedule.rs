@@ -43,10 +43,14 @@ fn refresh_key(owner: &str, id: &str, tick: &str) -> IdempotencyKey {
 /// QUEUED or RUNNING.
 async fn refreshes_in_flight(deps: &ScheduleDeps) -> Result<HashSet<String>, StepError> {
     let store = deps.jobs.store();
-    let mut open = store.open_jobs(JobStatus::Queued, OPEN_JOBS_READ).await?;
-    open.extend(store.open_jobs(JobStatus::Running, OPEN_JOBS_READ).await?);
-    Ok(open
+    let (queued, running) = futures::future::try_join(
+        store.open_jobs(JobStatus::Queued, OPEN_JOBS_READ),
+        store.open_jobs(JobStatus::Running, OPEN_JOBS_READ),
+    )
+    .await?;
+    Ok(queued
         .into_iter()
+        .chain(running)
         .filter(|j| {
             matches!(
                 j.job_type,

@@ -447,18 +447,22 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn open_jobs(&self, status: JobStatus, limit: usize) -> PortResult<Vec<OpenJob>> {
+        // The shards at once: one round trip, not sixteen, for the
+        // sweeper and the refresh schedule, which read them every run.
+        let pages = futures::future::try_join_all((0..OPEN_SHARDS).map(|shard| {
+            self.index_query(
+                "open-jobs",
+                "open_shard",
+                &format!("{}#{shard:02}", status.as_str()),
+            )
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+        }))
+        .await
+        .map_err(|e| classify("listing open jobs", e))?;
         let mut open = Vec::new();
-        for shard in 0..OPEN_SHARDS {
-            let shard = format!("{}#{shard:02}", status.as_str());
-            let resp = self
-                .index_query("open-jobs", "open_shard", &shard)
-                .limit(limit.clamp(1, 1000) as i32)
-                .send()
-                .await
-                .map_err(|e| classify("listing open jobs", e))?;
-            for item in resp.items.unwrap_or_default() {
-                open.push(Self::decode_as::<OpenJob>(item, "open job")?);
-            }
+        for item in pages.into_iter().flat_map(|p| p.items.unwrap_or_default()) {
+            open.push(Self::decode_as::<OpenJob>(item, "open job")?);
         }
         open.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         open.truncate(limit);
