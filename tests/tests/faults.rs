@@ -258,3 +258,55 @@ async fn a_destroy_removes_what_the_state_never_knew() {
     assert_eq!(tf["build"]["plan"]["destroy"], 9, "{tf}");
     s.stop().await;
 }
+
+/// A job created without an Idempotency-Key whose write took effect but
+/// whose answer was lost: the SDK's retry meets the item, which is this
+/// very write (the table keeps microseconds, the clock gives nanoseconds),
+/// so the job is created, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_write_whose_answer_was_lost_is_created_once() {
+    use jobs_adapters::dynamo::jobs::DynamoJobStore;
+    use jobs_adapters::tables::{self, TableNames};
+    use jobs_domain::job::{Job, JobType};
+    use jobs_domain::ports::{Created, JobStore};
+
+    let moto = MotoServer::start().await.unwrap();
+    let proxy = FaultProxy::start(&moto.endpoint()).await;
+    let sdk = local_stack::aws_env::sdk_config(&proxy.endpoint(), Duration::from_secs(1)).await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let names = TableNames::new("lost-");
+    tables::create_all(&dynamo, &names).await.unwrap();
+    let store = DynamoJobStore::new(dynamo, &names);
+    let job = Job::new(
+        "org-1",
+        JobType::ConnectionTest,
+        json!({"cloud_identity_id": "i-1"}),
+        chrono::Utc::now(),
+    );
+    // The first call from here on (the PutItem) acts, and its answer is lost.
+    proxy.add(Rule::Flaky {
+        fault: Fault::LostResponse {
+            hold: Duration::from_secs(2),
+        },
+        every: usize::MAX,
+        agent: "aws-sdk-rust",
+    });
+    let created = store.create(&job, None).await;
+    proxy.clear();
+    assert!(matches!(created, Ok(Created::New)), "{created:?}");
+    let stored = store.get(&job.id).await.unwrap().unwrap();
+    assert_eq!(stored.owner, "org-1");
+    assert_eq!(item_count_of(&sdk, &names.jobs()).await, 1);
+}
+
+async fn item_count_of(sdk: &aws_types::SdkConfig, table: &str) -> usize {
+    aws_sdk_dynamodb::Client::new(sdk)
+        .scan()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default()
+        .len()
+}

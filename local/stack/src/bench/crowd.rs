@@ -100,8 +100,8 @@ pub async fn crowded(stack: &LocalStack, identity: &CloudIdentity, spec: &SeedSp
         base.wall / floor
     );
     println!(
-        "  a throttled call is retried after a backoff by both (ours: the SDK's standard mode, 5 attempts, and the \
-         window of the throttled bucket halves); incomplete = gave up on a list after its last attempt"
+        "  both retry a throttled call after a backoff with jitter (ours: the SDK's standard mode, 5 attempts; boto3: its \
+         defaults, 3 attempts); incomplete = a discovery that gave up on a list after its last attempt"
     );
     Ok(())
 }

@@ -299,9 +299,13 @@ impl JobStore for DynamoJobStore {
                 // this very write, whose answer was lost and the SDK sent
                 // it again.
                 Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => {
+                    // Compared as stored: the table keeps microseconds,
+                    // the clock gives nanoseconds.
+                    let stamp = jobs_domain::time::format;
                     match self.get(&job.id).await? {
                         Some(stored)
-                            if stored.owner == job.owner && stored.created_at == job.created_at =>
+                            if stored.owner == job.owner
+                                && stamp(&stored.created_at) == stamp(&job.created_at) =>
                         {
                             Ok(Created::New)
                         }
