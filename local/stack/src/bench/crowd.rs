@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use jobs_adapters::cloud::{AwsCloud, CallCounter};
+use jobs_adapters::cloud::AwsCloud;
 use jobs_domain::identity::CloudIdentity;
 use jobs_domain::ports::ResourceDiscovery;
 
@@ -115,10 +115,9 @@ async fn run(
 ) -> Result<(Crowd, Crowd, Shape)> {
     let sdk =
         crate::aws_env::sdk_config(&proxy.endpoint, jobs_adapters::aws::ATTEMPT_TIMEOUT).await;
-    let discover = |counter: CallCounter| {
-        let cloud = AwsCloud::new(sdk.clone())
-            .with_concurrency(WINDOW)
-            .with_counter(counter);
+    // The proxy counts every request (retries too): no counter here.
+    let discover = || {
+        let cloud = AwsCloud::new(sdk.clone()).with_concurrency(WINDOW);
         async move {
             let started = Instant::now();
             let inventory = cloud.discover(identity, "bench").await?;
@@ -127,15 +126,14 @@ async fn run(
     };
 
     // One run of each alone fills the proxy's records (and gives the shape).
-    let (_, inventory) = discover(CallCounter::default()).await?;
+    let (_, inventory) = discover().await?;
     let shape = Shape::of(&inventory);
     baseline(stack, spec, proxy).await?;
     tokio::time::sleep(BETWEEN_RUNS).await;
 
     let before = throttle.counts();
     let started = Instant::now();
-    let outcomes =
-        futures::future::join_all((0..CROWD).map(|_| discover(CallCounter::default()))).await;
+    let outcomes = futures::future::join_all((0..CROWD).map(|_| discover())).await;
     let wall = started.elapsed().as_secs_f64();
     let counts = throttle.counts().since(&before);
     let (mut seconds, mut incomplete) = (Vec::new(), (0, None));
